@@ -1,0 +1,167 @@
+"""Paired statistics: both arms ran the same items, so every comparison resamples items, not arms.
+
+A statistic is a function from a weight matrix W (resamples × items, each row the multiplicity
+of every item in one bootstrap resample) to one value per resample. Means and F1 scores are
+then matrix products, so thousands of resamples of 100k items stay cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import binomtest
+
+Statistic = Callable[[np.ndarray], np.ndarray]
+
+_CHUNK_CELLS = 4_000_000  # resamples × items per chunk: bounds memory at 100k items
+# Quantiles of the bootstrap difference kept in results.json, so a gate can judge a finished
+# run at any of these confidences (one-sided 1 - q) without the resamples themselves.
+QUANTILES = (0.005, 0.01, 0.025, 0.05, 0.1, 0.9, 0.95, 0.975, 0.99, 0.995)
+ONE_SIDED_CONFIDENCES = (0.9, 0.95, 0.975, 0.99, 0.995)
+
+
+def mean_stat(values: Sequence[float] | np.ndarray) -> Statistic:
+    x = np.asarray(values, dtype=float)
+    return lambda w: (w @ x) / w.sum(axis=1)
+
+
+def f1_stats(
+    y_true: Sequence[str], y_pred: Sequence[str | None], labels: Sequence[str]
+) -> dict[str, Statistic]:
+    """macro, micro and weighted F1 over `labels` (predictions outside them are plain misses).
+
+    Matches scikit-learn's `f1_score(..., labels=labels, zero_division=0)` on unit weights.
+    """
+    index = {lab: k for k, lab in enumerate(labels)}
+    t = np.array([index.get(y, -1) for y in y_true])
+    p = np.array([index.get(y, -1) if y is not None else -1 for y in y_pred])
+    k = len(labels)
+    true_1h = (t[:, None] == np.arange(k)).astype(float)
+    pred_1h = (p[:, None] == np.arange(k)).astype(float)
+    hit_1h = true_1h * pred_1h
+
+    def counts(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return w @ hit_1h, w @ pred_1h, w @ true_1h  # tp, predicted, actual: (B, K)
+
+    def per_class(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tp, pred, actual = counts(w)
+        denom = pred + actual  # = 2tp + fp + fn
+        return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0), actual
+
+    def macro(w: np.ndarray) -> np.ndarray:
+        return per_class(w)[0].mean(axis=1)
+
+    def weighted(w: np.ndarray) -> np.ndarray:
+        f1, actual = per_class(w)
+        total = actual.sum(axis=1)
+        return np.divide(
+            (f1 * actual).sum(axis=1), total, out=np.zeros_like(total), where=total > 0
+        )
+
+    def micro(w: np.ndarray) -> np.ndarray:
+        tp, pred, actual = (c.sum(axis=1) for c in counts(w))
+        denom = pred + actual
+        return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+
+    return {"macro_f1": macro, "micro_f1": micro, "weighted_f1": weighted}
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    baseline: float
+    candidate: float
+    diff: float
+    ci_low: float  # two-sided interval at `confidence`
+    ci_high: float
+    lower_one_sided: float  # one-sided lower bound at `confidence` (non-inferiority)
+    confidence: float
+    n: int
+    resamples: int
+    quantiles: dict[str, float]
+
+    def lower_bound(self, confidence: float) -> float:
+        """One-sided lower bound of candidate − baseline at `confidence` (one of ONE_SIDED_CONFIDENCES)."""
+        key = f"{1 - confidence:.3g}"
+        if key not in self.quantiles:
+            raise ValueError(
+                f"confidence {confidence} not available; use one of {ONE_SIDED_CONFIDENCES}"
+            )
+        return self.quantiles[key]
+
+
+def _weights(rng: np.random.Generator, b: int, n: int) -> np.ndarray:
+    """Multiplicities of each item in `b` resamples with replacement (one bincount for all rows)."""
+    idx = rng.integers(0, n, size=(b, n), dtype=np.int64) + (np.arange(b) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(float)
+
+
+def paired_bootstrap(
+    statistics: dict[str, tuple[Statistic, Statistic]],
+    n: int,
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float,
+) -> dict[str, PairedResult]:
+    """candidate − baseline for each named (baseline, candidate) statistic pair.
+
+    All statistics share the same resamples of the shared items (drawn once per chunk),
+    which is both cheaper and keeps intervals of related metrics consistent.
+    """
+    ones = np.ones((1, n))
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(resamples, _CHUNK_CELLS // max(n, 1)))
+    draws: dict[str, list[np.ndarray]] = {name: [] for name in statistics}
+    done = 0
+    while done < resamples:
+        w = _weights(rng, min(chunk, resamples - done), n)
+        for name, (base, cand) in statistics.items():
+            draws[name].append(cand(w) - base(w))
+        done += w.shape[0]
+    alpha = 1.0 - confidence
+    results = {}
+    for name, (base, cand) in statistics.items():
+        d = np.concatenate(draws[name])
+        b_point, c_point = float(base(ones)[0]), float(cand(ones)[0])
+        low, high, lower = np.quantile(d, [alpha / 2, 1 - alpha / 2, alpha])
+        results[name] = PairedResult(
+            baseline=b_point,
+            candidate=c_point,
+            diff=c_point - b_point,
+            ci_low=float(low),
+            ci_high=float(high),
+            lower_one_sided=float(lower),
+            confidence=confidence,
+            n=n,
+            resamples=resamples,
+            quantiles={
+                f"{q:.3g}": float(v)
+                for q, v in zip(QUANTILES, np.quantile(d, QUANTILES), strict=True)
+            },
+        )
+    return results
+
+
+@dataclass(frozen=True)
+class McNemar:
+    baseline_only: int  # items the baseline got right and the candidate wrong
+    candidate_only: int
+    both_right: int
+    both_wrong: int
+    p_value: float  # exact two-sided binomial test on the discordant pairs
+
+
+def mcnemar_exact(baseline_correct: Sequence[bool], candidate_correct: Sequence[bool]) -> McNemar:
+    b = np.asarray(baseline_correct, dtype=bool)
+    c = np.asarray(candidate_correct, dtype=bool)
+    b_only, c_only = int((b & ~c).sum()), int((~b & c).sum())
+    discordant = b_only + c_only
+    p = binomtest(min(b_only, c_only), discordant, 0.5).pvalue if discordant else 1.0
+    return McNemar(b_only, c_only, int((b & c).sum()), int((~b & ~c).sum()), float(p))
+
+
+def non_inferior(lower_bound: float, margin: float) -> bool:
+    """Not worse by more than `margin`: the one-sided lower bound of the difference stays above −margin."""
+    return lower_bound > -margin

@@ -1,0 +1,122 @@
+"""Collect: inspect logs + the plan → one row per item × arm, scored. This table is the truth.
+
+Rows come from the plan, not from the logs, so an item the log lacks still has a row (with
+an error), and nothing can drop out of a metric unseen. Every number in a report is
+recomputable from this table (written as `samples.jsonl`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+from inspect_ai.log import EvalLog, EvalSample
+
+from evalkit.run.plan import PROBE, Plan, TaskPlan
+from evalkit.scoring.extract import extract_label
+from evalkit.scoring.format import default_checks, run_checks
+from evalkit.scoring.probes import extract_answer, is_correct, parse_options
+from evalkit.suite.load import LoadedSuite
+
+COLUMNS = [
+    "arm", "dataset", "section", "kind", "id", "input", "target", "output", "error",
+    "label", "parsed", "correct", "checks", "format_ok",
+    "input_tokens", "output_tokens", "latency_s", "cached",
+]  # fmt: skip
+
+_RETRY_WRAPPED = re.compile(r"raised (\w+)>\]?")
+
+
+def _error_text(sample: EvalSample) -> str | None:
+    if sample.error is None:
+        return None
+    message = sample.error.message
+    # tenacity wraps the provider's exception; name the real one, not the wrapper
+    if message.startswith("RetryError") and (m := _RETRY_WRAPPED.search(message)):
+        return f"{m.group(1)} (after retries)"
+    return message.strip().splitlines()[0][:300] if message.strip() else "unknown error"
+
+
+def _usage(sample: EvalSample) -> tuple[int | None, int | None]:
+    # output.usage survives a cache hit; sample.model_usage is empty for cached answers
+    usage = sample.output.usage if sample.output else None
+    if usage is None:
+        return None, None
+    return usage.input_tokens, usage.output_tokens
+
+
+def _cached(sample: EvalSample) -> bool:
+    model_events = [e for e in sample.events if e.event == "model"]
+    return bool(model_events) and all(getattr(e, "cache", None) == "read" for e in model_events)
+
+
+def _score(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
+    """Add label, parsed, correct, checks and format_ok to a row, in place."""
+    if row["error"] is not None:
+        row.update(label=None, parsed=False, correct=False, checks={}, format_ok=False)
+        return
+    output = row["output"]
+    if tp.section == PROBE:
+        kind = next(p.kind for p in loaded.probes if p.name == tp.dataset)
+        # an answer that restates an option's text is mapped back to its letter
+        options = parse_options(row["input"]) if kind == "multiple_choice" else None
+        answer = extract_answer(kind, output, options)
+        row.update(
+            label=answer,
+            parsed=answer is not None,
+            correct=answer is not None and is_correct(kind, answer, row["target"]),
+            checks={},
+            format_ok=None,
+        )
+        return
+    suite = loaded.suite
+    classification = suite.task.type == "classification"
+    if classification:
+        ext = extract_label(
+            output, loaded.labels, suite.task.output.format, suite.task.output.field
+        )
+        row.update(label=ext.label, parsed=ext.parsed, correct=ext.label == row["target"])
+        in_set = ext.in_set
+    else:
+        row.update(label=None, parsed=None, correct=None)
+        in_set = False
+    checks_spec = suite.scorers.format or default_checks(suite.task.output.format, classification)
+    checks = run_checks(output, checks_spec, json_schema=loaded.json_schema, label_in_set=in_set)
+    row.update(checks=checks, format_ok=all(checks.values()) if checks else None)
+
+
+def build_table(plan: Plan, logs: dict[str, EvalLog], loaded: LoadedSuite) -> pd.DataFrame:
+    """One scored row per planned sample; a sample missing from its log is an error row."""
+    rows: list[dict[str, Any]] = []
+    for tp in plan.tasks:
+        log = logs.get(tp.name)
+        by_id = {str(s.id): s for s in (log.samples or [])} if log else {}
+        for ps in tp.samples:
+            sample = by_id.get(ps.id)
+            row: dict[str, Any] = {
+                "arm": tp.arm,
+                "dataset": tp.dataset,
+                "section": tp.section,
+                "kind": tp.kind,
+                "id": ps.id,
+                "input": ps.input,
+                "target": ps.target,
+            }
+            if sample is None:
+                row.update(output="", error="no result recorded for this sample",
+                           input_tokens=None, output_tokens=None, latency_s=None, cached=False)  # fmt: skip
+            else:
+                in_tok, out_tok = _usage(sample)
+                row.update(
+                    output=sample.output.completion if sample.output else "",
+                    error=_error_text(sample),
+                    input_tokens=in_tok,
+                    output_tokens=out_tok,
+                    latency_s=(sample.output.time if sample.output and sample.output.time is not None
+                               else sample.total_time),
+                    cached=_cached(sample),
+                )  # fmt: skip
+            _score(row, tp, loaded)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -1,0 +1,48 @@
+"""User-facing errors. The CLI prints them as one located line and exits with their code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_RUN_FAILED = 3
+
+
+class EvalkitError(Exception):
+    """An error the user can act on; never shown as a traceback."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class InputError(EvalkitError):
+    """Bad suite, data file, rubric or argument: names the file, the place, and what was expected."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        where: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.path = str(path) if path is not None else None
+        self.where = where
+        self.line = line
+        self.message = message
+        super().__init__(self.located())
+
+    def located(self) -> str:
+        place = self.path or ""
+        if self.line is not None:
+            place += f":{self.line}"
+        if self.where:
+            place += f" [{self.where}]" if place else self.where
+        return f"{place}: {self.message}" if place else self.message
+
+
+class RunFailed(EvalkitError):
+    """The evaluation itself could not run (provider missing, every sample failed, ...)."""
+
+    exit_code = EXIT_RUN_FAILED

@@ -1,0 +1,324 @@
+"""`local/<model>`: a transformers (+ optional PEFT LoRA adapter) model run in this process.
+
+    get_model("local/smollm2-135m-instruct", adapter="suites/banking77/adapter")
+
+`<model>` is a built-in alias (fetched and cached by `evalkit.models.fetch`) or a local
+Hugging Face model folder. model_args: `adapter` (a PEFT LoRA folder), `batch_size`
+(default 8), `dtype` (default float32: faster than bf16 on CPUs without bf16 units) and
+`threads` (torch CPU threads; process-wide).
+
+inspect calls `generate()` once per sample, concurrently. A worker thread gathers concurrent
+requests with the same generation settings into batches of up to `batch_size`, runs one
+left-padded `model.generate` per batch, and resolves each request's future with its own
+row; the event loop never blocks on the model. Greedy decoding (temperature 0, the default)
+gives each item the same answer whether it was batched or sent alone.
+
+torch and transformers are imported only when a model is loaded, so importing this module
+(which registers the provider) stays cheap and works without the `local` extra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inspect_ai.model import (
+    ChatMessage,
+    GenerateConfig,
+    ModelAPI,
+    ModelOutput,
+    ModelUsage,
+    modelapi,
+)
+from inspect_ai.tool import ToolChoice, ToolInfo
+
+from evalkit.errors import InputError, RunFailed
+from evalkit.models import fetch
+
+DEFAULT_MAX_TOKENS = 128
+DTYPES = ("float32", "bfloat16", "float16")
+# How long the batcher waits for one more request before running a partial batch. inspect
+# starts the next samples a few ms after a batch returns; a batch takes seconds.
+COLLECT_WINDOW_S = 0.05
+COLLECT_MAX_S = 0.5
+# A worker with nothing to do for this long exits; the next request starts a new one.
+WORKER_IDLE_S = 5.0
+
+# One batch at a time on this machine: two arms generating at once would only split the
+# same CPU cores between them and make both batches slower.
+_DEVICE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The generation settings a batch shares; requests with different ones never mix."""
+
+    max_tokens: int
+    temperature: float
+    top_p: float | None
+    seed: int | None
+    stop: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Request:
+    messages: tuple[tuple[str, str], ...]  # (role, text)
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Result:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    stop_reason: str
+    seconds: float
+
+
+class Engine:
+    """A loaded tokenizer + model that turns a batch of requests into results."""
+
+    def __init__(self, model_dir: str, adapter: str | None, dtype: str) -> None:
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError:
+            raise RunFailed(
+                "local models need the 'local' extra: pip install 'evalkit[local]'"
+            ) from None
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.tokenizer.padding_side = "left"  # generation continues from the right end
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+        if adapter is not None:
+            from peft import PeftModel
+
+            # The adapter's weights may be stored in float16 to keep them small; `.to(dtype)`
+            # brings them to the model's dtype before merging. Merging makes the tuned model
+            # exactly as fast as the base one.
+            model = PeftModel.from_pretrained(model, adapter).to(getattr(torch, dtype))
+            model = model.merge_and_unload()
+        model.eval()
+        self.model = model
+        self.eos_ids = _eos_ids(self.tokenizer, model)
+
+    def run(self, requests: list[Request]) -> list[Result]:
+        """Generate for a batch of requests that share `settings`."""
+        torch = self._torch
+        settings = requests[0].settings
+        prompts = [
+            self.tokenizer.apply_chat_template(
+                [{"role": r, "content": c} for r, c in req.messages],
+                add_generation_prompt=True,
+                tokenize=False,
+            )
+            for req in requests
+        ]
+        # The chat template already holds the special tokens; adding more would shift
+        # every prompt by a BOS the model never saw in training.
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        sampling: dict[str, Any] = {"do_sample": False}
+        if settings.temperature > 0:
+            sampling = {"do_sample": True, "temperature": settings.temperature}
+            if settings.top_p is not None:
+                sampling["top_p"] = settings.top_p
+            if settings.seed is not None:
+                torch.manual_seed(settings.seed)
+        if settings.stop:
+            sampling |= {"stop_strings": list(settings.stop), "tokenizer": self.tokenizer}
+        started = time.perf_counter()
+        with _DEVICE_LOCK, torch.inference_mode():
+            out = self.model.generate(
+                **enc,
+                max_new_tokens=settings.max_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.eos_ids,
+                **sampling,
+            )
+        # Each sample's time is its share of the batch's wall time: the batch is one call.
+        share = (time.perf_counter() - started) / len(requests)
+        width = enc["input_ids"].shape[1]
+        results = []
+        for i, row in enumerate(out[:, width:].tolist()):
+            end = next((j for j, t in enumerate(row) if t in self.eos_ids), None)
+            tokens = row if end is None else row[:end]
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            cut = _cut_at_stop(text, settings.stop)
+            stopped = end is not None or cut is not None
+            results.append(
+                Result(
+                    text=text if cut is None else text[:cut],
+                    input_tokens=int(enc["attention_mask"][i].sum()),
+                    output_tokens=len(tokens),
+                    stop_reason="stop" if stopped else "max_tokens",
+                    seconds=share,
+                )
+            )
+        return results
+
+
+def _eos_ids(tokenizer: Any, model: Any) -> list[int]:
+    ids = model.generation_config.eos_token_id
+    ids = [ids] if isinstance(ids, int) else list(ids or [])
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(hits) if hits else None
+
+
+@functools.lru_cache(maxsize=4)
+def load_engine(model_dir: str, adapter: str | None, dtype: str) -> Engine:
+    """One loaded model per (model folder, adapter, dtype) per process."""
+    return Engine(model_dir, adapter, dtype)
+
+
+class Batcher:
+    """Gathers concurrent requests into batches and runs them on a worker thread."""
+
+    def __init__(self, engine: Engine, batch_size: int) -> None:
+        self._engine = engine
+        self._batch_size = batch_size
+        self._queue: queue.Queue[tuple[Request, Future[Result]]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+
+    def submit(self, request: Request) -> Future[Result]:
+        future: Future[Result] = Future()
+        with self._lock:
+            self._queue.put((request, future))
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._work, name="evalkit-local-batcher", daemon=True
+                )
+                self._worker.start()
+        return future
+
+    def _work(self) -> None:
+        held: list[tuple[Request, Future[Result]]] = []
+        while True:
+            if not held:
+                try:
+                    held.append(self._queue.get(timeout=WORKER_IDLE_S))
+                except queue.Empty:
+                    with self._lock:  # submit() sees either this worker or none
+                        if self._queue.empty():
+                            self._worker = None
+                            return
+                    continue
+            self._collect(held)
+            settings = held[0][0].settings
+            batch = [h for h in held if h[0].settings == settings][: self._batch_size]
+            taken = {id(future) for _, future in batch}
+            held = [h for h in held if id(h[1]) not in taken]
+            try:
+                results = self._engine.run([r for r, _ in batch])
+            except Exception as ex:  # every waiting sample gets the error, the worker lives on
+                for _, future in batch:
+                    future.set_exception(ex)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                future.set_result(result)
+
+    def _collect(self, held: list[tuple[Request, Future[Result]]]) -> None:
+        """Take queued requests until a batch is full or none arrives for a short window."""
+        settings = held[0][0].settings
+        deadline = time.monotonic() + COLLECT_MAX_S
+        while sum(h[0].settings == settings for h in held) < self._batch_size:
+            wait = min(COLLECT_WINDOW_S, deadline - time.monotonic())
+            if wait <= 0:
+                return
+            try:
+                held.append(self._queue.get(timeout=wait))
+            except queue.Empty:
+                return
+
+
+@modelapi(name="local")
+class LocalModel(ModelAPI):
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        config: GenerateConfig = GenerateConfig(),  # noqa: B008  (inspect's signature)
+        adapter: str | None = None,
+        batch_size: int = 8,
+        dtype: str = "float32",
+        threads: int | None = None,
+        **model_args: Any,
+    ) -> None:
+        super().__init__(model_name, base_url, api_key, [], config)
+        if model_args:
+            raise InputError(
+                f"unknown model_args for local models: {', '.join(sorted(model_args))} "
+                "(known: adapter, batch_size, dtype, threads)",
+                where="model_args",
+            )
+        if dtype not in DTYPES:
+            raise InputError(f"dtype {dtype!r}: use one of {', '.join(DTYPES)}", where="dtype")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size {batch_size!r}: use a whole number ≥ 1")
+        model_dir = fetch.ensure_model(model_name)
+        adapter_dir = None
+        if adapter is not None:
+            path = Path(adapter).expanduser()
+            if not (path / "adapter_config.json").is_file():
+                raise InputError(
+                    "not a PEFT adapter folder (no adapter_config.json)", path=path, where="adapter"
+                )
+            adapter_dir = str(path.resolve())
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(int(threads))
+        self._key = f"{model_dir}|{adapter_dir}|{dtype}"
+        self._batch_size = batch_size
+        self._batcher = Batcher(load_engine(str(model_dir), adapter_dir, dtype), batch_size)
+
+    async def generate(
+        self,
+        input: list[ChatMessage],
+        tools: list[ToolInfo],
+        tool_choice: ToolChoice,
+        config: GenerateConfig,
+    ) -> ModelOutput:
+        settings = Settings(
+            max_tokens=config.max_tokens or DEFAULT_MAX_TOKENS,
+            temperature=config.temperature or 0.0,
+            top_p=config.top_p,
+            seed=config.seed,
+            stop=tuple(config.stop_seqs or ()),
+        )
+        request = Request(tuple((m.role, m.text) for m in input), settings)
+        result = await asyncio.wrap_future(self._batcher.submit(request))
+        output = ModelOutput.from_content(
+            model=self.model_name, content=result.text, stop_reason=result.stop_reason
+        )
+        output.usage = ModelUsage(
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            total_tokens=result.input_tokens + result.output_tokens,
+        )
+        output.time = result.seconds
+        return output
+
+    def max_connections(self) -> int:
+        # More concurrent samples than one batch would only wait in the queue.
+        return self._batch_size
+
+    def connection_key(self) -> str:
+        # Each (model, adapter, dtype) is its own pool, so two arms never split one batch.
+        return self._key

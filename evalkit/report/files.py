@@ -1,0 +1,84 @@
+"""Writers for the machine-readable outputs: results.json, samples.jsonl, and the run folder."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+RESULTS_SCHEMA_VERSION = 1
+# model_args keys whose values must never reach a results file, log or report
+SECRET_KEY = re.compile(r"(key|token|secret|password|auth)", re.IGNORECASE)
+
+
+def redact(value: Any) -> Any:
+    """A copy with secret-looking keys' values replaced, at any depth."""
+    if isinstance(value, dict):
+        return {
+            k: ("<redacted>" if SECRET_KEY.search(str(k)) else redact(v)) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def _clean(value: Any) -> Any:
+    """JSON-ready: NaN → null, numpy scalars → Python."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_clean(data), indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_samples(path: Path, table: pd.DataFrame) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in table.to_dict(orient="records"):
+            fh.write(json.dumps(_clean(row), ensure_ascii=False) + "\n")
+
+
+def read_samples(path: Path) -> pd.DataFrame:
+    rows = [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+    return pd.DataFrame(rows)
+
+
+def point_latest(suite_dir: Path, run_id: str) -> None:
+    """`reports/<suite>/latest` → the newest run (a symlink, or a text file where links fail)."""
+    latest = suite_dir / "latest"
+    if latest.is_symlink() or latest.is_file():
+        latest.unlink()
+    try:
+        os.symlink(run_id, latest, target_is_directory=True)
+    except OSError:
+        latest.write_text(run_id + "\n", encoding="utf-8")
+
+
+def resolve_run(path: Path) -> Path:
+    """A run folder, a suite folder (its latest run) or a results.json → the run folder."""
+    if path.is_file() and path.name == "results.json":
+        return path.parent
+    if (path / "results.json").is_file():
+        return path
+    latest = path / "latest"
+    if latest.is_file():
+        return path / latest.read_text(encoding="utf-8").strip()
+    if latest.is_dir():
+        return latest.resolve()
+    raise FileNotFoundError(f"{path}: no results.json here (expected a run folder)")

@@ -1,0 +1,138 @@
+"""The whole flow for one suite: load → plan → execute → table → analyse → write the run folder."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import inspect_ai
+import pandas as pd
+
+import evalkit
+from evalkit.analysis.analyse import analyse
+from evalkit.analysis.table import build_table
+from evalkit.report.files import (
+    RESULTS_SCHEMA_VERSION,
+    point_latest,
+    redact,
+    write_json,
+    write_samples,
+)
+from evalkit.run.execute import RunSettings, execute
+from evalkit.run.plan import Plan, plan_suite
+from evalkit.suite.load import LoadedSuite, load_suite
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Command-line choices; the suite's `run:` block supplies the rest."""
+
+    out_dir: Path = Path("reports")
+    cache_dir: Path | None = None
+    no_cache: bool = False
+    display: str = "none"
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    results: dict[str, Any]
+    table: pd.DataFrame
+
+
+def default_cache_dir() -> Path:
+    """The response cache: a folder CI can save and restore between runs."""
+    import os
+
+    return Path(os.environ.get("EVALKIT_HOME", Path.home() / ".cache" / "evalkit")) / "responses"
+
+
+def _settings(loaded: LoadedSuite, options: RunOptions, run_dir: Path) -> RunSettings:
+    run = loaded.suite.run
+    return RunSettings(
+        log_dir=run_dir / "logs",
+        cache_dir=options.cache_dir or default_cache_dir(),
+        max_connections=run.max_connections,
+        max_retries=run.max_retries,
+        timeout=run.timeout,
+        cache=run.cache and not options.no_cache,
+        display=options.display,
+    )
+
+
+def run_metadata(loaded: LoadedSuite, plan: Plan, run_id: str, started: float) -> dict[str, Any]:
+    """Who, what and with which versions: everything needed to trust or repeat the run."""
+    suite = loaded.suite
+    arms = {}
+    for arm in ("baseline", "candidate"):
+        tp = plan.for_arm(arm)[0]
+        arms[arm] = {
+            "model": suite.arms[arm].model,
+            "identity": tp.model.identity,
+            "adapter_sha256": tp.model.adapter_sha256,
+            "prompt_sha256": loaded.prompts[arm].sha256,
+            "fewshot_examples": len(loaded.prompts[arm].examples),
+            # the first held-out item as the arm really sent it: the prompt a reader can inspect
+            "example_messages": [{"role": r, "content": c} for r, c in tp.samples[0].messages],
+        }
+    return {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "run_id": run_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_s": round(time.time() - started, 2),
+        "versions": {
+            "evalkit": evalkit.__version__,
+            "inspect_ai": inspect_ai.__version__,
+            "python": platform.python_version(),
+        },
+        "suite": {
+            "name": suite.name,
+            "description": suite.description,
+            "path": str(loaded.path),
+            "sha256": loaded.sha256,
+            "task_type": suite.task.type,
+            "labels": list(loaded.labels),
+            "config": redact(suite.model_dump(mode="json", by_alias=True)),
+        },
+        "arms": redact(arms),
+        "dataset_hashes": loaded.dataset_hashes,
+        "stats": loaded.suite.stats.model_dump(),
+    }
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> RunOutcome:
+    """Run a suite end to end and write its run folder; raises InputError/RunFailed."""
+    started = time.time()
+    loaded = load_suite(suite_path)
+    plan = plan_suite(loaded)
+    run_id = options.run_id or new_run_id()
+    suite_dir = options.out_dir / loaded.suite.name
+    run_dir = suite_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    logs = execute(plan, _settings(loaded, options, run_dir))
+    table = build_table(plan, logs, loaded)
+    results = {**run_metadata(loaded, plan, run_id, started), **analyse(table, loaded)}
+    write_outputs(run_dir, results, table)
+    point_latest(suite_dir, run_id)
+    return RunOutcome(run_dir=run_dir, results=results, table=table)
+
+
+def write_outputs(run_dir: Path, results: dict[str, Any], table: pd.DataFrame) -> None:
+    """Every file of a run folder except the inspect logs (already there)."""
+    from evalkit.report.html import write_html
+
+    write_samples(run_dir / "samples.jsonl", table)
+    write_json(run_dir / "results.json", results)
+    write_html(run_dir / "index.html", results, table)
+
+
+__all__ = ["RunOptions", "RunOutcome", "replace", "run_suite"]

@@ -1,0 +1,69 @@
+"""Label extraction: the model's raw answer → one of the task's labels, or no label.
+
+"No parsable label" is its own outcome (`label=None`), counted and shown, never a silent miss.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+
+
+@dataclass(frozen=True)
+class Extraction:
+    label: str | None  # a label from the set, or the raw answer when it is outside the set
+    parsed: bool  # an answer was found at all (JSON field present, or a label named in text)
+    in_set: bool
+
+
+def normalise(text: str) -> str:
+    """Lowercase, every run of non-alphanumerics to one space: 'Card-Arrival' == 'card arrival'."""
+    return _NON_ALNUM.sub(" ", text.lower()).strip()
+
+
+def first_json_object(text: str) -> object | None:
+    """The first JSON value that parses, from a bare answer, a fenced block, or text around it."""
+    stripped = _FENCE.sub("", text.strip())
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        pass
+    decoder = json.JSONDecoder()
+    for start in (m.start() for m in re.finditer(r"\{", text)):
+        try:
+            value, _ = decoder.raw_decode(text, start)
+            return value
+        except json.JSONDecodeError:
+            continue
+    return None
+
+
+def match_label(answer: str, labels: Sequence[str]) -> str | None:
+    by_norm = {normalise(lab): lab for lab in labels}
+    return by_norm.get(normalise(answer))
+
+
+def extract_label(output: str, labels: Sequence[str], fmt: str, field: str | None) -> Extraction:
+    if fmt == "json":
+        value = first_json_object(output)
+        if not isinstance(value, dict) or field not in value or value[field] is None:
+            return Extraction(label=None, parsed=False, in_set=False)
+        raw = str(value[field]).strip()
+        label = match_label(raw, labels)
+        return Extraction(label=label or raw, parsed=True, in_set=label is not None)
+    label = match_label(output, labels)
+    if label:
+        return Extraction(label=label, parsed=True, in_set=True)
+    # A label named inside prose counts only when exactly one label is named; a longer
+    # label that contains a shorter one ("card arrival" vs "card") wins over it.
+    text = f" {normalise(output)} "
+    found = [lab for lab in labels if f" {normalise(lab)} " in text]
+    found = [a for a in found if not any(a != b and normalise(a) in normalise(b) for b in found)]
+    if len(found) == 1:
+        return Extraction(label=found[0], parsed=True, in_set=True)
+    return Extraction(label=None, parsed=False, in_set=False)

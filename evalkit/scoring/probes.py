@@ -1,0 +1,362 @@
+"""Probe packs: named, versioned general-capability items both arms answer with one neutral prompt.
+
+A pack is a folder holding `pack.yaml` (the manifest) and `items.jsonl`, or a single manifest
+file whose `items` path is relative to it. See docs/probe-packs.md for the format.
+
+Answers are scored by extracting a letter (multiple_choice) or a number (numeric); an answer
+that yields nothing is a parse failure, scored wrong and reported separately.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from evalkit.data.items import Item
+from evalkit.errors import InputError
+from evalkit.prompts import check_template, render_text
+
+KINDS = ("multiple_choice", "numeric")
+LETTERS = ("A", "B", "C", "D")
+MANIFEST = "pack.yaml"
+_REQUIRED = ("name", "version", "kind", "prompt", "max_tokens", "items", "source", "licence")
+_OPTIONAL = ("description",)
+_PACKS_DIR = Path(__file__).resolve().parent.parent / "probes" / "packs"
+
+
+@dataclass(frozen=True)
+class ProbePack:
+    name: str
+    version: str
+    kind: str
+    prompt: str  # jinja2 template text; sees `input`
+    max_tokens: int
+    items: tuple[Item, ...]
+    source: str
+    path: str  # the manifest file, for messages and the report
+
+
+def builtin_packs() -> list[str]:
+    """Names of the packs shipped with evalkit, sorted."""
+    return sorted(p.name for p in _PACKS_DIR.iterdir() if (p / MANIFEST).is_file())
+
+
+def load_pack(ref: str, base_dir: Path) -> ProbePack:
+    """A built-in pack by name, or a pack folder / manifest file at a path relative to base_dir."""
+    available = builtin_packs()
+    if ref in available:
+        return _load_manifest(_PACKS_DIR / ref / MANIFEST)
+    path = base_dir / ref
+    if path.is_dir():
+        manifest = path / MANIFEST
+        if not manifest.is_file():
+            raise InputError(f"pack folder has no {MANIFEST}", path=path)
+        return _load_manifest(manifest)
+    if path.is_file():
+        return _load_manifest(path)
+    if "/" not in ref and "\\" not in ref and not Path(ref).suffix:
+        raise InputError(
+            f"unknown built-in probe pack {ref!r}; available: {', '.join(available)}",
+            where="probes.pack",
+        )
+    raise InputError("no pack folder or manifest file here", path=path, where="probes.pack")
+
+
+def _load_manifest(path: Path) -> ProbePack:
+    try:
+        manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise InputError(
+            f"not valid YAML: {getattr(e, 'problem', None) or e}",
+            path=path,
+            line=mark.line + 1 if mark is not None else None,
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read the manifest: {e}", path=path) from None
+    if not isinstance(manifest, dict):
+        raise InputError("a pack manifest must be a mapping of keys", path=path)
+    missing = [k for k in _REQUIRED if k not in manifest]
+    if missing:
+        raise InputError(
+            f"missing manifest key(s): {', '.join(missing)}", path=path, where=missing[0]
+        )
+    unknown = sorted(str(k) for k in manifest if k not in _REQUIRED + _OPTIONAL)
+    if unknown:
+        raise InputError(
+            f"unknown manifest key(s): {', '.join(unknown)}; expected {', '.join(_REQUIRED)}"
+            f" (and optionally {', '.join(_OPTIONAL)})",
+            path=path,
+            where=unknown[0],
+        )
+    for key in ("name", "prompt", "items", "source", "licence"):
+        if not isinstance(manifest[key], str) or not manifest[key].strip():
+            raise InputError("must be a non-empty string", path=path, where=key)
+    version = manifest["version"]
+    if isinstance(version, bool) or not isinstance(version, str | int | float):
+        raise InputError("must be a string or a number", path=path, where="version")
+    kind = manifest["kind"]
+    if kind not in KINDS:
+        raise InputError(
+            f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}", path=path, where="kind"
+        )
+    max_tokens = manifest["max_tokens"]
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise InputError("must be a positive integer", path=path, where="max_tokens")
+    _check_prompt(manifest["prompt"], path)
+    items = _read_items(path.parent / manifest["items"], kind)
+    return ProbePack(
+        name=manifest["name"],
+        version=str(version),
+        kind=kind,
+        prompt=manifest["prompt"],
+        max_tokens=max_tokens,
+        items=items,
+        source=manifest["source"],
+        path=str(path),
+    )
+
+
+def _check_prompt(prompt: str, path: Path) -> None:
+    """Fail at load time, not mid-run: bad syntax, unknown names, or a prompt without the item."""
+    error = check_template(prompt)
+    if error:
+        raise InputError(f"prompt template: {error}", path=path, where="prompt")
+    try:
+        first, second = render_text(prompt, input="\x00one"), render_text(prompt, input="\x00two")
+    except jinja2.TemplateError as e:
+        raise InputError(
+            f"prompt template: {e} (a probe prompt sees only `input`)", path=path, where="prompt"
+        ) from None
+    if first == second:
+        raise InputError("prompt never uses {{ input }}", path=path, where="prompt")
+
+
+def _read_items(path: Path, kind: str) -> tuple[Item, ...]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read the pack's items: {e}", path=path, where="items") from None
+    items: list[Item] = []
+    first_seen: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"not valid JSON: {e.msg}", path=path, line=number) from None
+        if not isinstance(row, dict):
+            raise InputError(
+                'a row must be an object {"id", "input", "target"}', path=path, line=number
+            )
+        for key in ("id", "input", "target"):
+            value = row.get(key)
+            # Ids and numeric targets are often written as JSON numbers; accept them as text.
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, str | int | float)
+                or str(value) == ""
+            ):
+                raise InputError(
+                    "missing or empty (a non-empty string)", path=path, line=number, where=key
+                )
+        item = Item(id=str(row["id"]), input=str(row["input"]), target=str(row["target"]).strip())
+        if item.id in first_seen:
+            raise InputError(
+                f"duplicate id {item.id!r} (first on line {first_seen[item.id]})",
+                path=path,
+                line=number,
+                where="id",
+            )
+        _check_target(kind, item.target, path, number)
+        first_seen[item.id] = number
+        items.append(item)
+    if not items:
+        raise InputError("the pack has no items", path=path, where="items")
+    return tuple(items)
+
+
+def _check_target(kind: str, target: str, path: Path, line: int) -> None:
+    if kind == "multiple_choice" and target.upper() not in LETTERS:
+        raise InputError(
+            f"target {target!r} is not one of {', '.join(LETTERS)}",
+            path=path,
+            line=line,
+            where="target",
+        )
+    if kind == "numeric" and _parse_number(target) is None:
+        raise InputError(f"target {target!r} is not a number", path=path, line=line, where="target")
+
+
+def select_items(pack: ProbePack, n: int | None, seed: int) -> tuple[Item, ...]:
+    """`n` items drawn with `seed` (all when n is None), in the pack's own order."""
+    if n is None:
+        return pack.items
+    if n < 1 or n > len(pack.items):
+        raise InputError(
+            f"asked for {n} items but pack {pack.name!r} has {len(pack.items)}",
+            path=pack.path,
+            where="probes.n",
+        )
+    chosen = sorted(random.Random(seed).sample(range(len(pack.items)), n))
+    return tuple(pack.items[i] for i in chosen)
+
+
+def render_probe_prompt(pack: ProbePack, item: Item) -> str:
+    """The user message for one probe item; both arms get exactly this text."""
+    return render_text(pack.prompt, input=item.input)
+
+
+# ---- answer extraction -------------------------------------------------------------------
+
+_OPTION_LINE = re.compile(r"^\s*\(?([A-D])[.)]\s*(.+?)\s*$")
+_MARKDOWN = re.compile(r"\*\*|__|`|\\\(|\\\)")
+# Two different letters offered as alternatives: "A or B", "(A)/(C)", "B and D", "A, B".
+# Capital letters only: lowercase "a" is usually the article ("B, a transport network").
+_HEDGE = re.compile(r"(?<![\w'])\(?([A-D])\)?\.?\s*(?i:or|and|/|,|&)\s*\(?([A-D])\)?(?![\w'])")
+_BARE = re.compile(r"^[(\[]?([A-Da-d])[)\].:]?$")
+# "The answer is B", "Answer: (C)", "correct option is d)". A lowercase letter counts only
+# when punctuation or the end follows it, so "the answer is a bit unclear" names nothing.
+_STATED = re.compile(
+    r"\b(?i:answer|option|choice)\s*(?i:is|:|=|-)?\s*(?i:option\s+|choice\s+)?[(\[]?"
+    r"(?:([A-D])(?![\w'])|([a-d])(?=[)\].:,]|\s*$))"
+)
+_LEADING = re.compile(r"^[(\[]?(?:([A-D])(?:[)\].:,]|\s|$)|([a-d])[)\].:])")
+_DELIMITED = re.compile(r"(?<![\w'])\(?([A-D])\)?(?![\w'])")
+_ANSWER_PREFIX = re.compile(r"^\s*(?:the\s+)?(?:correct\s+|final\s+)?answer\s*(?:is|:)?\s*", re.I)
+# "A" followed by a lowercase word is the article ("A country that..."), not option A,
+# unless the word is one a model uses about an option ("A is correct").
+_ARTICLE_A = re.compile(r"A\s+(?!(?:is|or|and|seems|would|should|must|looks)\b)[a-z]")
+
+_NUMBER = (
+    r"(?<![\w.])(?P<sign>[-−])?\s?\$?\s?"
+    r"(?P<num>\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    r"(?:\s*/\s*(?P<den>\d+)(?!\d|[./]\d))?"
+)
+_NUMBER_RE = re.compile(_NUMBER)
+_STATED_NUMBER = re.compile(
+    r"(?:answer\s*(?:is|:|=)\s*:?|####|\\boxed\{)\s*(?:about|approximately|=)?\s*" + _NUMBER, re.I
+)
+
+
+def parse_options(item_input: str) -> dict[str, str]:
+    """The `A. ...` to `D. ...` option lines of a multiple-choice item's input, by letter."""
+    options: dict[str, str] = {}
+    for line in item_input.splitlines():
+        match = _OPTION_LINE.match(line)
+        if match:
+            options[match.group(1)] = match.group(2)
+    return options
+
+
+def extract_answer(kind: str, text: str, options: Mapping[str, str] | None = None) -> str | None:
+    """The answer named in a model's reply: a letter A-D, or a normalised number; None if none.
+
+    `options` (letter → option text, see `parse_options`) lets a reply that restates an
+    option's text instead of its letter count as that letter.
+    """
+    if kind == "multiple_choice":
+        return _extract_letter(text, options or {})
+    if kind == "numeric":
+        return _extract_number(text)
+    raise ValueError(f"unknown probe kind {kind!r}")
+
+
+def _extract_letter(text: str, options: Mapping[str, str]) -> str | None:
+    clean = _MARKDOWN.sub("", text).strip()
+    if not clean:
+        return None
+    if any(a.upper() != b.upper() for a, b in _HEDGE.findall(clean)):
+        return None
+    bare = _BARE.match(clean)
+    if bare:
+        return bare.group(1).upper()
+    stated = {(upper or lower).upper() for upper, lower in _STATED.findall(clean)}
+    if stated:
+        return stated.pop() if len(stated) == 1 else None
+    leading = _LEADING.match(clean)
+    if leading and not _ARTICLE_A.match(clean):
+        return (leading.group(1) or leading.group(2)).upper()
+    restated = _option_by_text(clean, options)
+    if restated:
+        return restated
+    named = {
+        m.group(1)
+        for m in _DELIMITED.finditer(clean)
+        if not (m.group(1) == "A" and _ARTICLE_A.match(clean, m.start()))
+    }
+    return named.pop() if len(named) == 1 else None
+
+
+def _option_by_text(text: str, options: Mapping[str, str]) -> str | None:
+    """The letter whose option text the reply restates exactly (case and punctuation aside)."""
+    said = _squash(_ANSWER_PREFIX.sub("", text))
+    if not said:
+        return None
+    hits = {letter for letter, option in options.items() if _squash(option) == said}
+    return hits.pop() if len(hits) == 1 else None
+
+
+def _squash(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s%$]", " ", text.lower()).split())
+
+
+def _extract_number(text: str) -> str | None:
+    clean = _MARKDOWN.sub("", text)
+    stated = list(_STATED_NUMBER.finditer(clean))
+    # The last stated answer wins: models restate or correct themselves before the end.
+    match = stated[-1] if stated else None
+    if match is None:
+        numbers = list(_NUMBER_RE.finditer(clean))
+        match = numbers[-1] if numbers else None
+    if match is None:
+        return None
+    value = _to_fraction(match.group("num"), match.group("den"), negative=bool(match.group("sign")))
+    return None if value is None else _format_number(value)
+
+
+def _to_fraction(num: str, den: str | None = None, *, negative: bool = False) -> Fraction | None:
+    try:
+        value = Fraction(Decimal(num.replace(",", "").replace("−", "-").strip()))
+        if den is not None:
+            value /= int(den)
+    except (InvalidOperation, ValueError, ZeroDivisionError):
+        return None
+    return -value if negative else value
+
+
+def _format_number(value: Fraction) -> str:
+    """Integers as integers ("5.0" → "5"), terminating decimals as decimals, else "p/q"."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    decimal = Decimal(value.numerator) / Decimal(value.denominator)
+    if Fraction(decimal) == value:
+        return format(decimal.normalize(), "f")
+    return f"{value.numerator}/{value.denominator}"
+
+
+def is_correct(kind: str, extracted: str | None, target: str) -> bool:
+    """Whether an extracted answer matches the target; a parse failure (None) is wrong."""
+    if extracted is None:
+        return False
+    if kind == "multiple_choice":
+        return extracted.strip().upper() == target.strip().upper()
+    if kind == "numeric":
+        got, want = _parse_number(extracted), _parse_number(target)
+        return got is not None and got == want
+    raise ValueError(f"unknown probe kind {kind!r}")
+
+
+def _parse_number(text: str) -> Fraction | None:
+    num, _, den = text.strip().partition("/")
+    return _to_fraction(num, den or None)

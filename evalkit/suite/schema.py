@@ -1,0 +1,285 @@
+"""The suite file's schema: what a user may write in `suite.yaml`, validated with pydantic.
+
+Unknown keys are errors everywhere (`extra="forbid"`), so a typo never silently does nothing.
+Paths stay as written here; `evalkit.suite.load` resolves them against the suite file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ARMS = ("baseline", "candidate")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FewShot(Strict):
+    """Few-shot examples drawn from a file and given to the prompt template as `examples`."""
+
+    path: str
+    input: str = "input"
+    target: str = "target"
+    n: int = Field(default=0, ge=0, description="0 = every row of the file")
+    per_label: int | None = Field(default=None, ge=1, description="take this many per label")
+    seed: int = 0
+
+
+class Prompt(Strict):
+    """A jinja2 template (file or inline text) that renders the user message for one item."""
+
+    template: str | None = Field(default=None, description="path to a .jinja file")
+    text: str | None = Field(default=None, description="inline jinja2 text")
+    system: str | None = Field(default=None, description="inline jinja2 text for a system message")
+    fewshot: FewShot | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Prompt:
+        if (self.template is None) == (self.text is None):
+            raise ValueError("give exactly one of 'template' (a file) or 'text' (inline)")
+        return self
+
+
+class Generate(Strict):
+    max_tokens: int = Field(default=64, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float | None = None
+    seed: int | None = 0
+    stop: list[str] | None = None
+
+
+class Price(Strict):
+    """US dollars per million tokens."""
+
+    input_per_mtok: float = Field(ge=0.0)
+    output_per_mtok: float = Field(ge=0.0)
+
+
+class Arm(Strict):
+    model: str = Field(description="an inspect-ai model string, e.g. openai/gpt-4o-mini")
+    model_args: dict[str, Any] = Field(default_factory=dict)
+    adapter: str | None = Field(default=None, description="path to a LoRA adapter (local models)")
+    base_url: str | None = None
+    prompt: Prompt
+    generate: Generate = Generate()
+    price: Price | None = None
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _prompt_shorthand(cls, v: Any) -> Any:
+        # `prompt: prompts/x.jinja` is shorthand for `prompt: {template: prompts/x.jinja}`
+        return {"template": v} if isinstance(v, str) else v
+
+
+class Dataset(Strict):
+    path: str
+    format: Literal["auto", "jsonl", "csv", "chat"] = "auto"
+    input: str = "input"
+    target: str = "target"
+    id: str | None = Field(default=None, description="field holding a stable item id")
+    kind: Literal["in_domain", "out_of_domain"] | None = Field(
+        default=None, description="default: 'heldout' is in_domain, any other set out_of_domain"
+    )
+    limit: int | None = Field(default=None, ge=1, description="keep the first N rows")
+    sample: int | None = Field(default=None, ge=1, description="draw N rows at random (seeded)")
+    seed: int = 0
+    allow_unknown_labels: bool = Field(
+        default=False, description="targets outside the label set (e.g. out-of-scope) are allowed"
+    )
+
+
+class TaskOutput(Strict):
+    format: Literal["text", "json"] = "text"
+    field: str | None = Field(default=None, description="the JSON field holding the label")
+
+    @model_validator(mode="after")
+    def _field_for_json(self) -> TaskOutput:
+        if self.format == "json" and not self.field:
+            raise ValueError("output.format 'json' needs 'field': the key that holds the label")
+        return self
+
+
+class TaskSpec(Strict):
+    type: Literal["classification", "generation"] = "classification"
+    labels: list[str] | str | None = Field(default=None, description="inline list or a file path")
+    output: TaskOutput = TaskOutput()
+
+    @model_validator(mode="after")
+    def _labels_for_classification(self) -> TaskSpec:
+        if self.type == "classification" and not self.labels:
+            raise ValueError("a classification task needs 'labels' (a list or a file)")
+        return self
+
+
+class FormatChecks(Strict):
+    json_valid: bool | None = Field(default=None, alias="json", description="output parses as JSON")
+    schema_path: str | None = Field(default=None, alias="schema", description="JSON schema file")
+    regex: str | None = None
+    min_words: int | None = Field(default=None, ge=0)
+    max_words: int | None = Field(default=None, ge=1)
+    min_chars: int | None = Field(default=None, ge=0)
+    max_chars: int | None = Field(default=None, ge=1)
+    label_in_set: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"not a valid regular expression: {e}") from e
+        return v
+
+
+class RubricUse(Strict):
+    rubric: str = Field(description="path to a rubric YAML file")
+    datasets: list[str] | None = Field(default=None, description="default: every task dataset")
+    pairwise: bool = True
+    human_labels: str | None = Field(default=None, description="JSONL of human scores")
+
+
+class Scorers(Strict):
+    classification: bool = True
+    format: FormatChecks | None = None
+    rubrics: list[RubricUse] = Field(default_factory=list)
+
+
+class Probe(Strict):
+    pack: str = Field(description="a built-in pack name or a path to a pack folder/manifest")
+    n: int | None = Field(default=None, ge=1, description="items drawn from the pack (seeded)")
+    seed: int = 0
+
+
+class Judge(Strict):
+    model: str
+    model_args: dict[str, Any] = Field(default_factory=dict)
+    base_url: str | None = None
+    max_tokens: int = Field(default=512, ge=16)
+    price: Price | None = None
+
+
+class TrainingData(Strict):
+    path: str
+    format: Literal["auto", "jsonl", "csv", "chat"] = "auto"
+    input: str = "input"
+    target: str = "target"
+    sample: int = Field(default=100, ge=1, description="training items scored for memorisation")
+    seed: int = 0
+
+
+class Contamination(Strict):
+    ngram: int = Field(default=3, ge=1)
+    threshold: float = Field(default=0.8, gt=0.0, le=1.0)
+
+
+class Stats(Strict):
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    bootstrap: int = Field(default=2000, ge=100)
+    seed: int = 0
+
+
+class RunSettings(Strict):
+    max_connections: int = Field(default=8, ge=1)
+    max_retries: int = Field(default=2, ge=0)
+    timeout: int = Field(default=120, ge=1, description="seconds per model call")
+    cache: bool = True
+    max_errors: int = Field(default=0, ge=0, description="errored samples a gate tolerates")
+
+
+Comparator = Annotated[str, Field(pattern=r"^\s*(>=|<=|>|<)\s*-?\d+(\.\d+)?\s*$")]
+
+
+class NonInferior(Strict):
+    margin: float = Field(ge=0.0)
+    confidence: Literal[0.9, 0.95, 0.975, 0.99, 0.995] = 0.95
+
+
+class Regression(Strict):
+    tolerance: float = Field(default=0.0, ge=0.0)
+    arm: Literal["baseline", "candidate"] = "candidate"
+
+
+class GateCheck(Strict):
+    baseline: Comparator | None = None
+    candidate: Comparator | None = None
+    candidate_minus_baseline: Comparator | None = None
+    non_inferior: NonInferior | None = None
+    no_regression: Regression | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> GateCheck:
+        set_ = [k for k, v in self.__dict__.items() if v is not None]
+        if len(set_) != 1:
+            raise ValueError(
+                "a gate needs exactly one of: baseline, candidate, candidate_minus_baseline, "
+                f"non_inferior, no_regression (found {set_ or 'none'})"
+            )
+        return self
+
+
+class Suite(Strict):
+    name: str
+    description: str = ""
+    task: TaskSpec
+    arms: dict[Literal["baseline", "candidate"], Arm]
+    datasets: dict[str, Dataset]
+    scorers: Scorers = Scorers()
+    probes: list[Probe] = Field(default_factory=list)
+    probe_margin: NonInferior = NonInferior(margin=0.05)
+    judge: Judge | None = None
+    training_data: TrainingData | None = None
+    contamination: Contamination = Contamination()
+    stats: Stats = Stats()
+    run: RunSettings = RunSettings()
+    prices: dict[str, Price] = Field(default_factory=dict, description="model string → price")
+    gates: list[dict[str, GateCheck]] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("use letters, digits, '-' and '_' (it names the report folder)")
+        return v
+
+    @field_validator("arms")
+    @classmethod
+    def _both_arms(cls, v: dict[str, Arm]) -> dict[str, Arm]:
+        missing = [a for a in ARMS if a not in v]
+        if missing:
+            raise ValueError(f"both arms are required; missing {', '.join(missing)}")
+        return v
+
+    @field_validator("datasets")
+    @classmethod
+    def _datasets_ok(cls, v: dict[str, Dataset]) -> dict[str, Dataset]:
+        if "heldout" not in v:
+            raise ValueError("a 'heldout' dataset (in-domain, never trained on) is required")
+        for name in v:
+            if not _NAME.match(name):
+                raise ValueError(f"dataset name {name!r}: use letters, digits, '-' and '_'")
+        return v
+
+    @model_validator(mode="after")
+    def _judge_for_rubrics(self) -> Suite:
+        if self.scorers.rubrics and self.judge is None:
+            raise ValueError("rubric scorers need a 'judge' model; it is never the arm's model")
+        for use in self.scorers.rubrics:
+            for ds in use.datasets or []:
+                if ds not in self.datasets:
+                    raise ValueError(f"rubric {use.rubric!r} names unknown dataset {ds!r}")
+        for gate in self.gates:
+            if len(gate) != 1:
+                raise ValueError("each gate is one mapping: '<metric path>: {check}'")
+        return self
+
+    def dataset_kind(self, name: str) -> str:
+        kind = self.datasets[name].kind
+        return kind or ("in_domain" if name == "heldout" else "out_of_domain")

@@ -1,0 +1,156 @@
+"""Contamination: planted exact and near duplicates are found; disjoint data yields nothing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from evalkit.analysis.contamination import find_contamination, normalise
+from evalkit.data.items import Item
+
+DATA = Path("/work/shared/data")
+
+
+def items(prefix: str, texts: list[str]) -> list[Item]:
+    return [Item(id=f"{prefix}{i}", input=text, target="") for i, text in enumerate(texts)]
+
+
+@pytest.fixture(scope="module")
+def gsm8k_questions() -> list[Item]:
+    lines = (DATA / "gsm8k" / "test.jsonl").read_text(encoding="utf-8").splitlines()
+    return [Item(f"gsm8k-{i}", json.loads(line)["question"], "") for i, line in enumerate(lines)]
+
+
+@pytest.fixture(scope="module")
+def banking_test() -> list[Item]:
+    with (DATA / "banking77" / "test.csv").open(encoding="utf-8", newline="") as f:
+        return [
+            Item(f"b{i}", row["text"], row["category"]) for i, row in enumerate(csv.DictReader(f))
+        ]
+
+
+def test_normalise() -> None:
+    assert normalise("  Top-up,   PLEASE!\n") == "top up please"
+    assert normalise("Janet’s ducks") == "janet s ducks"
+    assert normalise("???") == ""
+
+
+def test_planted_exact_and_near_duplicates(gsm8k_questions: list[Item]) -> None:
+    train = list(gsm8k_questions[:500])
+    exact = gsm8k_questions[10]
+    # Same question, different case/punctuation/spacing: an exact match after normalisation.
+    restyled = Item(
+        "h-restyled", "  " + gsm8k_questions[20].input.upper().replace(".", " ;") + "  ", ""
+    )
+    # Near duplicate: two words changed in a long (87-word) question.
+    words = gsm8k_questions[4].input.split()
+    words[3], words[-3] = "seventeen", "purple"
+    near = Item("h-near", " ".join(words), "")
+    heldout = [Item("h-exact", exact.input, ""), restyled, near, *gsm8k_questions[600:700]]
+
+    found = {m.heldout_id: m for m in find_contamination(heldout, train)}
+
+    assert set(found) == {"h-exact", "h-restyled", "h-near"}
+    assert (found["h-exact"].train_id, found["h-exact"].similarity, found["h-exact"].exact) == (
+        "gsm8k-10",
+        1.0,
+        True,
+    )
+    assert found["h-restyled"].train_id == "gsm8k-20" and found["h-restyled"].exact
+    assert found["h-near"].train_id == "gsm8k-4" and not found["h-near"].exact
+    # Each changed word breaks at most 3 of the question's ~85 trigrams.
+    assert 0.9 < found["h-near"].similarity < 1.0
+    assert found["h-near"].heldout_text == near.input
+    assert found["h-near"].train_text == gsm8k_questions[4].input
+
+
+def test_sorted_by_similarity_descending(gsm8k_questions: list[Item]) -> None:
+    train = gsm8k_questions[:50]
+    base = train[5].input.split()
+    heldout = [
+        Item("one-change", " ".join(["zzz", *base[1:]]), ""),
+        Item("exact", train[7].input, ""),
+        Item("two-changes", " ".join(["zzz", *base[1:-1], "qqq"]), ""),
+    ]
+    matches = find_contamination(heldout, train, threshold=0.5)
+    assert [m.heldout_id for m in matches] == ["exact", "one-change", "two-changes"]
+    assert matches[0].similarity > matches[1].similarity > matches[2].similarity
+
+
+def test_question_inside_a_longer_training_example(gsm8k_questions: list[Item]) -> None:
+    # Trained on with its worked answer appended: fully contained, so similarity 1, not exact.
+    q = gsm8k_questions[3]
+    train = [Item("t0", f"Question: {q.input}\nAnswer: Let us think step by step about it.", "")]
+    [match] = find_contamination([q], train)
+    assert (match.train_id, match.similarity, match.exact) == ("t0", 1.0, False)
+
+
+def test_threshold_is_respected() -> None:
+    train = items("t", ["the quick brown fox jumps over the lazy dog today"])
+    # 8 trigrams; changing the last word leaves 6 of the held-out trigrams in training: 0.75.
+    heldout = items("h", ["the quick brown fox jumps over the lazy dog tomorrow"])
+    heldout_grams = 8
+    [match] = find_contamination(heldout, train, threshold=0.7)
+    assert match.similarity == pytest.approx(7 / heldout_grams)
+    assert find_contamination(heldout, train, threshold=0.9) == []
+    assert find_contamination(heldout, train, threshold=7 / heldout_grams) == [match]
+
+
+def test_best_training_match_is_reported() -> None:
+    train = items(
+        "t",
+        [
+            "how do i top up my card with cash at a shop",
+            "how do i top up my card",  # the same text: exact beats merely containing
+            "how do i top up",
+        ],
+    )
+    [match] = find_contamination(items("h", ["How do I top up my card?"]), train)
+    assert (match.train_id, match.exact) == ("t1", True)
+
+
+def test_short_texts_fall_back_to_unigrams() -> None:
+    train = items("t", ["card lost", "refund please now", "hello"])
+    heldout = items("h", ["Lost card!", "Refund?", "goodbye", "", "!!!"])
+    found = {m.heldout_id: m for m in find_contamination(heldout, train, ngram=3)}
+    assert set(found) == {"h0", "h1"}
+    assert found["h0"].train_id == "t0" and found["h0"].similarity == 1.0
+    assert not found["h0"].exact
+    assert found["h1"].train_id == "t1"
+
+
+def test_disjoint_real_datasets(banking_test: list[Item], gsm8k_questions: list[Item]) -> None:
+    assert find_contamination(gsm8k_questions, banking_test) == []
+    # Short queries against long word problems: one stock phrase ("how long will it take to
+    # ...") is 4 of a 7-word query's 5 trigrams, so containment needs a stricter setting here.
+    assert find_contamination(banking_test, gsm8k_questions, ngram=4) == []
+    assert find_contamination(banking_test, gsm8k_questions, threshold=0.9) == []
+
+
+def test_empty_inputs() -> None:
+    assert find_contamination([], items("t", ["a b c"])) == []
+    assert find_contamination(items("h", ["a b c"]), []) == []
+
+
+@pytest.mark.parametrize(("ngram", "threshold"), [(0, 0.8), (3, 0.0), (3, 1.5)])
+def test_bad_parameters(ngram: int, threshold: float) -> None:
+    with pytest.raises(ValueError):
+        find_contamination([], [], ngram=ngram, threshold=threshold)
+
+
+def test_fast_on_10k_by_1k() -> None:
+    rng = random.Random(0)
+    vocab = [f"w{i}" for i in range(500)]
+    train = items("t", [" ".join(rng.choices(vocab, k=30)) for _ in range(10_000)])
+    heldout = items("h", [" ".join(rng.choices(vocab, k=30)) for _ in range(999)])
+    heldout.append(Item("planted", train[1234].input, ""))
+    start = time.perf_counter()
+    matches = find_contamination(heldout, train)
+    elapsed = time.perf_counter() - start
+    assert [(m.heldout_id, m.train_id) for m in matches] == [("planted", "t1234")]
+    assert elapsed < 3.0
