@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from evalkit.errors import EXIT_BAD_INPUT, EXIT_OK, EvalkitError
 
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args, console)
     except EvalkitError as e:
-        err.print(f"[red]error:[/red] {e}", markup=True, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         return e.exit_code
     except FileNotFoundError as e:
         err.print(f"error: {e}", soft_wrap=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
 
+from evalkit.analysis.contamination import find_contamination
 from evalkit.analysis.economics import arm_economics
 from evalkit.analysis.metrics import dataset_analysis
 from evalkit.run.plan import TRAINING_SAMPLE
@@ -101,6 +103,16 @@ def verdict(datasets: dict[str, Any], probes: list[dict[str, Any]], metric: str)
     return {"outcome": outcome, "metric": metric, "sentence": sentence}
 
 
+def contamination(loaded: LoadedSuite) -> list[dict[str, Any]] | None:
+    """Evaluation items (held-out and out-of-domain) whose text matches a training item; None without training data."""
+    if not loaded.training:
+        return None
+    settings = loaded.suite.contamination
+    evaluated = [it for items in loaded.datasets.values() for it in items]
+    matches = find_contamination(evaluated, loaded.training, settings.ngram, settings.threshold)
+    return [asdict(m) for m in matches]
+
+
 def analyse(table: pd.DataFrame, loaded: LoadedSuite) -> dict[str, Any]:
     """Every figure of the run, as plain JSON-ready values."""
     suite = loaded.suite
@@ -123,6 +135,7 @@ def analyse(table: pd.DataFrame, loaded: LoadedSuite) -> dict[str, Any]:
         "metrics": [m for d in datasets.values() for m in d["metrics"]],
         "probes": probes,
         "generalisation": generalisation(datasets, loaded, metric),
+        "contamination": contamination(loaded),
         "economics": arm_economics(table, suite),
         "errors": {name: d["errors"] for name, d in datasets.items()},
         "verdict": verdict(datasets, probes, metric),

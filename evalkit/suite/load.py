@@ -117,7 +117,8 @@ def parse_suite(path: Path) -> tuple[Suite, str]:
     try:
         suite = Suite.model_validate(data)
     except pydantic.ValidationError as e:
-        errors = e.errors()
+        # a misspelt key yields "unknown key" and "missing" together; the unknown one is the news
+        errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")
         first = errors[0]
         # pydantic reports union/alias internals in loc; keep only the user's keys
         loc = tuple(str(p) for p in first["loc"] if not str(p).startswith("function-"))

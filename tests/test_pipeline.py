@@ -1,0 +1,145 @@
+"""End to end with the scripted provider: run folder, recomputable numbers, errors, cache, isolation."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.metrics import f1_score
+
+from evalkit.cli import main
+from tests.conftest import ITEMS, SUITE, write_jsonl
+
+# q5 makes the candidate's model fail: one errored sample that must be counted, not dropped.
+FAILING = SUITE.replace('answers: {"card"', 'fail_on: ["lost in the post"]\n      answers: {"card"')
+
+
+def _run(folder: Path, text: str, *extra: str) -> tuple[int, Path]:
+    (folder / "suite.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
+    write_jsonl(folder / "items.jsonl", ITEMS)
+    code = main(["run", str(folder / "suite.yaml"), "--out", str(folder / "reports"),
+                 "--cache-dir", str(folder / "cache"), *extra])  # fmt: skip
+    return code, (folder / "reports" / "tiny" / "latest").resolve()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[int, Path]:
+    return _run(tmp_path_factory.mktemp("run"), FAILING)
+
+
+def _samples(run_dir: Path) -> pd.DataFrame:
+    return pd.read_json(run_dir / "samples.jsonl", lines=True)
+
+
+def _metric(results: dict, dataset: str, name: str) -> dict:
+    return next(m for m in results["metrics"] if m["dataset"] == dataset and m["metric"] == name)
+
+
+def test_run_writes_the_run_folder(run) -> None:
+    code, run_dir = run
+    assert code == 0
+    for name in ("results.json", "samples.jsonl", "index.html"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "logs").glob("*.eval")), "inspect logs belong inside the run folder"
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["schema_version"] == 1
+    assert results["versions"]["inspect_ai"] and results["versions"]["evalkit"]
+    assert set(results["arms"]) == {"baseline", "candidate"}
+    assert (
+        results["arms"]["candidate"]["example_messages"][0]["content"] == "Q: where is my new card"
+    )
+
+
+def test_every_item_has_a_row_per_arm(run) -> None:
+    samples = _samples(run[1])
+    assert len(samples) == 2 * len(ITEMS)
+    assert samples.groupby("arm")["id"].apply(sorted).to_dict() == {
+        arm: sorted(i["id"] for i in ITEMS) for arm in ("baseline", "candidate")
+    }
+
+
+def test_errors_are_counted_and_scored_wrong(run) -> None:
+    results = json.loads((run[1] / "results.json").read_text())
+    assert results["errors"]["heldout"] == {"baseline": 0, "candidate": 1}
+    row = _samples(run[1]).query("arm == 'candidate' and id == 'q5'").iloc[0]
+    assert "ScriptedFailure" in row["error"] and not row["correct"]
+    assert _metric(results, "heldout", "error_rate")["candidate"] == pytest.approx(1 / 6)
+
+
+def test_numbers_are_recomputable_from_samples(run) -> None:
+    results = json.loads((run[1] / "results.json").read_text())
+    samples = _samples(run[1])
+    labels = results["suite"]["labels"]
+    for arm in ("baseline", "candidate"):
+        rows = samples[samples["arm"] == arm].sort_values("id")
+        preds = [
+            "(none)" if pd.notna(err) or pd.isna(lab) else lab
+            for lab, err in zip(rows["label"], rows["error"], strict=True)
+        ]
+        assert _metric(results, "heldout", "accuracy")[arm] == pytest.approx(rows["correct"].mean())
+        assert _metric(results, "heldout", "macro_f1")[arm] == pytest.approx(
+            f1_score(rows["target"], preds, labels=labels, average="macro", zero_division=0)
+        )
+        assert _metric(results, "heldout", "format_adherence")[arm] == pytest.approx(
+            rows["format_ok"].fillna(False).astype(bool).mean()
+        )
+        ok = rows[rows["error"].isna()]
+        assert results["economics"][arm]["mean_input_tokens"] == pytest.approx(
+            ok["input_tokens"].mean()
+        )
+    # baseline: q1 right, q2/q4/q6 exchange right, q3/q5 "not sure" → 4/6; candidate 5/6 with q5 errored
+    assert _metric(results, "heldout", "accuracy")["baseline"] == pytest.approx(4 / 6)
+    assert _metric(results, "heldout", "accuracy")["candidate"] == pytest.approx(5 / 6)
+    paired = results["datasets"]["heldout"]["paired"]
+    assert (paired["baseline_only_correct"], paired["candidate_only_correct"]) == (0, 1)
+
+
+def test_second_run_is_served_from_cache_and_scoped_by_identity(tmp_path) -> None:
+    code, first = _run(tmp_path, SUITE, "--run-id", "one")
+    assert code == 0 and not _samples(first)["cached"].any()
+    _, again = _run(tmp_path, SUITE, "--run-id", "two")
+    assert _samples(again)["cached"].all()
+    # a changed candidate prompt invalidates only the candidate arm
+    _, changed = _run(
+        tmp_path, SUITE.replace("Q: {{ input }}", "Query: {{ input }}"), "--run-id", "three"
+    )
+    s = _samples(changed)
+    assert s.query("arm == 'baseline'")["cached"].all()
+    assert not s.query("arm == 'candidate'")["cached"].any()
+    # same model name and prompt but other model args (as with another adapter): no shared answers
+    _, other = _run(
+        tmp_path,
+        SUITE.replace('fallback: "I am not sure."', 'fallback: "Unsure."'),
+        "--run-id",
+        "four",
+    )
+    assert not _samples(other).query("arm == 'baseline'")["cached"].any()
+
+
+def test_ambient_inspect_settings_do_not_change_a_run(tmp_path, monkeypatch) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setenv("INSPECT_LOG_DIR", str(elsewhere))
+    monkeypatch.setenv("INSPECT_EVAL_MODEL_ARGS", "fallback=hijacked")
+    (tmp_path / ".env").write_text(f"INSPECT_LOG_DIR={elsewhere}\nINSPECT_EVAL_LIMIT=1\n")
+    monkeypatch.chdir(tmp_path)
+    code, run_dir = _run(tmp_path, SUITE, "--no-cache")
+    assert code == 0
+    assert not elsewhere.exists()
+    samples = _samples(run_dir)
+    assert len(samples) == 2 * len(ITEMS)
+    assert "hijacked" not in " ".join(samples["output"])
+    import os
+
+    assert os.environ["INSPECT_LOG_DIR"] == str(elsewhere)  # restored after the run
+
+
+def test_unknown_provider_is_a_bad_input(make_suite, tmp_path, capsys) -> None:
+    suite = make_suite(SUITE.replace("evalkit-test/tuned", "nosuchprovider/x"))
+    code = main(
+        ["run", str(suite), "--out", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "nosuchprovider/x" in err

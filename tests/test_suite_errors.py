@@ -1,0 +1,167 @@
+"""Bad input: every user mistake gets exit code 2 and one line naming the file and the place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evalkit.cli import main
+from tests.conftest import SUITE
+
+
+def validate(suite: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["validate", str(suite)])
+    captured = capsys.readouterr()
+    return code, captured.err + captured.out
+
+
+def test_valid_suite_passes(make_suite, capsys) -> None:
+    code, out = validate(make_suite(), capsys)
+    assert code == 0
+    assert "ok" in out and "6 requests per arm" in out
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # misspelt key: named with its path and the line it is on
+        (
+            lambda s: s.replace('prompt: {text: "Q:', 'promt: {text: "Q:'),
+            ["suite.yaml:", "arms.candidate", "unknown key"],
+        ),
+        (lambda s: s.replace("  baseline:\n", "  basline:\n", 1), ["suite.yaml", "arms"]),
+        (
+            lambda s: s.replace("heldout: {path: items.jsonl", "ood: {path: items.jsonl"),
+            ["suite.yaml", "heldout"],
+        ),
+        (lambda s: s.replace("type: classification", "type: ranking"), ["task.type", "ranking"]),
+        (
+            lambda s: s.replace("format: json, field: intent", "format: json"),
+            ["task.output", "field"],
+        ),
+        (
+            lambda s: s.replace("items.jsonl", "missing.jsonl"),
+            ["suite.yaml", "datasets.heldout.path", "missing.jsonl"],
+        ),
+        (
+            lambda s: s.replace('{{ input }}"}\n  candidate', '{{ input }"}\n  candidate'),
+            ["template error"],
+        ),
+        (
+            lambda s: s.replace("Q: {{ input }}", "Q: {{ inptu }}"),
+            ["arms.candidate.prompt", "inptu"],
+        ),
+        (
+            lambda s: s.replace("run: {max_retries: 0}", "run: {max_retries: -1}"),
+            ["run.max_retries", "-1"],
+        ),
+        (
+            lambda s: (
+                s + "gates:\n  - heldout.macro_f1: {candidate: '>= 0.9', baseline: '>= 0.1'}\n"
+            ),
+            ["gates", "exactly one"],
+        ),
+        (lambda s: s.replace("name: tiny", "name: tiny suite"), ["name", "letters"]),
+    ],
+)
+def test_suite_mistakes_are_located(make_suite, capsys, edit, expected) -> None:
+    code, out = validate(make_suite(edit(SUITE)), capsys)
+    assert code == 2, out
+    for fragment in expected:
+        assert fragment in out, f"{fragment!r} not in {out!r}"
+    assert "Traceback" not in out
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_unknown_key_names_its_line(make_suite, capsys) -> None:
+    text = SUITE.replace("run: {max_retries: 0}", "run: {max_retries: 0}\nretries: 3")
+    suite = make_suite(text)
+    code, out = validate(suite, capsys)
+    line = suite.read_text().splitlines().index("retries: 3") + 1
+    assert code == 2
+    assert f"suite.yaml:{line} [retries]: unknown key" in out
+
+
+def test_invalid_yaml(make_suite, capsys) -> None:
+    code, out = validate(make_suite("name: [unclosed\n"), capsys)
+    assert code == 2 and "not valid YAML" in out and "suite.yaml:" in out
+
+
+def test_missing_suite_file(tmp_path, capsys) -> None:
+    code, out = validate(tmp_path / "nope.yaml", capsys)
+    assert code == 2 and "nope.yaml" in out and "not found" in out
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            '{"id": "a", "input": "x", "target": "card_arrival"}\n{not json}\n',
+            ["items.jsonl:2", "not valid JSON"],
+        ),
+        (
+            '{"id": "a", "input": "x", "target": "card_arrival"}\n{"id": "b", "input": "y"}\n',
+            ["items.jsonl:2", "missing field 'target'"],
+        ),
+        (
+            '{"id": "a", "input": "x", "target": "card_arrival"}\n{"id": "a", "input": "y", "target": "card_arrival"}\n',
+            ["items.jsonl:2", "duplicate id 'a'"],
+        ),
+        (
+            '{"id": "a", "input": "x", "target": "refund"}\n',
+            ["items.jsonl", "'refund'", "not one of the task's 2 labels"],
+        ),
+        ('{"id": "a", "input": "", "target": "card_arrival"}\n', ["items.jsonl:1", "empty"]),
+        ("\n\n", ["items.jsonl", "dataset is empty"]),
+        ("[1, 2]\n", ["items.jsonl:1", "JSON object"]),
+    ],
+)
+def test_data_mistakes_are_located(make_suite, capsys, data, expected) -> None:
+    suite = make_suite()
+    (suite.parent / "items.jsonl").write_text(data, encoding="utf-8")
+    code, out = validate(suite, capsys)
+    assert code == 2, out
+    for fragment in expected:
+        assert fragment in out, f"{fragment!r} not in {out!r}"
+
+
+def test_csv_row_with_extra_cells(make_suite, capsys) -> None:
+    suite = make_suite(SUITE.replace("items.jsonl, id: id", "items.csv"))
+    (suite.parent / "items.csv").write_text(
+        'input,target\nwhere is it,card_arrival\n"a",card_arrival,extra\n', encoding="utf-8"
+    )
+    code, out = validate(suite, capsys)
+    assert code == 2 and "items.csv:3" in out and "3 cells" in out
+
+
+def test_sample_larger_than_dataset(make_suite, capsys) -> None:
+    code, out = validate(make_suite(SUITE.replace("id: id}", "id: id, sample: 50}")), capsys)
+    assert code == 2 and "datasets.heldout.sample" in out and "50" in out
+
+
+def test_chat_format_and_csv_are_read(make_suite, tmp_path, capsys) -> None:
+    from evalkit.data.readers import read_items
+
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text(
+        '{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"},'
+        ' {"role": "assistant", "content": "card_arrival"}]}\n',
+        encoding="utf-8",
+    )
+    [item] = read_items(chat)
+    assert (item.input, item.target, item.id) == ("hi", "card_arrival", "1")
+    csv_file = tmp_path / "d.csv"
+    csv_file.write_text("text,category\nhello,exchange_rate\n", encoding="utf-8")
+    [row] = read_items(csv_file, input_field="text", target_field="category")
+    assert (row.input, row.target) == ("hello", "exchange_rate")
+
+
+def test_seeded_sample_is_stable(make_suite) -> None:
+    from evalkit.suite.load import load_suite
+
+    suite = make_suite(SUITE.replace("id: id}", "id: id, sample: 3, seed: 7}"))
+    first = [it.id for it in load_suite(suite).datasets["heldout"]]
+    again = [it.id for it in load_suite(suite).datasets["heldout"]]
+    assert first == again and len(first) == 3
+    assert first == sorted(first, key=lambda i: int(i[1:]))  # file order kept
