@@ -150,7 +150,10 @@ def main() -> None:
         for k, v in get_peft_model_state_dict(model).items()
     }
     save_file(state, out_dir / "adapter_model.safetensors", metadata={"format": "pt"})
-    model.peft_config["default"].save_pretrained(out_dir)
+    config = model.peft_config["default"]
+    # the alias, not this machine's cache path: evalkit resolves it wherever the suite runs
+    config.base_model_name_or_path = BASE
+    config.save_pretrained(out_dir)
     final = sum(losses[-5:]) / len(losses[-5:])
     card = {
         "base_model": BASE,

@@ -84,7 +84,11 @@ def test_batched_equals_one_at_a_time(models) -> None:
 
 @pytest.mark.slow
 def test_adapter_is_applied(models) -> None:
-    text = "Classify the intent of this banking customer query; answer in JSON.\nQuery: I lost my card"
-    base, tuned = (_generate_all(models[k], [text], concurrent=False)[0] for k in ("single", "tuned"))
+    text = (
+        "Classify the intent of this banking customer query; answer in JSON.\nQuery: I lost my card"
+    )
+    base, tuned = (
+        _generate_all(models[k], [text], concurrent=False)[0] for k in ("single", "tuned")
+    )
     assert base.completion != tuned.completion
     assert tuned.completion.startswith('{"intent":')

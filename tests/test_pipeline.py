@@ -143,3 +143,22 @@ def test_unknown_provider_is_a_bad_input(make_suite, tmp_path, capsys) -> None:
     )
     err = capsys.readouterr().err
     assert code == 2 and "nosuchprovider/x" in err
+
+
+
+def test_secrets_in_a_suite_are_refused(make_suite, capsys) -> None:
+    text = SUITE.replace('fallback: "I am not sure."', 'fallback: "I am not sure."\n      auth_token: sk-secret-1')
+    code = main(["validate", str(make_suite(text))])
+    err = capsys.readouterr().err
+    assert code == 2 and "model_args.auth_token looks like a secret" in err
+    assert "sk-secret-1" not in err
+
+
+def test_redaction_keeps_gate_paths_and_blanks_secret_values() -> None:
+    from evalkit.report.files import redact
+
+    config = {"arms": {"b": {"model_args": {"api_key": "sk-1", "batch": 8}}},
+              "gates": [{"heldout.rubric.authenticity.overall": {"candidate": ">= 3"}}]}  # fmt: skip
+    out = redact(config)
+    assert out["arms"]["b"]["model_args"] == {"api_key": "<redacted>", "batch": 8}
+    assert out["gates"] == config["gates"]

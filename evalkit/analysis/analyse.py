@@ -10,13 +10,18 @@ import pandas as pd
 from evalkit.analysis.contamination import find_contamination
 from evalkit.analysis.economics import arm_economics
 from evalkit.analysis.metrics import dataset_analysis
+from evalkit.analysis.rubric import rubric_analysis
 from evalkit.run.plan import TRAINING_SAMPLE
 from evalkit.suite.load import LoadedSuite
 
 
 def primary_metric(loaded: LoadedSuite) -> str:
     """The one metric the verdict sentence is about."""
-    return "macro_f1" if loaded.suite.task.type == "classification" else "format_adherence"
+    if loaded.suite.task.type == "classification":
+        return "macro_f1"
+    # a generation suite graded by a rubric on held-out is judged by that rubric's overall score
+    graded = next((u for u in loaded.rubrics if "heldout" in u.datasets), None)
+    return f"rubric.{graded.rubric.name}.overall" if graded else "format_adherence"
 
 
 def _metric(datasets: dict[str, Any], dataset: str, metric: str) -> dict[str, Any] | None:
@@ -128,12 +133,16 @@ def analyse(table: pd.DataFrame, loaded: LoadedSuite) -> dict[str, Any]:
                 labels=loaded.labels, stats=suite.stats,
             ),
         }  # fmt: skip
+    rubrics, rubric_rows = rubric_analysis(table, loaded)
+    for row in rubric_rows:
+        datasets[row["dataset"]]["metrics"].append(row)
     metric = primary_metric(loaded)
     probes = probe_verdicts(datasets, loaded)
     return {
         "datasets": datasets,
         "metrics": [m for d in datasets.values() for m in d["metrics"]],
         "probes": probes,
+        "rubrics": rubrics,
         "generalisation": generalisation(datasets, loaded, metric),
         "contamination": contamination(loaded),
         "economics": arm_economics(table, suite),

@@ -23,6 +23,7 @@ COLUMNS = [
     "arm", "dataset", "section", "kind", "id", "input", "target", "output", "error",
     "label", "parsed", "correct", "checks", "format_ok",
     "input_tokens", "output_tokens", "latency_s", "cached",
+    "judge",  # rubric judgments, filled in by evalkit.run.judge after the arms' pass
 ]  # fmt: skip
 
 _RETRY_WRAPPED = re.compile(r"raised (\w+)>\]?")
@@ -102,6 +103,7 @@ def build_table(plan: Plan, logs: dict[str, EvalLog], loaded: LoadedSuite) -> pd
                 "id": ps.id,
                 "input": ps.input,
                 "target": ps.target,
+                "judge": None,
             }
             if sample is None:
                 row.update(output="", error="no result recorded for this sample",

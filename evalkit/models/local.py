@@ -223,6 +223,11 @@ class Batcher:
             batch = [h for h in held if h[0].settings == settings][: self._batch_size]
             taken = {id(future) for _, future in batch}
             held = [h for h in held if id(h[1]) not in taken]
+            # A sample inspect cancelled (timeout) is dropped; the rest can no longer be
+            # cancelled, so setting their results below cannot fail.
+            batch = [h for h in batch if h[1].set_running_or_notify_cancel()]
+            if not batch:
+                continue
             try:
                 results = self._engine.run([r for r, _ in batch])
             except Exception as ex:  # every waiting sample gets the error, the worker lives on
@@ -253,7 +258,7 @@ class LocalModel(ModelAPI):
         model_name: str,
         base_url: str | None = None,
         api_key: str | None = None,
-        config: GenerateConfig = GenerateConfig(),  # noqa: B008  (inspect's signature)
+        config: GenerateConfig = GenerateConfig(),
         adapter: str | None = None,
         batch_size: int = 8,
         dtype: str = "float32",

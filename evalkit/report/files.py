@@ -17,10 +17,15 @@ SECRET_KEY = re.compile(r"(key|token|secret|password|auth)", re.IGNORECASE)
 
 
 def redact(value: Any) -> Any:
-    """A copy with secret-looking keys' values replaced, at any depth."""
+    """A copy with the text under secret-looking keys replaced, at any depth.
+
+    Only scalar values are secrets: a mapping under such a key (a gate on a metric named
+    "...authenticity...", say) is walked, not blanked.
+    """
     if isinstance(value, dict):
         return {
-            k: ("<redacted>" if SECRET_KEY.search(str(k)) else redact(v)) for k, v in value.items()
+            k: "<redacted>" if SECRET_KEY.search(str(k)) and isinstance(v, str | int | float) else redact(v)
+            for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]

@@ -1,14 +1,320 @@
-"""HTML report (being written)."""
+"""The self-contained HTML report: one file, inline CSS and JS, readable offline by a stakeholder.
 
-import html
+Everything a model, a dataset or a judge wrote is untrusted: the template autoescapes it, and
+the sample browser receives it as one JSON blob that its JS writes with `textContent` only.
+"""
+
+from __future__ import annotations
+
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
+
+TEMPLATES = Path(__file__).parent / "templates"
+ARMS = ("baseline", "candidate")
+PAGE_SIZE = 100
+CONTAMINATION_SHOWN = 200  # matches listed in full; the rest are counted
+# Sample-browser flag bits, shared with the page's JS (report.js.j2 reads them by name)
+FLAGS = {"disagreement": 1, "error": 2, "format": 4, "wrong": 8}
+# The order of one browser row; the JS looks fields up by name from this list.
+ROW_FIELDS = [
+    "dataset", "id", "input", "target", "flags",
+    "b_output", "b_label", "b_correct", "b_format_ok", "b_error",
+    "c_output", "c_label", "c_correct", "c_format_ok", "c_error",
+    "b_judge", "c_judge",
+]  # fmt: skip
+
+
+def _missing(x: Any) -> bool:
+    # results handed over in-process still hold NaN where results.json has null
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def fmt_num(x: Any, digits: int = 3) -> str:
+    """A number for a table cell; a dash when missing."""
+    return "—" if _missing(x) else f"{float(x):.{digits}f}"
+
+
+def fmt_signed(x: Any, digits: int = 3) -> str:
+    return "—" if _missing(x) else f"{float(x):+.{digits}f}"
+
+
+def fmt_pct(x: Any, digits: int = 1) -> str:
+    return "—" if _missing(x) else f"{100 * float(x):.{digits}f}%"
+
+
+def fmt_p(x: Any) -> str:
+    """A p-value: small ones in scientific notation so they don't read as zero."""
+    if _missing(x):
+        return "—"
+    return f"{float(x):.2e}" if float(x) < 0.001 else f"{float(x):.3f}"
+
+
+def short_hash(x: Any, n: int = 12) -> str:
+    return "—" if not x else str(x)[:n]
+
+
+def direction(m: dict[str, Any]) -> str:
+    """'good', 'bad' or 'neutral': does the interval exclude zero, and on which side?"""
+    lo, hi = m.get("ci_low"), m.get("ci_high")
+    if _missing(lo) or _missing(hi):
+        return "neutral"
+    up, down = lo > 0, hi < 0
+    if m.get("higher_is_better", True):
+        return "good" if up else "bad" if down else "neutral"
+    return "good" if down else "bad" if up else "neutral"
+
+
+def _bar(m: dict[str, Any], scale: float) -> dict[str, float] | None:
+    """SVG x positions (0–120, zero at 60) of the interval and the difference."""
+    if any(_missing(m.get(k)) for k in ("ci_low", "ci_high", "diff")):
+        return None
+
+    def x(v: float) -> float:
+        return round(60 + 55 * float(v) / scale, 2)
+
+    return {"lo": x(m["ci_low"]), "hi": x(m["ci_high"]), "diff": x(m["diff"])}
+
+
+def _with_bars(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # one scale per table, so the bars of a dataset compare with each other
+    spans = [
+        abs(float(m[k]))
+        for m in metrics
+        for k in ("ci_low", "ci_high", "diff")
+        if not _missing(m.get(k))
+    ]
+    scale = max([*spans, 1e-9])
+    return [{**m, "bar": _bar(m, scale), "direction": direction(m)} for m in metrics]
+
+
+def _is_format(name: str) -> bool:
+    return name == "format_adherence" or name.startswith("format.")
+
+
+def _heat(matrix: list[list[int]]) -> list[list[dict[str, Any]]]:
+    """Each cell with its share of its row (true label), which sets the colour."""
+    out = []
+    for row in matrix:
+        total = sum(row) or 1
+        out.append([{"n": int(v), "share": round(int(v) / total, 3)} for v in row])
+    return out
+
+
+def _classes(classes: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not classes:
+        return None
+    per = {arm: {c["label"]: c for c in classes.get(arm, {}).get("per_class", [])} for arm in ARMS}
+    labels = list(dict.fromkeys([*per["baseline"], *per["candidate"]]))
+    confusion = {}
+    for arm in ARMS:
+        cm = classes.get(arm, {}).get("confusion")
+        if cm:
+            confusion[arm] = {**cm, "cells": _heat(cm["matrix"])}
+    return {
+        "per_class": [
+            {
+                "label": lab,
+                "baseline": per["baseline"].get(lab),
+                "candidate": per["candidate"].get(lab),
+            }
+            for lab in labels
+        ],
+        "confusion": confusion,
+    }
+
+
+def _datasets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, d in results.get("datasets", {}).items():
+        metrics = d.get("metrics", [])
+        out.append(
+            {
+                "name": name,
+                "section": d.get("section"),
+                "kind": d.get("kind"),
+                "n": d.get("n"),
+                "errors": d.get("errors", {}),
+                "paired": d.get("paired"),
+                "metrics": _with_bars([m for m in metrics if not _is_format(m["metric"])]),
+                "format": _with_bars([m for m in metrics if _is_format(m["metric"])]),
+                "classes": _classes(d.get("classes")),
+            }
+        )
+    return out
+
+
+def _economics(results: dict[str, Any]) -> dict[str, Any] | None:
+    econ = results.get("economics")
+    if not econ:
+        return None
+    b_in = (econ.get("baseline") or {}).get("mean_input_tokens")
+    c_in = (econ.get("candidate") or {}).get("mean_input_tokens")
+    ratio = None if _missing(b_in) or _missing(c_in) or not c_in else float(b_in) / float(c_in)
+    return {"arms": econ, "input_ratio": ratio}
+
+
+def _clean(v: Any) -> Any:
+    """JSON-ready cell: NaN → null, numpy scalars → Python, containers kept."""
+    if isinstance(v, dict | list | str | bool) or v is None:
+        return v
+    if hasattr(v, "item"):
+        v = v.item()
+    return None if _missing(v) else v
+
+
+def _column(rows: pd.DataFrame, name: str) -> list[Any]:
+    if name not in rows.columns:
+        return [None] * len(rows)
+    return [_clean(v) for v in rows[name].tolist()]
+
+
+def _flags(b: tuple[Any, ...], c: tuple[Any, ...]) -> int:
+    """Filter bits from each arm's (output, label, correct, format_ok, error, parsed)."""
+    (bo, bl, bc, bf, be, bp), (co, cl, cc, cf, ce, cp) = b, c
+    # like the paired statistics: two missing labels agree; generation tasks have no label
+    # at all (parsed is None), so there the outputs themselves are compared
+    disagree = bl != cl if (bp is not None or cp is not None) else bo != co
+    flags = FLAGS["disagreement"] if disagree else 0
+    flags |= FLAGS["error"] if (be is not None or ce is not None) else 0
+    flags |= FLAGS["format"] if (bf is False or cf is False) else 0
+    flags |= FLAGS["wrong"] if (bc is False or cc is False) else 0
+    return flags
+
+
+def judge_text(entry: Any) -> str | None:
+    """One arm's judgments as readable text: per rubric its overall, pass, scores and reasons."""
+    if entry is None or (isinstance(entry, float) and math.isnan(entry)):
+        return None
+    if not isinstance(entry, dict):
+        return str(entry)
+    parts = []
+    for name, j in entry.items():
+        if not isinstance(j, dict):
+            parts.append(f"{name}: {j}")
+        elif "winner" in j:  # a pairwise comparison, shared by both arms' rows
+            flipped = " (flipped when the order was swapped)" if j.get("flipped") else ""
+            parts.append(
+                f"{name}: {j.get('error') or 'preferred ' + str(j.get('winner'))}{flipped}"
+            )
+        elif j.get("error"):
+            parts.append(f"{name}: not judged ({j['error']})")
+        else:
+            verdict = {True: "pass", False: "fail"}.get(j.get("passed"), "no pass/fail")
+            lines = [f"{name}: overall {fmt_num(j.get('overall'), 2)} ({verdict})"]
+            reasons = j.get("reasons") or {}
+            for crit, score in (j.get("scores") or {}).items():
+                reason = reasons.get(crit)
+                lines.append(f"  {crit} = {score}" + (f": {reason}" if reason else ""))
+            parts.append("\n".join(lines))
+    return "\n".join(parts)
+
+
+def browser_rows(table: pd.DataFrame) -> dict[str, Any]:
+    """Both arms of each item on one row, paired by (dataset, id), in the table's order."""
+    cols = ["output", "label", "correct", "format_ok", "error"]  # into the blob
+    shown = len(cols)
+    judged = "judge" in table.columns and table["judge"].notna().any()
+    per_arm: dict[str, dict[tuple[str, str], tuple[Any, ...]]] = {}
+    shared: dict[tuple[str, str], tuple[Any, Any]] = {}  # (dataset, id) → (input, target)
+    for arm in ARMS:
+        rows = table[table["arm"] == arm]
+        keys = list(zip(rows["dataset"], rows["id"].astype(str), strict=True))
+        values = zip(*(_column(rows, c) for c in [*cols, "parsed"]), strict=True)
+        judge = [judge_text(j) for j in rows["judge"]] if judged else [None] * len(rows)
+        per_arm[arm] = {k: (*v, j) for k, v, j in zip(keys, values, judge, strict=True)}
+        for k, inp, tgt in zip(keys, _column(rows, "input"), _column(rows, "target"), strict=True):
+            shared.setdefault(k, (inp, tgt))
+    datasets = list(dict.fromkeys(k[0] for k in shared))
+    ds_index = {d: i for i, d in enumerate(datasets)}
+    missing = (None,) * (shown + 2)  # an item one arm lacks (analysis rejects such runs)
+    rows_out = []
+    for key, (inp, tgt) in shared.items():
+        b = per_arm["baseline"].get(key, missing)
+        c = per_arm["candidate"].get(key, missing)
+        flags = _flags(b[: shown + 1], c[: shown + 1])
+        rows_out.append(
+            [ds_index[key[0]], key[1], inp, tgt, flags, *b[:shown], *c[:shown], b[-1], c[-1]]
+        )
+    return {
+        "fields": ROW_FIELDS,
+        "flags": FLAGS,
+        "datasets": datasets,
+        "has_judge": bool(judged),
+        "page_size": PAGE_SIZE,
+        "rows": rows_out,
+    }
+
+
+def json_for_script(data: Any) -> Markup:
+    """JSON safe inside <script type="application/json">: no '<' can start '</script' or '<!--'."""
+    # JSON only has '<' inside strings, where \\u003c decodes back to '<' in JSON.parse
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    # Markup only stops the autoescaper from turning quotes into entities, which a script
+    # element would not decode; the replace above is this context's escaping
+    return Markup(text.replace("<", "\\u003c"))
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(num=fmt_num, signed=fmt_signed, pct=fmt_pct, pvalue=fmt_p, short=short_hash)
+    return env
+
+
+def render_report(results: dict[str, Any], table: pd.DataFrame) -> str:
+    """The whole report page as one HTML string."""
+    gates = results.get("gates")
+    if gates:
+        # failures first: they are what a reader has to act on
+        order = {False: 0, None: 1, True: 2}  # failed, not evaluated, passed
+        gates = {
+            **gates,
+            "results": sorted(gates.get("results", []), key=lambda g: order[g.get("passed")]),
+        }
+    contamination = results.get("contamination")
+    generalisation = results.get("generalisation") or None
+    blob = browser_rows(table)
+    context = {
+        "r": results,
+        "suite": results.get("suite", {}),
+        "arms": results.get("arms", {}),
+        "verdict": results.get("verdict") or {"outcome": "unknown", "sentence": "No verdict."},
+        "gates": gates,
+        "datasets": _datasets(results),
+        "probes": results.get("probes") or [],
+        "generalisation": generalisation,
+        "ood_names": list(
+            dict.fromkeys(
+                name
+                for arm in (generalisation or {}).get("arms", {}).values()
+                for name in arm.get("out_of_domain", {})
+            )
+        ),
+        "contamination": contamination,
+        "contamination_shown": CONTAMINATION_SHOWN,
+        "rubrics": results.get("rubrics") or [],
+        "economics": _economics(results),
+        "stats": results.get("stats") or {},
+        "browser": json_for_script(blob),
+        "browser_total": len(blob["rows"]),
+        "browser_datasets": blob["datasets"],
+        "has_judge": blob["has_judge"],
+    }
+    return _environment().get_template("report.html.j2").render(**context)
 
 
 def write_html(path: Path, results: dict[str, Any], table: pd.DataFrame) -> None:
-    path.write_text(
-        "<pre>" + html.escape(json.dumps(results["verdict"])) + "</pre>", encoding="utf-8"
-    )
+    """Write the report next to results.json (atomically, like the other run files)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(render_report(results, table), encoding="utf-8")
+    tmp.replace(path)

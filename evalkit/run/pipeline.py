@@ -15,6 +15,8 @@ import pandas as pd
 import evalkit
 from evalkit.analysis.analyse import analyse
 from evalkit.analysis.table import build_table
+from evalkit.errors import InputError, RunFailed
+from evalkit.gate import GateReport, StoredRun, check_gate_targets, evaluate_gates, load_run
 from evalkit.report.files import (
     RESULTS_SCHEMA_VERSION,
     point_latest,
@@ -23,6 +25,7 @@ from evalkit.report.files import (
     write_samples,
 )
 from evalkit.run.execute import RunSettings, execute
+from evalkit.run.judge import apply_judgments, run_judge
 from evalkit.run.plan import Plan, plan_suite
 from evalkit.suite.load import LoadedSuite, load_suite
 
@@ -36,6 +39,7 @@ class RunOptions:
     no_cache: bool = False
     display: str = "none"
     run_id: str | None = None
+    baseline_run: Path | None = None  # an earlier run folder, for `no_regression` gates
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class RunOutcome:
     run_dir: Path
     results: dict[str, Any]
     table: pd.DataFrame
+    gates: GateReport
 
 
 def default_cache_dir() -> Path:
@@ -114,25 +119,69 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     started = time.time()
     loaded = load_suite(suite_path)
     plan = plan_suite(loaded)
+    # gate typos and a missing --baseline fail here, before any model is called
+    check_gate_targets(loaded.suite, [p.name for p in loaded.probes], loaded.path)
+    earlier = load_run(options.baseline_run) if options.baseline_run else None
     run_id = options.run_id or new_run_id()
     suite_dir = options.out_dir / loaded.suite.name
     run_dir = suite_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    logs = execute(plan, _settings(loaded, options, run_dir))
+    settings = _settings(loaded, options, run_dir)
+    logs = execute(plan, settings)
     table = build_table(plan, logs, loaded)
+    if loaded.rubrics:
+        # the judge pass: a second eval over the arms' answers, with the judge model
+        table = apply_judgments(table, loaded, run_judge(loaded, table, settings))
     results = {**run_metadata(loaded, plan, run_id, started), **analyse(table, loaded)}
+    gates = _judge(loaded, results, table, earlier)
+    results["gates"] = gates.to_dict() if isinstance(gates, GateReport) else None
+    # the run folder is written before any failure is raised, so the evidence is on disk
     write_outputs(run_dir, results, table)
     point_latest(suite_dir, run_id)
-    return RunOutcome(run_dir=run_dir, results=results, table=table)
+    _raise_if_arm_failed(table, run_dir)
+    if isinstance(gates, InputError):
+        raise gates
+    return RunOutcome(run_dir=run_dir, results=results, table=table, gates=gates)
+
+
+def _judge(
+    loaded: LoadedSuite, results: dict[str, Any], table: pd.DataFrame, earlier: StoredRun | None
+) -> GateReport | InputError:
+    """The gate report, or the error of a gate path that names no metric of this run."""
+    try:
+        return evaluate_gates(
+            results,
+            loaded.suite.gates,
+            max_errors=loaded.suite.run.max_errors,
+            samples=table,
+            earlier=earlier,
+        )
+    except InputError as e:
+        return e
+
+
+def _raise_if_arm_failed(table: pd.DataFrame, run_dir: Path) -> None:
+    """An arm with no successful sample means the run itself failed (exit 3), not a gate."""
+    for arm, rows in table.groupby("arm"):
+        errors = rows["error"].dropna()
+        if len(errors) == len(rows):
+            raise RunFailed(
+                f"every sample of the {arm} arm failed (first error: {errors.iloc[0]}); "
+                f"see {run_dir}"
+            )
 
 
 def write_outputs(run_dir: Path, results: dict[str, Any], table: pd.DataFrame) -> None:
     """Every file of a run folder except the inspect logs (already there)."""
     from evalkit.report.html import write_html
+    from evalkit.report.junit import write_junit
+    from evalkit.report.markdown import write_summary
 
     write_samples(run_dir / "samples.jsonl", table)
     write_json(run_dir / "results.json", results)
     write_html(run_dir / "index.html", results, table)
+    write_junit(run_dir / "junit.xml", results)
+    write_summary(run_dir / "summary.md", results)
 
 
 __all__ = ["RunOptions", "RunOutcome", "replace", "run_suite"]

@@ -12,7 +12,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import pydantic
@@ -23,6 +23,9 @@ from evalkit.data.readers import items_sha256, read_items, subset
 from evalkit.errors import InputError
 from evalkit.prompts import CompiledPrompt, Example, check_template
 from evalkit.suite.schema import ARMS, Arm, Dataset, Suite
+
+if TYPE_CHECKING:
+    from evalkit.scoring.rubric import LoadedRubricUse
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class LoadedSuite:
     json_schema: dict[str, Any] | None
     training: tuple[Item, ...]  # every training item (contamination check)
     training_sample: tuple[Item, ...]  # the seeded sample both arms also answer (memorisation)
+    rubrics: tuple[LoadedRubricUse, ...] = ()  # scorers.rubrics, each rubric file read and checked
 
     @property
     def folder(self) -> Path:
@@ -270,6 +274,13 @@ def _probes(suite: Suite, base: Path, suite_path: Path) -> tuple[LoadedProbe, ..
     return tuple(loaded)
 
 
+def _rubrics(suite: Suite, base: Path, suite_path: Path) -> tuple[LoadedRubricUse, ...]:
+    # imported here: the rubric module reuses this module's located-error helpers
+    from evalkit.scoring.rubric import load_rubric_uses
+
+    return load_rubric_uses(suite, base, suite_path)
+
+
 def load_suite(path: str | Path) -> LoadedSuite:
     """Parse, validate and read everything a suite names; raises `InputError` on any problem."""
     suite_path = Path(path)
@@ -323,4 +334,5 @@ def load_suite(path: str | Path) -> LoadedSuite:
         json_schema=schema,
         training=training,
         training_sample=training_sample,
+        rubrics=_rubrics(suite, base, suite_path),
     )

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ARMS = ("baseline", "candidate")
+# names evalkit gives its own sets: the training sample, and the prefix of probe metric paths
+RESERVED_DATASETS = ("training_sample", "probes")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 
 
@@ -60,9 +62,26 @@ class Price(Strict):
     output_per_mtok: float = Field(ge=0.0)
 
 
+_SECRET_ARG = re.compile(r"(key|token|secret|password|auth)", re.IGNORECASE)
+
+
+def _no_secrets(args: dict[str, Any]) -> dict[str, Any]:
+    # A suite file is committed, and inspect copies model_args into its logs: secrets belong
+    # in the provider's environment variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...).
+    for key, value in args.items():
+        if _SECRET_ARG.search(key) and isinstance(value, str | int | float):
+            raise ValueError(
+                f"model_args.{key} looks like a secret; set it in the provider's environment "
+                "variable instead (e.g. OPENAI_API_KEY), never in the suite file"
+            )
+    return args
+
+
 class Arm(Strict):
     model: str = Field(description="an inspect-ai model string, e.g. openai/gpt-4o-mini")
     model_args: dict[str, Any] = Field(default_factory=dict)
+
+    _model_args_ok = field_validator("model_args")(classmethod(lambda cls, v: _no_secrets(v)))
     adapter: str | None = Field(default=None, description="path to a LoRA adapter (local models)")
     base_url: str | None = None
     prompt: Prompt
@@ -161,6 +180,8 @@ class Probe(Strict):
 class Judge(Strict):
     model: str
     model_args: dict[str, Any] = Field(default_factory=dict)
+
+    _model_args_ok = field_validator("model_args")(classmethod(lambda cls, v: _no_secrets(v)))
     base_url: str | None = None
     max_tokens: int = Field(default=512, ge=16)
     price: Price | None = None
@@ -265,6 +286,8 @@ class Suite(Strict):
         for name in v:
             if not _NAME.match(name):
                 raise ValueError(f"dataset name {name!r}: use letters, digits, '-' and '_'")
+            if name in RESERVED_DATASETS:
+                raise ValueError(f"dataset name {name!r} is reserved; choose another")
         return v
 
     @model_validator(mode="after")

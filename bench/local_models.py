@@ -1,0 +1,172 @@
+"""Local-model throughput: evalkit's `local/` provider against plain batched `model.generate`.
+
+    python bench/local_models.py [--quick] [--items 16] [--repeats 3]
+
+For each arm of the banking77 demo (base model + few-shot prompt, adapter + short prompt)
+and each batch size, the same held-out items go once through the provider (all submitted
+concurrently, as inspect does) and once through a hand-written loop of left-padded
+`model.generate` calls on the same loaded model. Prints seconds per sample, generated
+tokens per second, the provider/plain throughput ratio (median of the repeats, both
+measured in this run) and the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import resource
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from inspect_ai.model import (
+    ChatMessage,
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    get_model,
+)
+
+from evalkit.models import fetch, local, registry  # noqa: F401  (registers local/*)
+from evalkit.prompts import CompiledPrompt, Example
+
+SUITE = Path(__file__).resolve().parent.parent / "suites" / "banking77"
+MODEL = "smollm2-135m-instruct"
+MAX_TOKENS = 24
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def chat_message(message: dict[str, str]) -> ChatMessage:
+    kind = ChatMessageSystem if message["role"] == "system" else ChatMessageUser
+    return kind(content=message["content"])
+
+
+def arms() -> dict[str, tuple[CompiledPrompt, str | None]]:
+    labels = tuple((SUITE / "data" / "labels.txt").read_text().split())
+    fewshot_rows = read_jsonl(SUITE / "data" / "fewshot.jsonl")
+    # the baseline's chosen setting: the first few-shot example of each label, in file order
+    first: dict[str, Example] = {}
+    for r in fewshot_rows:
+        first.setdefault(r["target"], Example(r["input"], r["target"]))
+    one_per_label = tuple(first.values())
+    baseline = CompiledPrompt(
+        user=(SUITE / "prompts" / "baseline_fewshot.jinja").read_text(),
+        system=(SUITE / "prompts" / "baseline_fewshot_system.jinja").read_text(),
+        labels=labels,
+        examples=one_per_label,
+    )
+    candidate = CompiledPrompt(
+        user=(SUITE / "prompts" / "candidate_short.jinja").read_text(), labels=labels
+    )
+    return {
+        "baseline (base + few-shot)": (baseline, None),
+        "candidate (adapter + short)": (candidate, str(SUITE / "adapter")),
+    }
+
+
+def via_provider(
+    prompts: list[list[dict[str, str]]], adapter: str | None, batch_size: int
+) -> tuple[float, int]:
+    """Wall seconds and generated tokens for all prompts sent concurrently to the provider."""
+    args = {"adapter": adapter} if adapter else {}
+    model = get_model(
+        f"local/{MODEL}",
+        config=GenerateConfig(max_tokens=MAX_TOKENS, temperature=0.0),
+        batch_size=batch_size,
+        memoize=False,
+        **args,
+    )
+
+    async def run() -> list:
+        return await asyncio.gather(
+            *(model.generate([chat_message(m) for m in p], cache=False) for p in prompts)
+        )
+
+    started = time.perf_counter()
+    outputs = asyncio.run(run())
+    return time.perf_counter() - started, sum(o.usage.output_tokens for o in outputs)
+
+
+def via_plain_generate(
+    engine: local.Engine, prompts: list[list[dict[str, str]]], batch_size: int
+) -> tuple[float, int]:
+    """Wall seconds and generated tokens for the same prompts with plain `model.generate`."""
+    tok, model = engine.tokenizer, engine.model
+    texts = [
+        tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts
+    ]
+    started, generated = time.perf_counter(), 0
+    for start in range(0, len(texts), batch_size):
+        enc = tok(
+            texts[start : start + batch_size],
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=False,
+        )
+        with torch.inference_mode():
+            out = model.generate(
+                **enc, max_new_tokens=MAX_TOKENS, do_sample=False, pad_token_id=tok.pad_token_id
+            )
+        new = out[:, enc["input_ids"].shape[1] :]
+        generated += int((new != tok.pad_token_id).sum())
+    return time.perf_counter() - started, generated
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="8 items, batch 1 and 8, 1 repeat")
+    parser.add_argument("--items", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-sizes", default="1,4,8,16")
+    args = parser.parse_args()
+    if args.quick:
+        args.items, args.repeats, args.batch_sizes = 8, 1, "1,8"
+    sizes = [int(s) for s in args.batch_sizes.split(",")]
+    items = read_jsonl(SUITE / "data" / "heldout.jsonl")[: args.items]
+    model_dir = str(fetch.ensure_model(MODEL))
+
+    print(
+        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {platform.processor() or platform.machine()}"
+        f" · {torch.get_num_threads()} torch threads · {len(items)} heldout items · "
+        f"max {MAX_TOKENS} new tokens · median of {args.repeats}"
+    )
+    print(
+        "| arm | batch | prompt tokens (mean) | provider s/sample | provider tok/s "
+        "| plain s/sample | plain tok/s | provider ÷ plain throughput |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for arm, (prompt, adapter) in arms().items():
+        prompts = [prompt.render(item["input"]) for item in items]
+        engine = local.load_engine(model_dir, adapter, "float32")
+        mean_in = statistics.mean(
+            len(engine.tokenizer.apply_chat_template(p, add_generation_prompt=True)["input_ids"])
+            for p in prompts
+        )
+        via_provider(prompts[:2], adapter, 2)  # warm-up: first-call allocations
+        for size in sizes:
+            ours, plain = [], []
+            for _ in range(args.repeats):
+                ours.append(via_provider(prompts, adapter, size))
+                plain.append(via_plain_generate(engine, prompts, size))
+            t_ours = statistics.median(t for t, _ in ours)
+            t_plain = statistics.median(t for t, _ in plain)
+            n_ours, n_plain = ours[0][1], plain[0][1]
+            print(
+                f"| {arm} | {size} | {mean_in:.0f} | {t_ours / len(items):.3f} | "
+                f"{n_ours / t_ours:.1f} | {t_plain / len(items):.3f} | {n_plain / t_plain:.1f} | "
+                f"{t_plain / t_ours:.2f} |",
+                flush=True,
+            )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS: {peak:.0f} MiB (both arms' models loaded)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Rubric metrics from the table's `judge` column: per criterion, overall, pass rate, pairwise
+preference, calibration against human labels, and the judge's own cost.
+
+Arms are compared over the items where both have a judge score; items dropped from the
+pairing (a judge error, or an arm's own error) are counted and reported, never silent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import cohen_kappa_score
+
+from evalkit.analysis.economics import price_for
+from evalkit.analysis.metrics import MetricRow, paired_rows
+from evalkit.analysis.stats import PairedResult, Statistic, mean_stat, paired_bootstrap
+from evalkit.run.judge import NOT_JUDGED
+from evalkit.scoring.rubric import LoadedRubricUse
+from evalkit.suite.load import LoadedSuite
+
+LOW_KAPPA = 0.4
+LOW_AGREEMENT = "low agreement: treat these judge scores with caution"
+_WIN_VALUE = {"candidate": 1.0, "baseline": 0.0, "tie": 0.5}
+
+
+def _entries(rows: pd.DataFrame, key: str) -> list[dict[str, Any] | None]:
+    return [(j or {}).get(key) if isinstance(j, dict) else None for j in rows["judge"]]
+
+
+def _scored(entry: dict[str, Any] | None) -> bool:
+    return entry is not None and entry["error"] is None
+
+
+def _judge_failed(entry: dict[str, Any] | None) -> bool:
+    return entry is not None and entry["error"] is not None and entry["error"] != NOT_JUDGED
+
+
+def _point(r: PairedResult | None) -> dict[str, float | None]:
+    if r is None:
+        return dict.fromkeys(("baseline", "candidate", "diff", "ci_low", "ci_high"))
+    return {"baseline": r.baseline, "candidate": r.candidate, "diff": r.diff,
+            "ci_low": r.ci_low, "ci_high": r.ci_high}  # fmt: skip
+
+
+def _pointwise(
+    use: LoadedRubricUse, jb: list[Any], jc: list[Any], loaded: LoadedSuite
+) -> tuple[dict[str, PairedResult], int]:
+    """Paired results per criterion, overall and pass rate over items both arms have scores for."""
+    rubric = use.rubric.rubric
+    keep = [i for i, (b, c) in enumerate(zip(jb, jc, strict=True)) if _scored(b) and _scored(c)]
+    if not keep:
+        return {}, 0
+    b = [jb[i] for i in keep]
+    c = [jc[i] for i in keep]
+
+    def pair(values: Any) -> tuple[Statistic, Statistic]:
+        return mean_stat([values(e) for e in b]), mean_stat([values(e) for e in c])
+
+    stats = {crit.name: pair(lambda e, n=crit.name: e["scores"][n]) for crit in rubric.criteria}
+    stats["overall"] = pair(lambda e: e["overall"])
+    stats["pass_rate"] = pair(lambda e: float(e["passed"]))
+    s = loaded.suite.stats
+    results = paired_bootstrap(
+        stats, len(keep), resamples=s.bootstrap, seed=s.seed, confidence=s.confidence
+    )
+    return results, len(keep)
+
+
+def _pairwise(pairs: list[Any], loaded: LoadedSuite) -> dict[str, Any] | None:
+    valid = [p for p in pairs if _scored(p)]
+    if not valid:
+        return None
+    values = np.array([_WIN_VALUE[p["winner"]] for p in valid])
+    s = loaded.suite.stats
+    # paired_bootstrap resamples differences; against a constant 0 the difference is the win
+    # rate itself, so its interval comes from the same resampling machinery as every metric
+    r = paired_bootstrap(
+        {"win": (mean_stat(np.zeros(len(values))), mean_stat(values))},
+        len(values),
+        resamples=s.bootstrap,
+        seed=s.seed,
+        confidence=s.confidence,
+    )["win"]
+    flips = sum(bool(p["flipped"]) for p in valid)
+    return {
+        "candidate_win_rate": r.candidate,
+        "ci_low": r.ci_low,
+        "ci_high": r.ci_high,
+        "candidate_wins": sum(p["winner"] == "candidate" for p in valid),
+        "baseline_wins": sum(p["winner"] == "baseline" for p in valid),
+        "ties": sum(p["winner"] == "tie" for p in valid),
+        "position_flips": flips,
+        "position_bias_rate": flips / len(valid),
+        "n": len(valid),
+    }
+
+
+def calibration(
+    use: LoadedRubricUse, b: pd.DataFrame, c: pd.DataFrame, name: str
+) -> dict[str, Any] | None:
+    """Judge vs human per criterion: quadratic-weighted Cohen's kappa and exact agreement."""
+    if use.human_labels is None:
+        return None
+    judged = {
+        (arm, str(item)): entry
+        for arm, rows in (("baseline", b), ("candidate", c))
+        for item, entry in zip(rows.index, _entries(rows, name), strict=True)
+        if _scored(entry)
+    }
+    criteria = []
+    for crit in use.rubric.rubric.criteria:
+        human, judge = [], []
+        for label in use.human_labels:
+            entry = judged.get((label.arm, label.id))
+            if entry is not None and crit.name in label.scores:
+                human.append(label.scores[crit.name])
+                judge.append(entry["scores"][crit.name])
+        kappa = None
+        if len(human) >= 2:
+            levels = list(range(crit.scale.min, crit.scale.max + 1))
+            value = cohen_kappa_score(human, judge, weights="quadratic", labels=levels)
+            kappa = None if np.isnan(value) else float(value)
+        criteria.append(
+            {
+                "name": crit.name,
+                "kappa": kappa,
+                "exact_agreement": float(np.mean(np.equal(human, judge))) if human else None,
+                "n": len(human),
+            }
+        )
+    low = [x["name"] for x in criteria if x["kappa"] is None or x["kappa"] < LOW_KAPPA]
+    warning = None
+    if low:
+        warning = f"{LOW_AGREEMENT} (kappa below {LOW_KAPPA} or undefined for: {', '.join(low)})"
+    return {"criteria": criteria, "warning": warning}
+
+
+def _cost(entries: list[Any], loaded: LoadedSuite) -> dict[str, Any]:
+    usage = [e["usage"] for e in entries if e is not None]
+    tokens_in = sum(u["input_tokens"] for u in usage)
+    tokens_out = sum(u["output_tokens"] for u in usage)
+    judge = loaded.suite.judge
+    price = price_for(judge.model, judge.price, loaded.suite.prices) if judge else None
+    return {
+        "model": judge.model if judge else None,
+        "requests": sum(u["requests"] for u in usage),
+        "cached": sum(u["cached"] for u in usage),
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        # what these calls cost uncached; None when the judge's price is unknown
+        "cost": (tokens_in * price.input_per_mtok + tokens_out * price.output_per_mtok) / 1e6
+        if price
+        else None,
+    }
+
+
+def rubric_analysis(
+    table: pd.DataFrame, loaded: LoadedSuite
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """`results["rubrics"]` entries and the metric rows (`rubric.<name>.<metric>`) they add."""
+    out: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for use in loaded.rubrics:
+        rubric = use.rubric.rubric
+        for ds in use.datasets:
+            b, c = paired_rows(table, ds)
+            jb, jc = _entries(b, rubric.name), _entries(c, rubric.name)
+            results, n = _pointwise(use, jb, jc, loaded)
+            kind = loaded.suite.dataset_kind(ds)
+            rows.extend(
+                MetricRow(ds, "task", kind, f"rubric.{rubric.name}.{metric}", r).to_dict()
+                for metric, r in results.items()
+            )
+            dropped_judge = sum(
+                _judge_failed(x) or _judge_failed(y) for x, y in zip(jb, jc, strict=True)
+            )
+            pairs = _entries(c, f"{rubric.name}.pairwise") if use.pairwise else []
+            out.append(
+                {
+                    "rubric": rubric.name,
+                    "dataset": ds,
+                    "pass_threshold": rubric.pass_threshold,
+                    "scale": {"min": rubric.scale.min, "max": rubric.scale.max},
+                    "criteria": [
+                        {"name": crit.name, "weight": crit.weight, **_point(results.get(crit.name))}
+                        for crit in rubric.criteria
+                    ],
+                    "overall": {
+                        **_point(results.get("overall")),
+                        "n": n,
+                        # items left out of the pairing, and why: shown, never silent
+                        "dropped": len(b) - n,
+                        "dropped_judge_errors": dropped_judge,
+                        "dropped_arm_errors": len(b) - n - dropped_judge,
+                    },
+                    "pass_rate": _point(results.get("pass_rate")),
+                    "pairwise": _pairwise(pairs, loaded) if use.pairwise else None,
+                    "calibration": calibration(use, b, c, rubric.name),
+                    "judge_errors": {
+                        "baseline": sum(map(_judge_failed, jb)),
+                        "candidate": sum(map(_judge_failed, jc)),
+                        "pairwise": sum(map(_judge_failed, pairs)),
+                    },
+                    "judge_cost": _cost([*jb, *jc, *pairs], loaded),
+                }
+            )
+    return out, rows

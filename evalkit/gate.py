@@ -1,0 +1,430 @@
+"""CI gates: a finished run's numbers + the suite's `gates:` → pass/fail per rule, with evidence.
+
+Every check is judged on an interval, never on a point estimate alone, so a gate cannot pass
+on noise: a difference must clear its bound with its whole confidence interval.
+
+Metric paths: `<dataset>.<metric>` for task datasets (`*.macro_f1` = every evaluated task
+dataset; the training-sample set is left out of wildcards but can be named), and
+`probes.<pack>.<metric>` / `probes.*.<metric>` for forgetting probes. The metric part is
+everything after the dataset part, so `heldout.format.json` and `heldout.rubric.tone.overall`
+work. A path that matches nothing is an InputError, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from evalkit.analysis.metrics import statistics_for
+from evalkit.analysis.stats import PairedResult, paired_bootstrap
+from evalkit.errors import InputError
+from evalkit.report.files import read_samples, resolve_run
+from evalkit.run.plan import TRAINING_SAMPLE
+from evalkit.suite.schema import GateCheck, NonInferior, Regression, Suite
+
+PROBES = "probes"
+ERRORS_RULE = "errors"
+_TRAINING_KIND = "training"  # the training-sample set: a memorisation diagnostic, not a target
+_COMPARATOR = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One check on one expanded metric path; passed None means not evaluated."""
+
+    rule: str
+    check: str
+    passed: bool | None
+    evidence: str
+    value: float | None = None
+    bound: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "check": self.check,
+            "passed": self.passed,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass(frozen=True)
+class GateReport:
+    passed: bool
+    results: list[GateResult]
+
+    @property
+    def failed(self) -> list[GateResult]:
+        return [r for r in self.results if r.passed is False]
+
+    @property
+    def not_evaluated(self) -> list[GateResult]:
+        return [r for r in self.results if r.passed is None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "results": [r.to_dict() for r in self.results]}
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A finished run folder: its results.json and, where present, its per-item rows."""
+
+    path: Path
+    results: dict[str, Any]
+    samples: pd.DataFrame | None
+
+
+def load_run(path: Path) -> StoredRun:
+    """Read a run folder, a suite folder (its latest run) or a results.json; InputError if absent."""
+    try:
+        run_dir = resolve_run(path)
+        results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise InputError("no results.json here (expected a run folder)", path=path) from e
+    except json.JSONDecodeError as e:
+        raise InputError(f"results.json is not valid JSON: {e}", path=path) from e
+    samples_path = run_dir / "samples.jsonl"
+    samples = read_samples(samples_path) if samples_path.is_file() else None
+    return StoredRun(path=run_dir, results=results, samples=samples)
+
+
+def gates_from_results(results: Mapping[str, Any]) -> list[dict[str, GateCheck]]:
+    """The suite's gates as stored in results.json, validated again with the suite schema."""
+    config = results.get("suite", {}).get("config", {})
+    try:
+        return [
+            {path: GateCheck.model_validate(check) for path, check in gate.items()}
+            for gate in config.get("gates", [])
+        ]
+    except (ValidationError, AttributeError) as e:
+        raise InputError(
+            f"the stored gates are not valid: {e}", where="results.json suite.config.gates"
+        ) from e
+
+
+def max_errors_from_results(results: Mapping[str, Any]) -> int:
+    return int(results.get("suite", {}).get("config", {}).get("run", {}).get("max_errors", 0))
+
+
+# ---- paths ---------------------------------------------------------------------------------
+
+
+def _split(path: str) -> tuple[str, str, str] | None:
+    """(section, dataset pattern, metric) or None when the path has no metric part."""
+    section, rest = (
+        ("probe", path[len(PROBES) + 1 :]) if path.startswith(PROBES + ".") else ("task", path)
+    )
+    dataset, _, metric = rest.partition(".")
+    return (section, dataset, metric) if dataset and metric else None
+
+
+def _is_pattern(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def path_of(row: Mapping[str, Any]) -> str:
+    """The gate path that names one metric row."""
+    prefix = f"{PROBES}." if row["section"] == "probe" else ""
+    return f"{prefix}{row['dataset']}.{row['metric']}"
+
+
+def expand_path(path: str, metrics: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The metric rows a gate path names (wildcards in the dataset part); [] when none."""
+    parts = _split(path)
+    if parts is None:
+        return []
+    section, dataset, metric = parts
+    wildcard = _is_pattern(dataset)
+    return [
+        m
+        for m in metrics
+        if m["section"] == section
+        and m["metric"] == metric
+        and (
+            fnmatchcase(m["dataset"], dataset) and m.get("kind") != _TRAINING_KIND
+            if wildcard
+            else m["dataset"] == dataset
+        )
+    ]
+
+
+def check_gate_targets(suite: Suite, probe_names: Sequence[str], suite_path: str | Path) -> None:
+    """Before any model call: every gate's dataset or probe part names something the suite runs."""
+    datasets = [*suite.datasets, *([TRAINING_SAMPLE] if suite.training_data else [])]
+    for i, gate in enumerate(suite.gates):
+        for path in gate:
+            parts = _split(path)
+            if parts is None:
+                raise InputError(
+                    f"gate path {path!r} needs '<dataset>.<metric>' or 'probes.<pack>.<metric>'",
+                    path=suite_path,
+                    where=f"gates[{i}]",
+                )
+            section, name, _ = parts
+            known = probe_names if section == "probe" else datasets
+            if not any(fnmatchcase(k, name) for k in known):
+                what = "probe pack" if section == "probe" else "dataset"
+                raise InputError(
+                    f"gate path {path!r}: no {what} matches {name!r}; "
+                    f"{what}s in this suite: {', '.join(known) or 'none'}",
+                    path=suite_path,
+                    where=f"gates[{i}]",
+                )
+
+
+# ---- checks --------------------------------------------------------------------------------
+
+
+def _comparator(text: str) -> tuple[str, float]:
+    m = _COMPARATOR.match(text)
+    if m is None:  # the schema's pattern already rejects these; kept for stored results
+        raise InputError(f"not a comparator: {text!r} (expected e.g. '>= 0.8')")
+    return m.group(1), float(m.group(2))
+
+
+def _pct(confidence: float) -> str:
+    return f"{confidence * 100:g}%"
+
+
+def _absolute(rule: str, row: Mapping[str, Any], arm: str, comparator: str) -> GateResult:
+    op, bound = _comparator(comparator)
+    check = f"{arm} {op} {bound:g}"
+    value = row.get(arm)
+    if value is None:
+        return GateResult(rule, check, False, f"{arm} has no value for this metric", None, bound)
+    passed = _OPS[op](value, bound)
+    evidence = f"{arm} = {value:.4f} ({'meets' if passed else 'does not meet'} {op} {bound:g})"
+    return GateResult(rule, check, passed, evidence, value, bound)
+
+
+def _difference(rule: str, row: Mapping[str, Any], comparator: str) -> GateResult:
+    """The bound applies to the CI: '>=' needs its lower end, '<=' its upper end."""
+    op, bound = _comparator(comparator)
+    check = f"candidate_minus_baseline {op} {bound:g}"
+    low, high, diff = row.get("ci_low"), row.get("ci_high"), row.get("diff")
+    if low is None or high is None or diff is None:
+        return GateResult(rule, check, False, "no interval for this metric", None, bound)
+    end, value = ("lower", low) if op in (">=", ">") else ("upper", high)
+    passed = _OPS[op](value, bound)
+    ci = f"{_pct(row['confidence'])} CI [{low:+.4f}, {high:+.4f}]"
+    if passed:
+        evidence = f"diff {diff:+.4f}, {ci}: the {end} end {value:+.4f} meets {op} {bound:g}"
+    elif _OPS[op](diff, bound):
+        evidence = (
+            f"the point estimate {diff:+.4f} meets {op} {bound:g} but the {ci} does not: its "
+            f"{end} end is {value:+.4f}. The interval must clear the bound (n={row.get('n')}; "
+            "more items or a larger effect would)"
+        )
+    else:
+        evidence = f"diff {diff:+.4f}, {ci}: does not meet {op} {bound:g}"
+    return GateResult(rule, check, passed, evidence, value, bound)
+
+
+def _non_inferior(rule: str, row: Mapping[str, Any], spec: NonInferior) -> GateResult:
+    """One-sided bound of candidate − baseline beyond −margin (beyond +margin if lower is better)."""
+    c = spec.confidence
+    check = f"non_inferior margin {spec.margin:g} at {_pct(c)}"
+    quantiles = row.get("quantiles") or {}
+    if row.get("higher_is_better", True):
+        value, bound = quantiles.get(f"{1 - c:.3g}"), -spec.margin or 0.0
+        op, end = ">", "lower"
+    else:
+        value, bound = quantiles.get(f"{c:.3g}"), spec.margin
+        op, end = "<", "upper"
+    if value is None:
+        return GateResult(rule, check, False, f"no {_pct(c)} bound stored for this metric")
+    passed = _OPS[op](value, bound)
+    direction = "" if row.get("higher_is_better", True) else " (lower is better)"
+    evidence = (
+        f"diff {row['diff']:+.4f}; one-sided {_pct(c)} {end} bound {value:+.4f} "
+        f"{'is' if passed else 'is not'} {op} {bound:+g}{direction}"
+    )
+    return GateResult(rule, check, passed, evidence, value, bound)
+
+
+def cross_run_change(
+    old: pd.DataFrame,
+    new: pd.DataFrame,
+    row: Mapping[str, Any],
+    arm: str,
+    results: Mapping[str, Any],
+) -> PairedResult | None:
+    """new − old for one arm's metric, paired-bootstrapped over the items both runs share.
+
+    Reuses the metric definitions of the arm comparison, with the earlier run in the
+    baseline slot; None when no items are shared or the metric is not per-item (rubrics).
+    """
+    pick = (old["dataset"] == row["dataset"]) & (old["arm"] == arm)
+    o = old[pick].set_index("id")
+    n = new[(new["dataset"] == row["dataset"]) & (new["arm"] == arm)].set_index("id")
+    shared = [i for i in o.index if i in n.index]
+    if not shared:
+        return None
+    suite = results["suite"]
+    statistics = statistics_for(
+        o.loc[shared],
+        n.loc[shared],
+        row["section"],
+        suite.get("task_type") == "classification",
+        suite.get("labels", []),
+    )
+    if row["metric"] not in statistics:
+        return None
+    stats = results.get("stats", {})
+    return paired_bootstrap(
+        {row["metric"]: statistics[row["metric"]]},
+        len(shared),
+        resamples=stats.get("bootstrap", 2000),
+        seed=stats.get("seed", 0),
+        confidence=stats.get("confidence", 0.95),
+    )[row["metric"]]
+
+
+def _no_regression(
+    rule: str,
+    row: Mapping[str, Any],
+    spec: Regression,
+    results: Mapping[str, Any],
+    samples: pd.DataFrame | None,
+    earlier: StoredRun | None,
+) -> GateResult:
+    """This run's arm may not drop more than `tolerance` below the earlier run's, on an interval."""
+    arm, tol = spec.arm, spec.tolerance
+    check = f"no_regression {arm} tolerance {tol:g}"
+    if earlier is None:
+        return GateResult(rule, check, None, "not evaluated: no baseline run given (--baseline)")
+    old_row = next(
+        (
+            m
+            for m in earlier.results.get("metrics", [])
+            if (m["dataset"], m["section"], m["metric"])
+            == (row["dataset"], row["section"], row["metric"])
+        ),
+        None,
+    )
+    if old_row is None or old_row.get(arm) is None:
+        return GateResult(
+            rule, check, None, f"not evaluated: the baseline run {earlier.path} has no {rule}"
+        )
+    higher = row.get("higher_is_better", True)
+    # a drop for higher-is-better metrics, a rise for lower-is-better ones
+    bound = (-tol or 0.0) if higher else tol  # `or 0.0`: never print -0
+    op = ">=" if higher else "<="
+    change = None
+    if samples is not None and earlier.samples is not None:
+        change = cross_run_change(earlier.samples, samples, row, arm, results)
+    if change is None:
+        # rubric scores and runs without samples.jsonl: only the point values are comparable
+        value = row[arm] - old_row[arm]
+        passed = _OPS[op](value, bound)
+        evidence = (
+            f"{arm} {old_row[arm]:.4f} → {row[arm]:.4f} ({value:+.4f}); no per-item rows to pair "
+            f"(none shared, or not a per-item metric), so judged on point values: {'meets' if passed else 'does not meet'} {op} {bound:+g}"
+        )
+        return GateResult(rule, check, passed, evidence, value, bound)
+    value = change.ci_low if higher else change.ci_high
+    passed = _OPS[op](value, bound)
+    end = "lower" if higher else "upper"
+    evidence = (
+        f"{arm} {change.baseline:.4f} → {change.candidate:.4f} ({change.diff:+.4f}) on "
+        f"{change.n} items shared with {earlier.path.name}; {_pct(change.confidence)} CI of the "
+        f"change [{change.ci_low:+.4f}, {change.ci_high:+.4f}]: its {end} end "
+        f"{'meets' if passed else 'does not meet'} {op} {bound:+g}"
+    )
+    return GateResult(rule, check, passed, evidence, value, bound)
+
+
+def errors_gate(results: Mapping[str, Any], max_errors: int) -> GateResult:
+    """Fails when any dataset × arm lost more samples than `run.max_errors` allows."""
+    check = f"errored samples <= {max_errors} per dataset and arm"
+    sizes = {name: d.get("n") for name, d in results.get("datasets", {}).items()}
+    over = [
+        f"{dataset}: {arm} {count} of {sizes.get(dataset, '?')}"
+        for dataset, arms in results.get("errors", {}).items()
+        for arm, count in arms.items()
+        if count > max_errors
+    ]
+    if over:
+        return GateResult(
+            ERRORS_RULE,
+            check,
+            False,
+            f"samples errored ({'; '.join(over)}); run.max_errors allows {max_errors}",
+        )
+    total = sum(c for arms in results.get("errors", {}).values() for c in arms.values())
+    return GateResult(ERRORS_RULE, check, True, f"{total} errored samples in all")
+
+
+def _judge(
+    rule: str,
+    row: Mapping[str, Any],
+    check: GateCheck,
+    results: Mapping[str, Any],
+    samples: pd.DataFrame | None,
+    earlier: StoredRun | None,
+) -> GateResult:
+    if check.baseline is not None:
+        return _absolute(rule, row, "baseline", check.baseline)
+    if check.candidate is not None:
+        return _absolute(rule, row, "candidate", check.candidate)
+    if check.candidate_minus_baseline is not None:
+        return _difference(rule, row, check.candidate_minus_baseline)
+    if check.non_inferior is not None:
+        return _non_inferior(rule, row, check.non_inferior)
+    assert check.no_regression is not None  # GateCheck holds exactly one check
+    return _no_regression(rule, row, check.no_regression, results, samples, earlier)
+
+
+def evaluate_gates(
+    results: Mapping[str, Any],
+    gates: Sequence[Mapping[str, GateCheck]],
+    *,
+    max_errors: int,
+    samples: pd.DataFrame | None = None,
+    earlier: StoredRun | None = None,
+) -> GateReport:
+    """Judge every gate on a finished run's results (and per-item rows, for no_regression)."""
+    metrics = results.get("metrics", [])
+    judged: list[GateResult] = []
+    for i, gate in enumerate(gates):
+        for path, check in gate.items():
+            rows = expand_path(path, metrics)
+            if not rows:
+                available = ", ".join(path_of(m) for m in metrics) or "none"
+                raise InputError(
+                    f"gate {path!r} matches no metric of this run; available: {available}",
+                    path=results.get("suite", {}).get("path"),
+                    where=f"gates[{i}]",
+                )
+            judged += [_judge(path_of(r), r, check, results, samples, earlier) for r in rows]
+    errors = errors_gate(results, max_errors)
+    # with no gates configured the errors check still speaks up, but only when it fails
+    if judged or errors.passed is False:
+        judged.insert(0, errors)
+    return GateReport(passed=all(r.passed is not False for r in judged), results=judged)
+
+
+def judge_run(run: StoredRun, earlier: StoredRun | None = None) -> GateReport:
+    """`evalkit gate`: judge a finished run with the gates stored in its own results.json."""
+    return evaluate_gates(
+        run.results,
+        gates_from_results(run.results),
+        max_errors=max_errors_from_results(run.results),
+        samples=run.samples,
+        earlier=earlier,
+    )

@@ -1,0 +1,138 @@
+"""summary.md: the run in a page of Markdown, for a PR comment or $GITHUB_STEP_SUMMARY."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from evalkit.report.terminal import HEADLINE
+
+_MARK = {True: "✅ pass", False: "❌ fail", None: "⚠️ not evaluated"}
+_ORDER = {False: 0, None: 1, True: 2}  # failures first: they are what a reviewer needs
+
+
+def _cell(value: Any) -> str:
+    # a stray '|' or newline would break the table; rule text is the only free text here
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _num(x: float | None, signed: bool = False) -> str:
+    if x is None:
+        return "—"
+    return f"{x:+.3f}" if signed else f"{x:.3f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _gate_lines(gates: dict[str, Any] | None) -> list[str]:
+    if not gates or not gates.get("results"):
+        return ["**Gates:** none configured.", ""]
+    results = sorted(gates["results"], key=lambda g: _ORDER[g["passed"]])
+    failed = sum(g["passed"] is False for g in results)
+    skipped = sum(g["passed"] is None for g in results)
+    if gates["passed"]:
+        head = f"**Gates: passed** ({len(results) - skipped} of {len(results)} checks passed"
+        head += f", {skipped} not evaluated)" if skipped else ")"
+    else:
+        head = f"**Gates: FAILED** ({failed} of {len(results)} checks failed)"
+    rows = [(_MARK[g["passed"]], f"`{g['rule']}`", g["check"], g["evidence"]) for g in results]
+    return [head, "", *_table(("", "rule", "check", "evidence"), rows)]
+
+
+def _metric_lines(results: dict[str, Any]) -> list[str]:
+    rows = []
+    for m in results.get("metrics", []):
+        if m["section"] != "task" or not (
+            m["metric"] in HEADLINE or m["metric"].startswith("rubric.")
+        ):
+            continue
+        errs = results.get("errors", {}).get(m["dataset"], {})
+        ci = (
+            f"[{_num(m['ci_low'], True)}, {_num(m['ci_high'], True)}]"
+            if m["ci_low"] is not None
+            else "—"
+        )
+        rows.append(
+            (
+                m["dataset"],
+                m["metric"],
+                _num(m["baseline"]),
+                _num(m["candidate"]),
+                _num(m["diff"], True),
+                ci,
+                f"{errs.get('baseline', 0)}/{errs.get('candidate', 0)}",
+            )
+        )
+    if not rows:
+        return []
+    header = ("dataset", "metric", "baseline", "candidate", "diff", "CI", "errors b/c")
+    return ["### Metrics", "", *_table(header, rows)]
+
+
+def _probe_lines(results: dict[str, Any]) -> list[str]:
+    probes = results.get("probes") or []
+    if not probes:
+        return []
+    rows = [
+        (
+            p["probe"],
+            p["n"],
+            _num(p["baseline"]),
+            _num(p["candidate"]),
+            _num(p["diff"], True),
+            f"{_num(p['lower_bound'], True)} (margin {p['margin']:g})",
+            "yes" if p["non_inferior"] else "**no**",
+            "**yes**" if p.get("format_collapse") else "no",
+        )
+        for p in probes
+    ]
+    header = ("probe", "n", "baseline", "candidate", "diff", "lower bound", "non-inferior")
+    return ["### Forgetting probes (accuracy)", "", *_table((*header, "format collapse"), rows)]
+
+
+def _economics_lines(results: dict[str, Any]) -> list[str]:
+    econ = results.get("economics") or {}
+    if not econ:
+        return []
+    rows = []
+    for arm, e in econ.items():
+        cost = e.get("cost_per_1k_requests")
+        rows.append(
+            (
+                arm,
+                f"`{e['model']}`",
+                e["requests"],
+                _num(e["mean_input_tokens"]),
+                _num(e["mean_output_tokens"]),
+                _num(e["latency_p50_s"]),
+                _num(e["latency_p95_s"]),
+                "unknown" if cost is None else f"${cost:.4f}",
+            )
+        )
+    header = ("arm", "model", "requests", "in tokens", "out tokens", "p50 s", "p95 s", "$ / 1k")
+    return ["### Economics (per request, task datasets)", "", *_table(header, rows)]
+
+
+def summary_markdown(results: dict[str, Any]) -> str:
+    """Verdict, gates (failed first), headline metrics, probes and economics."""
+    suite = results["suite"]["name"]
+    lines = [
+        f"## evalkit · {suite} · run {results['run_id']}",
+        "",
+        results.get("verdict", {}).get("sentence", ""),
+        "",
+        *_gate_lines(results.get("gates")),
+        *_metric_lines(results),
+        *_probe_lines(results),
+        *_economics_lines(results),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_summary(path: Path, results: dict[str, Any]) -> None:
+    path.write_text(summary_markdown(results), encoding="utf-8")

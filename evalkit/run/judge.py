@@ -1,0 +1,301 @@
+"""The judge pass: after the arms have answered, a second inspect eval grades their answers.
+
+Pointwise: one judge task per rubric × dataset × arm. Pairwise: one per rubric × dataset ×
+order (baseline shown as A, then as B). The judge is its own model, bound explicitly; its
+cache is scoped by its identity, the rubric's hash and the attempt, so a retry of an
+unparsable reply is a new call. A reply still unparsable after the last attempt is recorded
+as a judge error, never as a score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from inspect_ai.log import EvalSample
+
+from evalkit.analysis.table import _cached, _error_text, _usage
+from evalkit.run.execute import RunSettings, execute
+from evalkit.run.plan import TASK, ModelSpec, Plan, PlannedSample, TaskPlan
+from evalkit.scoring.rubric import (
+    JudgeReplyError,
+    LoadedRubric,
+    LoadedRubricUse,
+    parse_pairwise,
+    parse_pointwise,
+    render_pairwise,
+    render_pointwise,
+)
+from evalkit.suite.load import LoadedSuite
+from evalkit.suite.schema import ARMS, Judge
+
+ATTEMPTS = 2  # a first call and one retry for replies that do not parse
+JUDGE = "judge"  # the TaskPlan section of judge tasks
+ORDERS = {"AB": ("baseline", "candidate"), "BA": ("candidate", "baseline")}  # (A, B)
+NOT_JUDGED = "not judged: the arm's own answer is an error"
+RETRY_ASK = "Reply again with only the JSON object, in exactly the form the first message shows."
+
+
+def judge_spec(judge: Judge) -> ModelSpec:
+    return ModelSpec(
+        model=judge.model,
+        model_args=tuple(sorted(judge.model_args.items())),
+        base_url=judge.base_url,
+        adapter_sha256=None,
+    )
+
+
+@dataclass
+class Call:
+    """One judgment to obtain (perhaps over several attempts), and what came of it."""
+
+    rubric: LoadedRubric
+    dataset: str
+    slot: str  # an arm (pointwise) or an order (pairwise)
+    item_id: str
+    prompt: str
+    pairwise: bool
+    attempts: int = 0
+    requests: int = 0
+    cached: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reply: str | None = None
+    error: str | None = "not run"
+    result: Any = None  # Judgment (pointwise) or "A" | "B" | "tie" (pairwise)
+
+    @property
+    def group(self) -> tuple[str, str, str, bool]:
+        return (self.rubric.name, self.dataset, self.slot, self.pairwise)
+
+
+def _task_rows(table: pd.DataFrame) -> dict[tuple[str, str, str], int]:
+    rows = table[table["section"] == TASK]
+    return {
+        (arm, ds, str(item)): idx
+        for idx, arm, ds, item in zip(
+            rows.index, rows["arm"], rows["dataset"], rows["id"], strict=True
+        )
+    }
+
+
+def plan_calls(loaded: LoadedSuite, table: pd.DataFrame) -> list[Call]:
+    """Every judge call the suite's rubrics ask for, over the answers in the table."""
+    index = _task_rows(table)
+    calls: list[Call] = []
+    for use in loaded.rubrics:
+        for ds in use.datasets:
+            items = loaded.datasets[ds]
+            for arm in ARMS:
+                for it in items:
+                    row = table.loc[index[(arm, ds, it.id)]]
+                    if pd.isna(row["error"]):
+                        prompt = render_pointwise(use.rubric, it.input, row["output"], it.target)
+                        calls.append(Call(use.rubric, ds, arm, it.id, prompt, pairwise=False))
+            if use.pairwise:
+                calls.extend(_pairwise_calls(use, ds, items, table, index))
+    return calls
+
+
+def _pairwise_calls(
+    use: LoadedRubricUse,
+    ds: str,
+    items: Iterable[Any],
+    table: pd.DataFrame,
+    index: dict[tuple[str, str, str], int],
+) -> list[Call]:
+    calls = []
+    for it in items:
+        rows = {arm: table.loc[index[(arm, ds, it.id)]] for arm in ARMS}
+        if any(not pd.isna(r["error"]) for r in rows.values()):
+            continue  # nothing to compare when an arm has no answer
+        for order, (a, b) in ORDERS.items():
+            prompt = render_pairwise(
+                use.rubric, it.input, rows[a]["output"], rows[b]["output"], it.target
+            )
+            calls.append(Call(use.rubric, ds, order, it.id, prompt, pairwise=True))
+    return calls
+
+
+def _task_plans(
+    calls: list[Call], spec: ModelSpec, judge: Judge, attempt: int
+) -> list[tuple[TaskPlan, list[Call]]]:
+    """One judge task per rubric × dataset × arm-or-order, with the calls it answers."""
+    groups: dict[tuple[str, str, str, bool], list[Call]] = {}
+    for c in calls:
+        groups.setdefault(c.group, []).append(c)
+    plans = []
+    for (rubric, ds, slot, pairwise), members in groups.items():
+        kind = "pairwise" if pairwise else "pointwise"
+        # the rubric hash and the attempt scope the cache: a retry must reach the judge again
+        scope = f"{members[0].rubric.sha256}|{kind}|attempt{attempt}"
+        tp = TaskPlan(
+            arm=slot,
+            dataset=f"{rubric}__{ds}__{kind}__try{attempt + 1}",
+            section=JUDGE,
+            kind=JUDGE,
+            model=spec,
+            max_tokens=judge.max_tokens,
+            temperature=0.0,
+            top_p=None,
+            seed=attempt,
+            stop=None,
+            prompt_sha256=hashlib.sha256(scope.encode()).hexdigest(),
+            samples=tuple(
+                PlannedSample(id=c.item_id, input=c.prompt, target="", messages=_messages(c))
+                for c in members
+            ),
+        )
+        plans.append((tp, members))
+    return plans
+
+
+def _messages(call: Call) -> tuple[tuple[str, str], ...]:
+    """The judge conversation: the prompt, and on a retry the bad reply and what was wrong."""
+    if call.reply is None:  # first attempt, or the last call failed before replying
+        return (("user", call.prompt),)
+    return (
+        ("user", call.prompt),
+        ("assistant", call.reply),
+        ("user", f"Your reply could not be used ({call.error}). {RETRY_ASK}"),
+    )
+
+
+def _record(call: Call, sample: EvalSample | None) -> None:
+    call.attempts += 1
+    call.reply = None
+    call.requests += 1
+    if sample is None:
+        call.error = "no result recorded for this judge call"
+        return
+    in_tok, out_tok = _usage(sample)
+    call.input_tokens += in_tok or 0
+    call.output_tokens += out_tok or 0
+    call.cached += int(_cached(sample))
+    if (error := _error_text(sample)) is not None:
+        call.error = f"judge call failed: {error}"
+        return
+    call.reply = sample.output.completion if sample.output else ""
+    try:
+        call.result = (
+            parse_pairwise(call.reply)
+            if call.pairwise
+            else parse_pointwise(call.reply, call.rubric.rubric)
+        )
+        call.error = None
+    except JudgeReplyError as e:
+        call.error = f"unparsable judge reply: {e}"
+
+
+def run_judge(loaded: LoadedSuite, table: pd.DataFrame, settings: RunSettings) -> list[Call]:
+    """Grade the table's answers: up to ATTEMPTS eval passes, each over the calls still failing."""
+    calls = plan_calls(loaded, table)
+    judge = loaded.suite.judge
+    if not calls or judge is None:
+        return calls
+    spec = judge_spec(judge)
+    pending = calls
+    for attempt in range(ATTEMPTS):
+        plans = _task_plans(pending, spec, judge, attempt)
+        logs = execute(
+            Plan(suite_name=loaded.suite.name, tasks=tuple(tp for tp, _ in plans)), settings
+        )
+        for tp, members in plans:
+            log = logs.get(tp.name)
+            by_id = {str(s.id): s for s in (log.samples or [])} if log else {}
+            for c in members:
+                _record(c, by_id.get(c.item_id))
+        pending = [c for c in pending if c.error is not None]
+        if not pending:
+            break
+    return calls
+
+
+def _usage_dict(calls: Iterable[Call]) -> dict[str, int]:
+    calls = list(calls)
+    return {
+        "requests": sum(c.requests for c in calls),
+        "cached": sum(c.cached for c in calls),
+        "input_tokens": sum(c.input_tokens for c in calls),
+        "output_tokens": sum(c.output_tokens for c in calls),
+    }
+
+
+def _pointwise_entry(call: Call) -> dict[str, Any]:
+    rubric = call.rubric.rubric
+    if call.error is not None:
+        return {"scores": {}, "reasons": {}, "overall": None, "passed": None,
+                "error": call.error, "reply": call.reply, "attempts": call.attempts,
+                "usage": _usage_dict([call])}  # fmt: skip
+    overall = rubric.overall(call.result.scores)
+    return {
+        "scores": call.result.scores,
+        "reasons": call.result.reasons,
+        "overall": overall,
+        "passed": overall >= rubric.pass_threshold,
+        "error": None,
+        "attempts": call.attempts,
+        "usage": _usage_dict([call]),
+    }
+
+
+def _winner(pick: str, order: str) -> str:
+    if pick == "tie":
+        return "tie"
+    a, b = ORDERS[order]
+    return a if pick == "A" else b
+
+
+def _pairwise_entry(ab: Call, ba: Call) -> dict[str, Any]:
+    usage = _usage_dict([ab, ba])
+    if ab.error is not None or ba.error is not None:
+        return {"winner": None, "flipped": None, "picks": None,
+                "error": ab.error or ba.error, "usage": usage}  # fmt: skip
+    first, second = _winner(ab.result, "AB"), _winner(ba.result, "BA")
+    # a pick that changes with the order is the position talking, not the answers: a tie
+    consistent = first == second
+    return {
+        "winner": first if consistent else "tie",
+        "flipped": not consistent,
+        "picks": {"AB": ab.result, "BA": ba.result},
+        "error": None,
+        "usage": usage,
+    }
+
+
+def apply_judgments(table: pd.DataFrame, loaded: LoadedSuite, calls: list[Call]) -> pd.DataFrame:
+    """A copy of the table whose `judge` column holds every row's judgments."""
+    index = _task_rows(table)
+    judged: dict[int, dict[str, Any]] = {}
+    by_key = {(c.rubric.name, c.dataset, c.slot, c.item_id): c for c in calls}
+    for use in loaded.rubrics:
+        name = use.rubric.name
+        for ds in use.datasets:
+            for it in loaded.datasets[ds]:
+                for arm in ARMS:
+                    idx = index[(arm, ds, it.id)]
+                    call = by_key.get((name, ds, arm, it.id))
+                    entry = judged.setdefault(idx, {})
+                    entry[name] = (
+                        _pointwise_entry(call)
+                        if call
+                        else {"scores": {}, "reasons": {}, "overall": None, "passed": None,
+                              "error": NOT_JUDGED, "attempts": 0, "usage": _usage_dict([])}
+                    )  # fmt: skip
+                if not use.pairwise:
+                    continue
+                ab = by_key.get((name, ds, "AB", it.id))
+                ba = by_key.get((name, ds, "BA", it.id))
+                if ab is None or ba is None:
+                    pair = {"winner": None, "flipped": None, "picks": None,
+                            "error": NOT_JUDGED, "usage": _usage_dict([])}  # fmt: skip
+                else:
+                    pair = _pairwise_entry(ab, ba)
+                for arm in ARMS:
+                    judged[index[(arm, ds, it.id)]][f"{name}.pairwise"] = pair
+    out = table.copy()
+    out["judge"] = [judged.get(idx) for idx in out.index]
+    return out

@@ -1,0 +1,490 @@
+"""Rubrics: the YAML file model, loading with located errors, judge prompts and reply parsing.
+
+A rubric names criteria, each scored on an integer scale with sentences anchoring its levels.
+The judge sees the answer under judgment fenced as data between delimiters it cannot forge,
+and must reply in JSON; a reply that does not parse strictly is a judge error, never a 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pydantic
+import yaml
+from pydantic import Field, field_validator, model_validator
+
+from evalkit.errors import InputError
+from evalkit.prompts import check_template, render_text
+from evalkit.suite.load import _describe, _line_index, _nearest_line
+from evalkit.suite.schema import _NAME, Strict, Suite
+
+POINTWISE_TEMPLATE = "judge_pointwise.jinja"
+PAIRWISE_TEMPLATE = "judge_pairwise.jinja"
+WINNERS = ("A", "B", "tie")
+RESERVED = frozenset({"overall", "pass_rate"})  # metric names a criterion would collide with
+
+
+class Scale(Strict):
+    min: int = 1
+    max: int = 5
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scale:
+        if self.min >= self.max:
+            raise ValueError(f"scale min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+class Criterion(Strict):
+    name: str
+    description: str
+    scale: Scale = Scale()
+    anchors: dict[int, str] = Field(description="score level → a sentence describing it")
+    weight: float = Field(default=1.0, gt=0.0)
+    uses_reference: bool = Field(default=False, description="the judge compares with the target")
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("use letters, digits, '-' and '_' (it names a metric)")
+        if v in RESERVED:
+            raise ValueError(f"{v!r} names a rubric-wide metric; choose another criterion name")
+        return v
+
+    @model_validator(mode="after")
+    def _anchors_on_scale(self) -> Criterion:
+        outside = sorted(k for k in self.anchors if not self.scale.min <= k <= self.scale.max)
+        if outside:
+            raise ValueError(
+                f"anchor levels {outside} lie outside the scale {self.scale.min}..{self.scale.max}"
+            )
+        if not self.anchors:
+            raise ValueError(
+                "give at least one anchor sentence (e.g. for the lowest and highest level)"
+            )
+        return self
+
+
+class Rubric(Strict):
+    name: str
+    description: str
+    criteria: list[Criterion] = Field(min_length=1)
+    pass_threshold: float = Field(description="a weighted overall at or above this passes")
+    judge_template: str | None = Field(default=None, description="pointwise jinja2 template file")
+    pairwise_template: str | None = Field(default=None, description="pairwise jinja2 template file")
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("use letters, digits, '-' and '_' (it names metrics and gates)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rubric:
+        names = [c.name for c in self.criteria]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate criterion names: {', '.join(dupes)}")
+        # one scale for all criteria, so the weighted overall reads on that scale
+        scales = {(c.scale.min, c.scale.max) for c in self.criteria}
+        if len(scales) > 1:
+            raise ValueError(f"every criterion must use the same scale (found {sorted(scales)})")
+        low, high = scales.pop()
+        if not low <= self.pass_threshold <= high:
+            raise ValueError(
+                f"pass_threshold {self.pass_threshold} lies outside the scale {low}..{high}"
+            )
+        return self
+
+    @property
+    def scale(self) -> Scale:
+        return self.criteria[0].scale
+
+    def overall(self, scores: dict[str, int]) -> float:
+        """The weighted mean of the criterion scores (on the rubric's scale)."""
+        total = sum(c.weight for c in self.criteria)
+        return sum(c.weight * scores[c.name] for c in self.criteria) / total
+
+
+@dataclass(frozen=True)
+class LoadedRubric:
+    """A validated rubric with its judge templates read; `sha256` scopes the judge's cache."""
+
+    rubric: Rubric
+    path: Path
+    pointwise_template: str
+    pairwise_template: str
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return self.rubric.name
+
+    @property
+    def uses_reference(self) -> bool:
+        return any(c.uses_reference for c in self.rubric.criteria)
+
+
+def _describe_rubric_error(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; see docs/rubrics.md)"
+    return _describe(error)
+
+
+def _template(base: Path, rel: str | None, default: str, path: Path, where: str) -> str:
+    if rel is None:
+        return resources.files("evalkit.scoring").joinpath("templates", default).read_text("utf-8")
+    p = (base / rel).expanduser()
+    if not p.is_file():
+        raise InputError(f"template file not found: {p}", path=path, where=where)
+    source = p.read_text(encoding="utf-8")
+    if problem := check_template(source):
+        raise InputError(f"template error, {problem}", path=p, where=where)
+    return source
+
+
+def load_rubric(path: str | Path) -> LoadedRubric:
+    """Read and validate a rubric file; errors name the file, the key and the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("rubric file not found", path=path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+        index = _line_index(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise InputError(
+            f"not valid YAML: {getattr(e, 'problem', e)}",
+            path=path,
+            line=mark.line + 1 if mark else None,
+        ) from e
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping of rubric keys at the top level", path=path)
+    try:
+        rubric = Rubric.model_validate(data)
+    except pydantic.ValidationError as e:
+        errors = e.errors()
+        first = errors[0]
+        loc = tuple(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InputError(
+            _describe_rubric_error(first) + more,
+            path=path,
+            where=".".join(loc) or None,
+            line=_nearest_line(index, loc),
+        ) from None
+    pointwise = _template(
+        path.parent, rubric.judge_template, POINTWISE_TEMPLATE, path, "judge_template"
+    )
+    pairwise = _template(
+        path.parent, rubric.pairwise_template, PAIRWISE_TEMPLATE, path, "pairwise_template"
+    )
+    digest = hashlib.sha256(
+        json.dumps([text, pointwise, pairwise], ensure_ascii=False).encode()
+    ).hexdigest()
+    loaded = LoadedRubric(rubric, path, pointwise, pairwise, digest)
+    try:
+        render_pointwise(loaded, "question", "answer", "reference")
+        render_pairwise(loaded, "question", "answer a", "answer b", "reference")
+    except jinja2.TemplateError as e:
+        raise InputError(
+            f"judge template does not render ({e}); see docs/rubrics.md for its variables",
+            path=path,
+            where="judge_template",
+        ) from None
+    return loaded
+
+
+# ---- fencing -------------------------------------------------------------------------------
+
+# Every delimiter starts with this; any run of it inside the data is broken up, so data can
+# never contain a delimiter, whatever nonce it guesses.
+_FENCE_MARK = "<<<"
+_FENCE_MARK_RE = re.compile(r"<<<|>>>")
+
+
+def neutralise(text: str) -> str:
+    """`text` with every '<<<' / '>>>' run broken up, so no delimiter can appear inside it."""
+    return _FENCE_MARK_RE.sub(lambda m: " ".join(m.group()), text)
+
+
+@dataclass(frozen=True)
+class Fenced:
+    """Data between an opening and a closing delimiter that carry the same nonce."""
+
+    label: str
+    nonce: str
+    text: str
+
+    @property
+    def open(self) -> str:
+        return f"{_FENCE_MARK}{self.label} {self.nonce}>>>"
+
+    @property
+    def close(self) -> str:
+        return f"{_FENCE_MARK}END {self.label} {self.nonce}>>>"
+
+    @property
+    def block(self) -> str:
+        return f"{self.open}\n{self.text}\n{self.close}"
+
+
+def fence(label: str, text: str) -> Fenced:
+    """Fence `text` as data; the nonce is a hash of the (neutralised) text itself."""
+    clean = neutralise(text)
+    nonce = hashlib.sha256(f"{label}\0{clean}".encode()).hexdigest()[:16]
+    return Fenced(label=label, nonce=nonce, text=clean)
+
+
+def _criteria_context(rubric: Rubric) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": c.name,
+            "description": c.description.strip(),
+            "min": c.scale.min,
+            "max": c.scale.max,
+            "anchors": [{"score": k, "text": v.strip()} for k, v in sorted(c.anchors.items())],
+            "weight": c.weight,
+            "uses_reference": c.uses_reference,
+        }
+        for c in rubric.criteria
+    ]
+
+
+def render_pointwise(loaded: LoadedRubric, question: str, answer: str, reference: str) -> str:
+    """The judge's user message grading one answer against the rubric."""
+    rubric = loaded.rubric
+    # placeholders, not numbers: an example score would prime a weak judge to copy it
+    example = ", ".join(
+        f'"{c.name}": {{"score": <integer {c.scale.min}-{c.scale.max}>, "reason": "<one sentence>"}}'
+        for c in rubric.criteria
+    )
+    return render_text(
+        loaded.pointwise_template,
+        rubric={"name": rubric.name, "description": rubric.description.strip()},
+        criteria=_criteria_context(rubric),
+        question=fence("QUESTION", question),
+        answer=fence("ANSWER", answer),
+        reference=fence("REFERENCE", reference) if loaded.uses_reference else None,
+        json_example=f'{{"scores": {{{example}}}}}',
+    )
+
+
+def render_pairwise(
+    loaded: LoadedRubric, question: str, answer_a: str, answer_b: str, reference: str
+) -> str:
+    """The judge's user message choosing the better of two answers (A and B) or a tie."""
+    rubric = loaded.rubric
+    return render_text(
+        loaded.pairwise_template,
+        rubric={"name": rubric.name, "description": rubric.description.strip()},
+        criteria=_criteria_context(rubric),
+        question=fence("QUESTION", question),
+        answer_a=fence("ANSWER A", answer_a),
+        answer_b=fence("ANSWER B", answer_b),
+        reference=fence("REFERENCE", reference) if loaded.uses_reference else None,
+        json_example='{"winner": "<A, B or tie>", "reason": "<one sentence>"}',
+    )
+
+
+# ---- parsing -------------------------------------------------------------------------------
+
+
+class JudgeReplyError(ValueError):
+    """The judge's reply is not the JSON the prompt asked for."""
+
+
+@dataclass(frozen=True)
+class Judgment:
+    scores: dict[str, int]
+    reasons: dict[str, str]
+
+
+def _json_object(reply: str) -> dict[str, Any]:
+    text = reply.strip()
+    # models often wrap JSON in a markdown code fence or add a sentence around it: take the
+    # outermost object, then validate it strictly
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
+        raise JudgeReplyError("no JSON object in the reply")
+    try:
+        value = json.loads(text[start : end + 1])
+    except json.JSONDecodeError as e:
+        raise JudgeReplyError(f"reply is not valid JSON ({e.msg})") from None
+    if not isinstance(value, dict):
+        raise JudgeReplyError("reply is not a JSON object")
+    return value
+
+
+def parse_pointwise(reply: str, rubric: Rubric) -> Judgment:
+    """Scores and reasons from a judge reply; raises JudgeReplyError unless every criterion is
+    present with an integer score on its scale."""
+    scores_obj = _json_object(reply).get("scores")
+    if not isinstance(scores_obj, dict):
+        raise JudgeReplyError("reply has no 'scores' object")
+    names = [c.name for c in rubric.criteria]
+    missing = [n for n in names if n not in scores_obj]
+    if missing:
+        raise JudgeReplyError(f"criteria missing from the reply: {', '.join(missing)}")
+    unknown = sorted(set(scores_obj) - set(names))
+    if unknown:
+        raise JudgeReplyError(f"unknown criteria in the reply: {', '.join(unknown)}")
+    scores: dict[str, int] = {}
+    reasons: dict[str, str] = {}
+    for c in rubric.criteria:
+        entry = scores_obj[c.name]
+        score = entry.get("score") if isinstance(entry, dict) else None
+        # bool is an int subclass in Python; true/false is not a score
+        if not isinstance(score, int) or isinstance(score, bool):
+            raise JudgeReplyError(f"{c.name}: score is not an integer ({score!r})")
+        if not c.scale.min <= score <= c.scale.max:
+            raise JudgeReplyError(
+                f"{c.name}: score {score} outside the scale {c.scale.min}..{c.scale.max}"
+            )
+        reason = entry.get("reason", "")
+        scores[c.name] = score
+        reasons[c.name] = reason if isinstance(reason, str) else json.dumps(reason)
+    return Judgment(scores=scores, reasons=reasons)
+
+
+def parse_pairwise(reply: str) -> str:
+    """'A', 'B' or 'tie' from a pairwise judge reply; raises JudgeReplyError otherwise."""
+    winner = _json_object(reply).get("winner")
+    if not isinstance(winner, str) or winner.strip() not in WINNERS:
+        raise JudgeReplyError(f"'winner' must be one of A, B, tie (found {winner!r})")
+    return winner.strip()
+
+
+# ---- rubric uses in a suite ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HumanLabel:
+    id: str
+    arm: str
+    scores: dict[str, int]
+
+
+@dataclass(frozen=True)
+class LoadedRubricUse:
+    """One `scorers.rubrics` entry, resolved: the rubric, its datasets and any human labels."""
+
+    rubric: LoadedRubric
+    datasets: tuple[str, ...]
+    pairwise: bool
+    human_labels: tuple[HumanLabel, ...] | None
+
+
+def read_human_labels(path: Path, rubric: Rubric) -> tuple[HumanLabel, ...]:
+    """JSONL rows {id, arm, scores: {criterion: int}}; every problem names the file and line."""
+    scales = {c.name: c.scale for c in rubric.criteria}
+    rows: list[HumanLabel] = []
+    seen: dict[tuple[str, str], int] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"not valid JSON ({e.msg})", path=path, line=lineno) from None
+        if not isinstance(row, dict) or set(row) != {"id", "arm", "scores"}:
+            raise InputError(
+                "each row needs exactly the keys id, arm and scores", path=path, line=lineno
+            )
+        if row["arm"] not in ("baseline", "candidate"):
+            raise InputError(
+                f"arm must be baseline or candidate (found {row['arm']!r})", path=path, line=lineno
+            )
+        scores = row["scores"]
+        if not isinstance(scores, dict) or not scores:
+            raise InputError("scores must be a non-empty mapping", path=path, line=lineno)
+        for name, score in scores.items():
+            if name not in scales:
+                raise InputError(
+                    f"unknown criterion {name!r} (rubric {rubric.name!r} has {', '.join(scales)})",
+                    path=path,
+                    where="scores",
+                    line=lineno,
+                )
+            s = scales[name]
+            if not isinstance(score, int) or isinstance(score, bool) or not s.min <= score <= s.max:
+                raise InputError(
+                    f"{name}: score must be an integer {s.min}..{s.max} (found {score!r})",
+                    path=path,
+                    where="scores",
+                    line=lineno,
+                )
+        key = (str(row["id"]), row["arm"])
+        if key in seen:
+            raise InputError(
+                f"item {key[0]!r} ({key[1]}) labelled twice (first at line {seen[key]})",
+                path=path,
+                line=lineno,
+            )
+        seen[key] = lineno
+        rows.append(HumanLabel(id=key[0], arm=key[1], scores=dict(scores)))
+    if not rows:
+        raise InputError("the human labels file has no rows", path=path)
+    return tuple(rows)
+
+
+def load_rubric_uses(suite: Suite, base: Path, suite_path: Path) -> tuple[LoadedRubricUse, ...]:
+    """Every rubric the suite uses, loaded; refuses a judge that is one of the arms' models."""
+    uses = suite.scorers.rubrics
+    if not uses:
+        return ()
+    judge = suite.judge
+    for arm_name, arm in suite.arms.items():
+        # grading with the model under test is self-grading: refuse it, never fall back to it
+        if (judge.model, judge.model_args, judge.base_url) == (
+            arm.model,
+            arm.model_args,
+            arm.base_url,
+        ) and arm.adapter is None:
+            raise InputError(
+                f"the judge is the {arm_name} arm's model ({judge.model}, same model_args): "
+                "a model must not grade its own answers; use a different judge model",
+                path=suite_path,
+                where="judge.model",
+            )
+    loaded: list[LoadedRubricUse] = []
+    claimed: dict[tuple[str, str], int] = {}
+    for i, use in enumerate(uses):
+        where = f"scorers.rubrics.{i}"
+        p = (base / use.rubric).expanduser()
+        if not p.is_file():
+            raise InputError(
+                f"rubric file not found: {p}", path=suite_path, where=f"{where}.rubric"
+            )
+        rubric = load_rubric(p)
+        datasets = tuple(use.datasets or suite.datasets)
+        for ds in datasets:
+            key = (rubric.name, ds)
+            if key in claimed:
+                raise InputError(
+                    f"rubric {rubric.name!r} is applied to dataset {ds!r} twice "
+                    f"(also scorers.rubrics.{claimed[key]})",
+                    path=suite_path,
+                    where=where,
+                )
+            claimed[key] = i
+        labels = None
+        if use.human_labels:
+            hp = (base / use.human_labels).expanduser()
+            if not hp.is_file():
+                raise InputError(
+                    f"file not found: {hp}", path=suite_path, where=f"{where}.human_labels"
+                )
+            labels = read_human_labels(hp, rubric.rubric)
+        loaded.append(LoadedRubricUse(rubric, datasets, use.pairwise, labels))
+    return tuple(loaded)

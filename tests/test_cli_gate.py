@@ -1,0 +1,199 @@
+"""`evalkit run --gate`, `evalkit gate`, `evalkit compare` and `evalkit models` through main():
+exit codes 0/1/2/3, the files a CI job reads, and junit.xml against the JUnit schema.
+
+The scripted suite runs in this process; runs share one response cache, so after the first
+run of each arm the model calls are cache hits.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from evalkit.cli import main
+from evalkit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, EXIT_RUN_FAILED
+
+XSD = Path(__file__).parent / "data" / "junit.xsd"
+
+ITEMS = [
+    {"id": "q1", "input": "where is my new card", "target": "card_arrival"},
+    {"id": "q2", "input": "what exchange rate do you use", "target": "exchange_rate"},
+    {"id": "q3", "input": "card still has not arrived", "target": "card_arrival"},
+    {"id": "q4", "input": "is the exchange fee fair", "target": "exchange_rate"},
+    {"id": "q5", "input": "my card got lost in the post", "target": "card_arrival"},
+    {"id": "q6", "input": "please explain the exchange of euros", "target": "exchange_rate"},
+]
+
+SUITE = """
+name: {name}
+task:
+  type: classification
+  labels: [card_arrival, exchange_rate]
+  output: {{format: json, field: intent}}
+arms:
+  baseline:
+    model: evalkit-test/base
+    model_args:
+      answers: {{"where is": '{{"intent": "card_arrival"}}', "exchange": '{{"intent": "exchange_rate"}}'}}
+      fallback: "I am not sure."
+    prompt: {{text: "Labels: {{{{ labels | join(', ') }}}}\\nQuery: {{{{ input }}}}"}}
+  candidate:
+    model: evalkit-test/tuned
+    model_args:
+      answers: {{"card": '{{"intent": "card_arrival"}}', "exchange": '{{"intent": "exchange_rate"}}'}}
+      {candidate_extra}
+    prompt: {{text: "Q: {{{{ input }}}}"}}
+datasets:
+  heldout: {{path: items.jsonl, id: id}}
+run: {{max_retries: 0}}
+gates:
+{gates}
+"""
+
+PASSING = """\
+  - heldout.accuracy: {candidate: ">= 0.9"}
+  - "*.macro_f1": {candidate_minus_baseline: ">= -0.5"}
+  - heldout.accuracy: {no_regression: {tolerance: 0.0}}
+"""
+
+
+def write_suite(folder: Path, name: str, gates: str = PASSING, candidate_extra: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ITEMS))
+    text = SUITE.format(name=name, gates=gates, candidate_extra=candidate_extra)
+    (folder / f"{name}.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
+    return folder / f"{name}.yaml"
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli_gate")
+
+
+def run(work: Path, suite: Path, *extra: str) -> int:
+    out, cache = str(work / "reports"), str(work / "cache")
+    return main(["run", str(suite), "--out", out, "--cache-dir", cache, *extra])
+
+
+@pytest.fixture(scope="module")
+def first(work: Path) -> Path:
+    """The passing suite, run once with --gate; its run folder."""
+    assert run(work, write_suite(work, "tiny"), "--gate", "--run-id", "first") == EXIT_OK
+    return work / "reports" / "tiny" / "first"
+
+
+def results_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+
+
+def test_passing_run_exits_0_and_writes_the_ci_files(first: Path) -> None:
+    gates = results_of(first)["gates"]
+    assert gates["passed"] is True
+    by_rule = {(g["rule"], g["check"].split()[0]): g["passed"] for g in gates["results"]}
+    assert by_rule[("errors", "errored")] is True
+    assert by_rule[("heldout.accuracy", "candidate")] is True
+    assert by_rule[("heldout.macro_f1", "candidate_minus_baseline")] is True
+    assert by_rule[("heldout.accuracy", "no_regression")] is None  # no --baseline given
+    assert "**Gates: passed**" in (first / "summary.md").read_text(encoding="utf-8")
+
+
+def test_junit_validates_against_the_junit_schema(first: Path) -> None:
+    xmlschema = pytest.importorskip("xmlschema")
+    schema = xmlschema.XMLSchema(str(XSD))
+    schema.validate(str(first / "junit.xml"))
+    text = (first / "junit.xml").read_text(encoding="utf-8")
+    assert '<testsuite name="evalkit.tiny" tests="4" failures="0" errors="0" skipped="1"' in text
+
+
+def test_rerun_with_baseline_judges_no_regression(work: Path, first: Path) -> None:
+    suite = work / "tiny.yaml"
+    assert run(work, suite, "--gate", "--baseline", str(first), "--run-id", "second") == EXIT_OK
+    second = work / "reports" / "tiny" / "second"
+    (reg,) = [g for g in results_of(second)["gates"]["results"] if "no_regression" in g["check"]]
+    assert reg["passed"] is True and "6 items shared with first" in reg["evidence"]
+    # an unchanged suite re-run is served from the response cache
+    econ = results_of(second)["economics"]
+    assert econ["candidate"]["cached"] == econ["candidate"]["requests"] == 6
+
+
+def test_failing_gate_exits_1(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gates = '  - heldout.accuracy: {baseline: ">= 0.9"}\n'
+    suite = write_suite(work, "failing", gates)
+    assert run(work, suite, "--run-id", "r") == EXIT_OK  # without --gate a run only reports
+    assert run(work, suite, "--gate", "--run-id", "r") == EXIT_GATE_FAILED
+    run_dir = work / "reports" / "failing" / "r"
+    junit = (run_dir / "junit.xml").read_text(encoding="utf-8")
+    assert 'failures="1"' in junit and 'type="GateFailed"' in junit
+    assert "FAIL heldout.accuracy baseline >= 0.9" in capsys.readouterr().out
+
+
+def test_gate_command_rejudges_a_finished_run(
+    work: Path, first: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = work / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    # the suite folder means its latest run; no model is called
+    assert main(["gate", str(work / "reports" / "failing")]) == EXIT_GATE_FAILED
+    assert main(["gate", str(first), "--baseline", str(first)]) == EXIT_OK
+    (reg,) = [g for g in results_of(first)["gates"]["results"] if "no_regression" in g["check"]]
+    assert reg["passed"] is True  # results.json was updated
+    assert summary.read_text(encoding="utf-8").count("## evalkit ·") == 2
+
+
+def test_unknown_dataset_in_a_gate_exits_2_before_running(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = write_suite(work, "typo", '  - heldoot.macro_f1: {candidate: ">= 0.5"}\n')
+    assert run(work, suite, "--gate") == EXIT_BAD_INPUT
+    assert "heldoot.macro_f1" in capsys.readouterr().err
+    assert not (work / "reports" / "typo").exists()
+
+
+def test_unknown_metric_exits_2_and_lists_what_exists(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = write_suite(work, "badmetric", '  - heldout.f1: {candidate: ">= 0.5"}\n')
+    assert run(work, suite, "--gate") == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "'heldout.f1'" in err and "heldout.macro_f1" in err
+
+
+def test_bad_arguments_exit_2(work: Path, first: Path) -> None:
+    assert run(work, work / "tiny.yaml", "--baseline", str(work / "missing")) == EXIT_BAD_INPUT
+    assert main(["gate", str(work / "missing")]) == EXIT_BAD_INPUT
+    assert main(["compare", str(first), str(work / "missing")]) == EXIT_BAD_INPUT
+
+
+def test_every_sample_failing_exits_3_with_the_evidence_on_disk(work: Path) -> None:
+    suite = write_suite(work, "broken", candidate_extra='fail_on: ["Q:"]')
+    assert run(work, suite, "--gate", "--run-id", "r") == EXIT_RUN_FAILED
+    run_dir = work / "reports" / "broken" / "r"
+    results = results_of(run_dir)
+    assert results["errors"]["heldout"]["candidate"] == 6
+    assert results["gates"]["passed"] is False  # the errors gate
+    assert (run_dir / "junit.xml").is_file() and (run_dir / "summary.md").is_file()
+
+
+def test_compare_prints_both_runs(
+    work: Path, first: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "160")  # rich reads it; names are never cut at this width
+    assert main(["compare", str(first), str(work / "reports" / "failing")]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "macro_f1" in out and "heldout" in out and "tiny/first" in out
+
+
+def test_models_list_and_pull(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import evalkit.models.fetch as fetch
+
+    monkeypatch.setattr(fetch, "list_models", lambda: [{"name": "tiny-model", "downloaded": True}])
+    monkeypatch.setattr(fetch, "pull_model", lambda name: tmp_path / name)
+    assert main(["models", "list"]) == EXIT_OK
+    assert "tiny-model" in capsys.readouterr().out
+    assert main(["models", "pull", "tiny-model"]) == EXIT_OK
+    assert str(tmp_path / "tiny-model") in capsys.readouterr().out
