@@ -37,8 +37,18 @@ def _stub_app(latency: float) -> web.Application:
                 "object": "chat.completion",
                 "created": 0,
                 "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": ANSWER}}],
-                "usage": {"prompt_tokens": prompt_words, "completion_tokens": 4, "total_tokens": prompt_words + 4},
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": ANSWER},
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_words,
+                    "completion_tokens": 4,
+                    "total_tokens": prompt_words + 4,
+                },
             }
         )
 
@@ -75,7 +85,12 @@ async def plain_client(url: str, n: int, concurrency: int) -> float:
     async with ClientSession(connector=TCPConnector(limit=concurrency)) as session:
 
         async def one(i: int) -> None:
-            async with sem, session.post(url, json={"model": "m", "messages": [{"role": "user", "content": f"q {i}"}]}) as r:
+            async with (
+                sem,
+                session.post(
+                    url, json={"model": "m", "messages": [{"role": "user", "content": f"q {i}"}]}
+                ) as r,
+            ):
                 await r.json()
 
         started = time.perf_counter()
@@ -102,11 +117,15 @@ def evalkit_run(folder: Path, items: int, port: int, concurrency: int) -> float:
     from evalkit.run.pipeline import RunOptions, run_suite
 
     os.environ.setdefault("STUB_API_KEY", "not-a-real-key")
-    rows = [{"input": f"where is my card number {i}", "target": "card_arrival"} for i in range(items)]
+    rows = [
+        {"input": f"where is my card number {i}", "target": "card_arrival"} for i in range(items)
+    ]
     (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (folder / "suite.yaml").write_text(SUITE.format(port=port, concurrency=concurrency))
     started = time.perf_counter()
-    outcome = run_suite(folder / "suite.yaml", RunOptions(out_dir=folder / "reports", cache_dir=folder / "cache"))
+    outcome = run_suite(
+        folder / "suite.yaml", RunOptions(out_dir=folder / "reports", cache_dir=folder / "cache")
+    )
     elapsed = time.perf_counter() - started
     errors = sum(outcome.results["errors"]["heldout"].values())
     if errors:
@@ -115,7 +134,9 @@ def evalkit_run(folder: Path, items: int, port: int, concurrency: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--items", type=int, default=2000, help="items per arm")
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--concurrency", type=int, default=64)
@@ -127,7 +148,9 @@ def main() -> None:
     ideal = requests * args.latency / args.concurrency
     url = f"http://127.0.0.1:{args.port}/v1/chat/completions"
     try:
-        plain = [asyncio.run(plain_client(url, requests, args.concurrency)) for _ in range(args.repeats)]
+        plain = [
+            asyncio.run(plain_client(url, requests, args.concurrency)) for _ in range(args.repeats)
+        ]
         ours = []
         for _ in range(args.repeats):
             with tempfile.TemporaryDirectory() as tmp:
@@ -135,10 +158,16 @@ def main() -> None:
     finally:
         stop.set()
     p, e = statistics.median(plain), statistics.median(ours)
-    print(f"requests: {requests} (2 arms × {args.items}), latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency}")
+    print(
+        f"requests: {requests} (2 arms × {args.items}), latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency}"
+    )
     print(f"ideal N·latency/concurrency: {ideal:.1f} s")
-    print(f"plain asyncio client:  median {p:.1f} s  ({p / ideal:.2f}× ideal)  runs {[round(x, 1) for x in plain]}")
-    print(f"evalkit run (all stages): median {e:.1f} s  ({e / ideal:.2f}× ideal, {e / p:.2f}× plain)  runs {[round(x, 1) for x in ours]}")
+    print(
+        f"plain asyncio client:  median {p:.1f} s  ({p / ideal:.2f}× ideal)  runs {[round(x, 1) for x in plain]}"
+    )
+    print(
+        f"evalkit run (all stages): median {e:.1f} s  ({e / ideal:.2f}× ideal, {e / p:.2f}× plain)  runs {[round(x, 1) for x in ours]}"
+    )
 
 
 if __name__ == "__main__":

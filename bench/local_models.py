@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import resource
 import statistics
@@ -125,7 +126,10 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", default="1,4,8,16")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.items, args.repeats, args.batch_sizes = 8, 1, "1,8"
     sizes = [int(s) for s in args.batch_sizes.split(",")]
@@ -135,7 +139,8 @@ def main() -> None:
     print(
         f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {platform.processor() or platform.machine()}"
         f" · {torch.get_num_threads()} torch threads · {len(items)} heldout items · "
-        f"max {MAX_TOKENS} new tokens · median of {args.repeats}"
+        f"max {MAX_TOKENS} new tokens · median of {args.repeats} · "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     print(
         "| arm | batch | prompt tokens (mean) | provider s/sample | provider tok/s "
@@ -152,9 +157,14 @@ def main() -> None:
         via_provider(prompts[:2], adapter, 2)  # warm-up: first-call allocations
         for size in sizes:
             ours, plain = [], []
-            for _ in range(args.repeats):
-                ours.append(via_provider(prompts, adapter, size))
-                plain.append(via_plain_generate(engine, prompts, size))
+            for repeat in range(args.repeats):
+                # alternate which goes first, so load that drifts over time favours neither
+                if repeat % 2:
+                    plain.append(via_plain_generate(engine, prompts, size))
+                    ours.append(via_provider(prompts, adapter, size))
+                else:
+                    ours.append(via_provider(prompts, adapter, size))
+                    plain.append(via_plain_generate(engine, prompts, size))
             t_ours = statistics.median(t for t, _ in ours)
             t_plain = statistics.median(t for t, _ in plain)
             n_ours, n_plain = ours[0][1], plain[0][1]
@@ -166,6 +176,7 @@ def main() -> None:
             )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS: {peak:.0f} MiB (both arms' models loaded)")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

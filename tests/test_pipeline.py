@@ -145,9 +145,10 @@ def test_unknown_provider_is_a_bad_input(make_suite, tmp_path, capsys) -> None:
     assert code == 2 and "nosuchprovider/x" in err
 
 
-
 def test_secrets_in_a_suite_are_refused(make_suite, capsys) -> None:
-    text = SUITE.replace('fallback: "I am not sure."', 'fallback: "I am not sure."\n      auth_token: sk-secret-1')
+    text = SUITE.replace(
+        'fallback: "I am not sure."', 'fallback: "I am not sure."\n      auth_token: sk-secret-1'
+    )
     code = main(["validate", str(make_suite(text))])
     err = capsys.readouterr().err
     assert code == 2 and "model_args.auth_token looks like a secret" in err

@@ -503,4 +503,4 @@ def test_example_suite_loads() -> None:
     loaded = load_suite(ROOT / "suites/support-replies.yaml")
     (use,) = loaded.rubrics
     assert use.rubric.name == "support_reply" and use.pairwise and use.human_labels
-    assert len(loaded.datasets["heldout"]) == 12
+    assert len(loaded.datasets["heldout"]) == 4  # limited: the local judge is slow

@@ -14,6 +14,8 @@ from evalkit.analysis.rubric import rubric_analysis
 from evalkit.run.plan import TRAINING_SAMPLE
 from evalkit.suite.load import LoadedSuite
 
+READABLE = {"macro_f1": "macro F1", "format_adherence": "format adherence"}
+
 
 def primary_metric(loaded: LoadedSuite) -> str:
     """The one metric the verdict sentence is about."""
@@ -59,6 +61,8 @@ def probe_verdicts(datasets: dict[str, Any], loaded: LoadedSuite) -> list[dict[s
                 },
                 # more than half the answers unparsable where the baseline had few: the fine-tune
                 # answers in its task format instead of answering the question
+                # a baseline that cannot answer most items makes non-inferiority vacuous
+                "informative": unparsed["baseline"] < 0.5,
                 "format_collapse": unparsed["candidate"] >= 0.5
                 and unparsed["candidate"] - unparsed["baseline"] >= 0.25,
             }
@@ -69,7 +73,7 @@ def probe_verdicts(datasets: dict[str, Any], loaded: LoadedSuite) -> list[dict[s
 def generalisation(datasets: dict[str, Any], loaded: LoadedSuite, metric: str) -> dict[str, Any]:
     """Per arm: in-domain score, each out-of-domain score and the gap; training sample vs held-out."""
     held = _metric(datasets, "heldout", metric)
-    if held is None:
+    if held is None or held["diff"] is None:  # e.g. no item with a judge score for both arms
         return {}
     out: dict[str, Any] = {"metric": metric, "arms": {}}
     for arm in ("baseline", "candidate"):
@@ -88,7 +92,7 @@ def generalisation(datasets: dict[str, Any], loaded: LoadedSuite, metric: str) -
 def verdict(datasets: dict[str, Any], probes: list[dict[str, Any]], metric: str) -> dict[str, Any]:
     """One sentence a stakeholder can read, from the primary metric's interval and the probes."""
     m = _metric(datasets, "heldout", metric)
-    if m is None:
+    if m is None or m["diff"] is None:  # e.g. no item with a judge score for both arms
         return {"outcome": "unknown", "sentence": "No held-out result was computed."}
     pct = round(m["confidence"] * 100)
     if m["ci_low"] > 0:
@@ -98,13 +102,19 @@ def verdict(datasets: dict[str, Any], probes: list[dict[str, Any]], metric: str)
     else:
         outcome, phrase = "inconclusive", "shows no clear difference from the baseline"
     sentence = (
-        f"The candidate {phrase} on held-out {metric.replace('_', ' ')}: "
+        f"The candidate {phrase} on held-out {READABLE.get(metric, metric)}: "
         f"{m['candidate']:.3f} vs {m['baseline']:.3f} ({m['diff']:+.3f}, {pct}% CI "
         f"{m['ci_low']:+.3f} to {m['ci_high']:+.3f}, n={m['n']})."
     )
     if probes:
         held = sum(p["non_inferior"] for p in probes)
-        sentence += f" It is non-inferior on {held} of {len(probes)} forgetting probes."
+        sentence += f" It is non-inferior on {held} of {len(probes)} forgetting probes"
+        vacuous = sum(not p["informative"] for p in probes)
+        sentence += (
+            f" ({vacuous} uninformative: the baseline could not answer most of their items)."
+            if vacuous
+            else "."
+        )
     return {"outcome": outcome, "metric": metric, "sentence": sentence}
 
 

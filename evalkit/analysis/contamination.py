@@ -11,9 +11,9 @@ length (highest Jaccard) is reported.
 The price of containment: a short held-out text can be mostly contained in a long, unrelated
 training text through one stock phrase (banking77's "How long will it take to arrive?" shares
 4 of its 5 trigrams with a GSM8K problem). Raise `ngram` or `threshold` for short queries
-against long-form training data. A text shorter than n words has no n-grams; such held-out
-items are compared on unigrams. `exact` marks the stronger finding: the normalised texts are
-identical. Only `Item.input` is compared; targets are not.
+against long-form training data. A text shorter than n words has no n-grams and is matched
+only exactly: on single words, containment would flag "card?" against every card query.
+`exact` marks the stronger finding: the normalised texts are identical. Only `Item.input` is compared; targets are not.
 """
 
 from __future__ import annotations
@@ -93,12 +93,7 @@ def find_contamination(
     for i, text in enumerate(train_norm):
         exact_index.setdefault(text, i)
     train_words = [text.split() for text in train_norm]
-    indexes: dict[int, _Index] = {}  # by n: built on first use, unigrams only if needed
-
-    def index(n: int) -> _Index:
-        if n not in indexes:
-            indexes[n] = _Index(train_words, n)
-        return indexes[n]
+    grams = _Index(train_words, ngram)
 
     matches: list[tuple[int, Match]] = []
     for position, item in enumerate(heldout):
@@ -107,10 +102,12 @@ def find_contamination(
             continue
         if text in exact_index:
             found: tuple[int, float] | None = (exact_index[text], 1.0)
+        elif len(words := text.split()) >= ngram:
+            found = grams.best(_grams(words, ngram), threshold)
         else:
-            words = text.split()
-            n = ngram if len(words) >= ngram else 1
-            found = index(n).best(_grams(words, n), threshold)
+            # Fewer words than n: any single shared word would "contain" it, which says
+            # nothing ("card?" is in every card query). Only an exact match counts.
+            found = None
         if found is None:
             continue
         i, similarity = found

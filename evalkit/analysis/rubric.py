@@ -44,6 +44,19 @@ def _point(r: PairedResult | None) -> dict[str, float | None]:
             "ci_low": r.ci_low, "ci_high": r.ci_high}  # fmt: skip
 
 
+def _metric_row(
+    ds: str, kind: str, metric: str, r: PairedResult | None, loaded: LoadedSuite
+) -> dict[str, Any]:
+    """A metrics row; with no paired item its values are None, so a gate on it fails visibly
+    instead of finding no metric."""
+    if r is not None:
+        return MetricRow(ds, "task", kind, metric, r).to_dict()
+    s = loaded.suite.stats
+    return {"dataset": ds, "section": "task", "kind": kind, "metric": metric,
+            "higher_is_better": True, **_point(None), "confidence": s.confidence, "n": 0,
+            "resamples": 0, "quantiles": {}}  # fmt: skip
+
+
 def _pointwise(
     use: LoadedRubricUse, jb: list[Any], jc: list[Any], loaded: LoadedSuite
 ) -> tuple[dict[str, PairedResult], int]:
@@ -169,9 +182,10 @@ def rubric_analysis(
             jb, jc = _entries(b, rubric.name), _entries(c, rubric.name)
             results, n = _pointwise(use, jb, jc, loaded)
             kind = loaded.suite.dataset_kind(ds)
+            names = [*(c.name for c in rubric.criteria), "overall", "pass_rate"]
             rows.extend(
-                MetricRow(ds, "task", kind, f"rubric.{rubric.name}.{metric}", r).to_dict()
-                for metric, r in results.items()
+                _metric_row(ds, kind, f"rubric.{rubric.name}.{m}", results.get(m), loaded)
+                for m in names
             )
             dropped_judge = sum(
                 _judge_failed(x) or _judge_failed(y) for x, y in zip(jb, jc, strict=True)

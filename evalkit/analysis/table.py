@@ -26,17 +26,22 @@ COLUMNS = [
     "judge",  # rubric judgments, filled in by evalkit.run.judge after the arms' pass
 ]  # fmt: skip
 
-_RETRY_WRAPPED = re.compile(r"raised (\w+)>\]?")
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*): (.*)$")
 
 
 def _error_text(sample: EvalSample) -> str | None:
+    """The real exception as `Name: message`, not the retry wrapper around it."""
     if sample.error is None:
         return None
-    message = sample.error.message
-    # tenacity wraps the provider's exception; name the real one, not the wrapper
-    if message.startswith("RetryError") and (m := _RETRY_WRAPPED.search(message)):
-        return f"{m.group(1)} (after retries)"
-    return message.strip().splitlines()[0][:300] if message.strip() else "unknown error"
+    # tenacity raises a RetryError naming only a Future; the provider's exception is the last
+    # other exception line of the chained traceback
+    found = [
+        m for line in (sample.error.traceback or "").splitlines()
+        if (m := _EXCEPTION_LINE.match(line)) and not m.group(1).endswith("RetryError")
+    ]  # fmt: skip
+    if found:
+        return f"{found[-1].group(1).rsplit('.', 1)[-1]}: {found[-1].group(2)}"[:300]
+    return sample.error.message.strip()[:300] or "unknown error"
 
 
 def _usage(sample: EvalSample) -> tuple[int | None, int | None]:
@@ -121,4 +126,6 @@ def build_table(plan: Plan, logs: dict[str, EvalLog], loaded: LoadedSuite) -> pd
                 )  # fmt: skip
             _score(row, tp, loaded)
             rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    # nullable integers: a missing count stays missing instead of turning every count into a float
+    return table.astype({"input_tokens": "Int64", "output_tokens": "Int64"})

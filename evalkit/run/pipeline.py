@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -173,15 +173,18 @@ def _raise_if_arm_failed(table: pd.DataFrame, run_dir: Path) -> None:
 
 def write_outputs(run_dir: Path, results: dict[str, Any], table: pd.DataFrame) -> None:
     """Every file of a run folder except the inspect logs (already there)."""
+    write_samples(run_dir / "samples.jsonl", table)
+    write_reports(run_dir, results, table)
+
+
+def write_reports(run_dir: Path, results: dict[str, Any], table: pd.DataFrame | None) -> None:
+    """The files derived from results (and the per-sample table, for the HTML sample browser)."""
     from evalkit.report.html import write_html
     from evalkit.report.junit import write_junit
     from evalkit.report.markdown import write_summary
 
-    write_samples(run_dir / "samples.jsonl", table)
     write_json(run_dir / "results.json", results)
-    write_html(run_dir / "index.html", results, table)
     write_junit(run_dir / "junit.xml", results)
     write_summary(run_dir / "summary.md", results)
-
-
-__all__ = ["RunOptions", "RunOutcome", "replace", "run_suite"]
+    if table is not None:
+        write_html(run_dir / "index.html", results, table)

@@ -446,14 +446,20 @@ def load_rubric_uses(suite: Suite, base: Path, suite_path: Path) -> tuple[Loaded
     judge = suite.judge
     for arm_name, arm in suite.arms.items():
         # grading with the model under test is self-grading: refuse it, never fall back to it
-        if (judge.model, judge.model_args, judge.base_url) == (
-            arm.model,
-            arm.model_args,
-            arm.base_url,
-        ) and arm.adapter is None:
+        if (
+            (judge.model, judge.model_args, judge.base_url)
+            == (
+                arm.model,
+                arm.model_args,
+                arm.base_url,
+            )
+            and arm.adapter is None
+            and not judge.allow_self_grading
+        ):
             raise InputError(
                 f"the judge is the {arm_name} arm's model ({judge.model}, same model_args): "
-                "a model must not grade its own answers; use a different judge model",
+                "a model must not grade its own answers; use a different judge model "
+                "(or set judge.allow_self_grading: true if you really mean it)",
                 path=suite_path,
                 where="judge.model",
             )

@@ -212,21 +212,32 @@ def _fewshot(arm_name: str, arm: Arm, base: Path, suite_path: Path) -> tuple[Exa
     return tuple(Example(input=it.input, target=it.target) for it in rows)
 
 
+def _template_source(
+    file: str | None, inline: str | None, where: str, base: Path, suite_path: Path
+) -> tuple[str | None, Path]:
+    """A template's text and the file to name in its errors (the template file, or the suite)."""
+    if file is None:
+        return inline, suite_path
+    path = _resolve(base, file, where, suite_path)
+    return path.read_text(encoding="utf-8"), path
+
+
 def _prompt(
     arm_name: str, arm: Arm, base: Path, suite_path: Path, labels: tuple[str, ...]
 ) -> CompiledPrompt:
     where = f"arms.{arm_name}.prompt"
-    if arm.prompt.template:
-        source_path = _resolve(base, arm.prompt.template, f"{where}.template", suite_path)
-        source, origin = source_path.read_text(encoding="utf-8"), source_path
-    else:
-        source, origin = arm.prompt.text or "", suite_path
-    for text, label in ((source, where), (arm.prompt.system, f"{where}.system")):
+    p = arm.prompt
+    user, user_origin = _template_source(p.template, p.text, f"{where}.template", base, suite_path)
+    system, system_origin = _template_source(
+        p.system_template, p.system, f"{where}.system_template", base, suite_path
+    )
+    parts = ((user, user_origin, where), (system, system_origin, f"{where}.system"))
+    for text, origin, label in parts:
         if text and (problem := check_template(text)):
             raise InputError(f"template error, {problem}", path=origin, where=label)
     prompt = CompiledPrompt(
-        user=source,
-        system=arm.prompt.system,
+        user=user or "",
+        system=system,
         labels=labels,
         examples=_fewshot(arm_name, arm, base, suite_path),
     )
@@ -235,7 +246,7 @@ def _prompt(
     except jinja2.UndefinedError as e:
         raise InputError(
             f"template uses an unknown name ({e.message}); available: input, labels, examples",
-            path=origin,
+            path=user_origin,
             where=where,
         ) from None
     return prompt

@@ -38,12 +38,15 @@ class Prompt(Strict):
     template: str | None = Field(default=None, description="path to a .jinja file")
     text: str | None = Field(default=None, description="inline jinja2 text")
     system: str | None = Field(default=None, description="inline jinja2 text for a system message")
+    system_template: str | None = Field(default=None, description="path to a .jinja system message")
     fewshot: FewShot | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Prompt:
         if (self.template is None) == (self.text is None):
             raise ValueError("give exactly one of 'template' (a file) or 'text' (inline)")
+        if self.system is not None and self.system_template is not None:
+            raise ValueError("give at most one of 'system' (inline) or 'system_template' (a file)")
         return self
 
 
@@ -62,14 +65,15 @@ class Price(Strict):
     output_per_mtok: float = Field(ge=0.0)
 
 
-_SECRET_ARG = re.compile(r"(key|token|secret|password|auth)", re.IGNORECASE)
+# api_key, auth_token, client_secret, password... but not max_tokens or key_field
+SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|auth\w*)$", re.IGNORECASE)
 
 
 def _no_secrets(args: dict[str, Any]) -> dict[str, Any]:
     # A suite file is committed, and inspect copies model_args into its logs: secrets belong
     # in the provider's environment variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...).
     for key, value in args.items():
-        if _SECRET_ARG.search(key) and isinstance(value, str | int | float):
+        if SECRET_KEY.search(key) and isinstance(value, str | int | float):
             raise ValueError(
                 f"model_args.{key} looks like a secret; set it in the provider's environment "
                 "variable instead (e.g. OPENAI_API_KEY), never in the suite file"
@@ -185,6 +189,9 @@ class Judge(Strict):
     base_url: str | None = None
     max_tokens: int = Field(default=512, ge=16)
     price: Price | None = None
+    allow_self_grading: bool = Field(
+        default=False, description="let an arm's own model judge (biased; refused by default)"
+    )
 
 
 class TrainingData(Strict):
