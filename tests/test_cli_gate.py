@@ -15,17 +15,10 @@ import pytest
 
 from evalkit.cli import main
 from evalkit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, EXIT_RUN_FAILED
+from tests.conftest import ITEMS
 
 XSD = Path(__file__).parent / "data" / "junit.xsd"
 
-ITEMS = [
-    {"id": "q1", "input": "where is my new card", "target": "card_arrival"},
-    {"id": "q2", "input": "what exchange rate do you use", "target": "exchange_rate"},
-    {"id": "q3", "input": "card still has not arrived", "target": "card_arrival"},
-    {"id": "q4", "input": "is the exchange fee fair", "target": "exchange_rate"},
-    {"id": "q5", "input": "my card got lost in the post", "target": "card_arrival"},
-    {"id": "q6", "input": "please explain the exchange of euros", "target": "exchange_rate"},
-]
 
 SUITE = """
 name: {name}

@@ -352,15 +352,15 @@ def test_bad_manifest(tmp_path: Path, manifest: str, where: str) -> None:
 
 def test_items_file_missing(tmp_path: Path) -> None:
     write_pack(tmp_path, MANIFEST.replace("items: items.jsonl", "items: gone.jsonl"))
-    with pytest.raises(InputError, match=r"gone\.jsonl \[items\]: cannot read"):
+    with pytest.raises(InputError, match=r"gone\.jsonl \[items\]: the pack's items file is missing"):
         load_pack(".", tmp_path)
 
 
 @pytest.mark.parametrize(
     ("rows", "expected"),
     [
-        ([json.dumps(ROWS[0]), "{not json"], r"items\.jsonl:2: not valid JSON"),
-        ([json.dumps(ROWS[0]), "", "[1, 2]"], r"items\.jsonl:3: a row must be an object"),
+        ([json.dumps(ROWS[0]), "{not json"], r"items\.jsonl:2: row is not valid JSON"),
+        ([json.dumps(ROWS[0]), "", "[1, 2]"], r"items\.jsonl:3: expected a JSON object per line"),
         ([json.dumps({"id": "q1", "input": "x"})], r"items\.jsonl:1 \[target\]: missing"),
         ([json.dumps({"id": "", "input": "x", "target": "A"})], r"items\.jsonl:1 \[id\]"),
         (

@@ -41,7 +41,8 @@ def detect_format(path: Path, declared: str) -> str:
     )
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line; a bad line raises with its number."""
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -105,7 +106,7 @@ def read_items(
     if not path.is_file():
         raise InputError("data file not found", path=path)
     fmt = detect_format(path, fmt)
-    rows = _csv_rows(path) if fmt == "csv" else _jsonl_rows(path)
+    rows = _csv_rows(path) if fmt == "csv" else jsonl_rows(path)
     items: list[Item] = []
     seen: dict[str, int] = {}
     for lineno, raw in rows:

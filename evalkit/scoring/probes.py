@@ -9,7 +9,6 @@ that yields nothing is a parse failure, scored wrong and reported separately.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ import jinja2
 import yaml
 
 from evalkit.data.items import Item
+from evalkit.data.readers import jsonl_rows
 from evalkit.errors import InputError
 from evalkit.prompts import check_template, render_text
 
@@ -142,23 +142,11 @@ def _check_prompt(prompt: str, path: Path) -> None:
 
 
 def _read_items(path: Path, kind: str) -> tuple[Item, ...]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read the pack's items: {e}", path=path, where="items") from None
+    if not path.is_file():
+        raise InputError("the pack's items file is missing", path=path, where="items")
     items: list[Item] = []
     first_seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"not valid JSON: {e.msg}", path=path, line=number) from None
-        if not isinstance(row, dict):
-            raise InputError(
-                'a row must be an object {"id", "input", "target"}', path=path, line=number
-            )
+    for number, row in jsonl_rows(path):
         for key in ("id", "input", "target"):
             value = row.get(key)
             # Ids and numeric targets are often written as JSON numbers; accept them as text.

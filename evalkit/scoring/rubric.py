@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import pydantic
-import yaml
 from pydantic import Field, field_validator, model_validator
 
+from evalkit.data.readers import jsonl_rows
 from evalkit.errors import InputError
 from evalkit.prompts import check_template, render_text
-from evalkit.suite.load import _describe, _line_index, _nearest_line
+from evalkit.suite.load import parse_yaml_model
 from evalkit.suite.schema import _NAME, Strict, Suite
 
 POINTWISE_TEMPLATE = "judge_pointwise.jinja"
@@ -134,12 +133,6 @@ class LoadedRubric:
         return any(c.uses_reference for c in self.rubric.criteria)
 
 
-def _describe_rubric_error(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key (check the spelling; see docs/rubrics.md)"
-    return _describe(error)
-
-
 def _template(base: Path, rel: str | None, default: str, path: Path, where: str) -> str:
     if rel is None:
         return resources.files("evalkit.scoring").joinpath("templates", default).read_text("utf-8")
@@ -155,34 +148,7 @@ def _template(base: Path, rel: str | None, default: str, path: Path, where: str)
 def load_rubric(path: str | Path) -> LoadedRubric:
     """Read and validate a rubric file; errors name the file, the key and the line."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("rubric file not found", path=path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-        index = _line_index(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InputError(
-            f"not valid YAML: {getattr(e, 'problem', e)}",
-            path=path,
-            line=mark.line + 1 if mark else None,
-        ) from e
-    if not isinstance(data, dict):
-        raise InputError("expected a mapping of rubric keys at the top level", path=path)
-    try:
-        rubric = Rubric.model_validate(data)
-    except pydantic.ValidationError as e:
-        errors = e.errors()
-        first = errors[0]
-        loc = tuple(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise InputError(
-            _describe_rubric_error(first) + more,
-            path=path,
-            where=".".join(loc) or None,
-            line=_nearest_line(index, loc),
-        ) from None
+    rubric, text = parse_yaml_model(path, Rubric, "rubric", "docs/rubrics.md")
     pointwise = _template(
         path.parent, rubric.judge_template, POINTWISE_TEMPLATE, path, "judge_template"
     )
@@ -390,14 +356,8 @@ def read_human_labels(path: Path, rubric: Rubric) -> tuple[HumanLabel, ...]:
     scales = {c.name: c.scale for c in rubric.criteria}
     rows: list[HumanLabel] = []
     seen: dict[tuple[str, str], int] = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"not valid JSON ({e.msg})", path=path, line=lineno) from None
-        if not isinstance(row, dict) or set(row) != {"id", "arm", "scores"}:
+    for lineno, row in jsonl_rows(path):
+        if set(row) != {"id", "arm", "scores"}:
             raise InputError(
                 "each row needs exactly the keys id, arm and scores", path=path, line=lineno
             )

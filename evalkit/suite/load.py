@@ -12,7 +12,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import jinja2
 import pydantic
@@ -23,6 +23,8 @@ from evalkit.data.readers import items_sha256, read_items, subset
 from evalkit.errors import InputError
 from evalkit.prompts import CompiledPrompt, Example, check_template
 from evalkit.suite.schema import ARMS, Arm, Dataset, Suite
+
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 if TYPE_CHECKING:
     from evalkit.scoring.rubric import LoadedRubricUse
@@ -89,11 +91,11 @@ def _nearest_line(index: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> in
     return None
 
 
-def _describe(error: Any) -> str:
+def _describe(error: Any, docs: str) -> str:
     found = error.get("input")
     msg = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        return "unknown key (check the spelling; see docs/suite-reference.md)"
+        return f"unknown key (check the spelling; see {docs})"
     if error["type"] == "missing":
         return "required key is missing"
     if found is not None and not isinstance(found, dict | list):
@@ -101,10 +103,14 @@ def _describe(error: Any) -> str:
     return msg
 
 
-def parse_suite(path: Path) -> tuple[Suite, str]:
-    """Read and validate the YAML; returns the suite and the file's sha256."""
+def parse_yaml_model(path: Path, model: type[M], what: str, docs: str) -> tuple[M, str]:
+    """Read a YAML file into a pydantic model; errors name the file, key path and line.
+
+    Returns the model and the file's text (callers hash it). `what` names the file in
+    messages ("suite", "rubric"); `docs` is the page an unknown key points to.
+    """
     if not path.is_file():
-        raise InputError("suite file not found", path=path)
+        raise InputError(f"{what} file not found", path=path)
     text = path.read_text(encoding="utf-8")
     try:
         data = yaml.safe_load(text)
@@ -117,9 +123,9 @@ def parse_suite(path: Path) -> tuple[Suite, str]:
             line=mark.line + 1 if mark else None,
         ) from e
     if not isinstance(data, dict):
-        raise InputError("expected a mapping of suite keys at the top level", path=path)
+        raise InputError(f"expected a mapping of {what} keys at the top level", path=path)
     try:
-        suite = Suite.model_validate(data)
+        return model.model_validate(data), text
     except pydantic.ValidationError as e:
         # a misspelt key yields "unknown key" and "missing" together; the unknown one is the news
         errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")
@@ -128,11 +134,16 @@ def parse_suite(path: Path) -> tuple[Suite, str]:
         loc = tuple(str(p) for p in first["loc"] if not str(p).startswith("function-"))
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise InputError(
-            _describe(first) + more,
+            _describe(first, docs) + more,
             path=path,
             where=".".join(loc) or None,
             line=_nearest_line(index, loc),
         ) from None
+
+
+def parse_suite(path: Path) -> tuple[Suite, str]:
+    """Read and validate the YAML; returns the suite and the file's sha256."""
+    suite, text = parse_yaml_model(path, Suite, "suite", "docs/suite-reference.md")
     return suite, hashlib.sha256(text.encode()).hexdigest()
 
 
