@@ -352,7 +352,9 @@ def test_bad_manifest(tmp_path: Path, manifest: str, where: str) -> None:
 
 def test_items_file_missing(tmp_path: Path) -> None:
     write_pack(tmp_path, MANIFEST.replace("items: items.jsonl", "items: gone.jsonl"))
-    with pytest.raises(InputError, match=r"gone\.jsonl \[items\]: the pack's items file is missing"):
+    with pytest.raises(
+        InputError, match=r"gone\.jsonl \[items\]: the pack's items file is missing"
+    ):
         load_pack(".", tmp_path)
 
 
