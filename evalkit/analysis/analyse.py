@@ -12,6 +12,7 @@ from evalkit.analysis.economics import arm_economics
 from evalkit.analysis.metrics import dataset_analysis
 from evalkit.analysis.rubric import rubric_analysis
 from evalkit.run.plan import TRAINING_SAMPLE
+from evalkit.scoring.probes import LETTERS
 from evalkit.suite.load import LoadedSuite
 
 READABLE = {"macro_f1": "macro F1", "format_adherence": "format adherence"}
@@ -29,6 +30,11 @@ def primary_metric(loaded: LoadedSuite) -> str:
 def _metric(datasets: dict[str, Any], dataset: str, metric: str) -> dict[str, Any] | None:
     rows = datasets.get(dataset, {}).get("metrics", [])
     return next((m for m in rows if m["metric"] == metric), None)
+
+
+def chance_level(kind: str) -> float:
+    """Accuracy of guessing: one of four letters, or (practically) never the right number."""
+    return 1 / len(LETTERS) if kind == "multiple_choice" else 0.0
 
 
 def probe_verdicts(datasets: dict[str, Any], loaded: LoadedSuite) -> list[dict[str, Any]]:
@@ -61,8 +67,11 @@ def probe_verdicts(datasets: dict[str, Any], loaded: LoadedSuite) -> list[dict[s
                 },
                 # more than half the answers unparsable where the baseline had few: the fine-tune
                 # answers in its task format instead of answering the question
-                # a baseline that cannot answer most items makes non-inferiority vacuous
-                "informative": unparsed["baseline"] < 0.5,
+                "chance": chance_level(probe.kind),
+                # forgetting needs an ability to forget: a baseline at chance, or one that
+                # cannot answer most items, makes "not worse" vacuous
+                "informative": unparsed["baseline"] < 0.5
+                and acc["baseline"] > chance_level(probe.kind),
                 "format_collapse": unparsed["candidate"] >= 0.5
                 and unparsed["candidate"] - unparsed["baseline"] >= 0.25,
             }
@@ -111,7 +120,7 @@ def verdict(datasets: dict[str, Any], probes: list[dict[str, Any]], metric: str)
         sentence += f" It is non-inferior on {held} of {len(probes)} forgetting probes"
         vacuous = sum(not p["informative"] for p in probes)
         sentence += (
-            f" ({vacuous} uninformative: the baseline could not answer most of their items)."
+            f" ({vacuous} uninformative: the baseline did not beat chance on them)."
             if vacuous
             else "."
         )

@@ -1,0 +1,63 @@
+"""Forgetting verdicts and the verdict sentence, on constructed metric rows."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from evalkit.analysis.analyse import probe_verdicts, verdict
+from evalkit.suite.schema import NonInferior
+
+
+def _row(metric: str, base: float, cand: float, lower: float, n: int = 100) -> dict:
+    return {"metric": metric, "baseline": base, "candidate": cand, "diff": cand - base,
+            "ci_low": lower, "ci_high": cand - base + 0.05, "confidence": 0.95, "n": n,
+            "quantiles": {"0.05": lower}}  # fmt: skip
+
+
+def _loaded(*probes: tuple[str, str]) -> SimpleNamespace:
+    return SimpleNamespace(
+        suite=SimpleNamespace(probe_margin=NonInferior(margin=0.05, confidence=0.95)),
+        probes=[SimpleNamespace(name=n, kind=k, version="1") for n, k in probes],
+    )
+
+
+def _probe(acc: tuple[float, float, float], unparsed: tuple[float, float]) -> dict:
+    return {"metrics": [_row("accuracy", *acc), _row("unparsed_rate", *unparsed, lower=0.0)]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "acc", "unparsed", "non_inferior", "informative", "collapse"),
+    [
+        ("multiple_choice", (0.60, 0.58, -0.049), (0.0, 0.0), True, True, False),
+        ("multiple_choice", (0.60, 0.58, -0.050), (0.0, 0.0), False, True, False),  # on the margin
+        (
+            "multiple_choice",
+            (0.20, 0.20, 0.0),
+            (0.0, 0.0),
+            True,
+            False,
+            False,
+        ),  # baseline below chance
+        ("numeric", (0.0, 0.0, 0.0), (0.0, 0.1), True, False, False),  # floor: nothing to lose
+        ("numeric", (0.40, 0.05, -0.45), (0.05, 0.80), False, True, True),  # format collapse
+    ],
+)
+def test_probe_verdicts(kind, acc, unparsed, non_inferior, informative, collapse) -> None:
+    [v] = probe_verdicts({"p": _probe(acc, unparsed)}, _loaded(("p", kind)))
+    assert (v["non_inferior"], v["informative"], v["format_collapse"]) == (
+        non_inferior,
+        informative,
+        collapse,
+    )
+    assert v["lower_bound"] == acc[2] and v["margin"] == 0.05
+
+
+def test_verdict_sentence_follows_the_interval() -> None:
+    better = {"heldout": {"metrics": [_row("macro_f1", 0.3, 0.7, 0.25) | {"ci_low": 0.25}]}}
+    assert verdict(better, [], "macro_f1")["outcome"] == "better"
+    unclear = {"heldout": {"metrics": [_row("macro_f1", 0.5, 0.52, -0.1) | {"ci_low": -0.1}]}}
+    out = verdict(unclear, [{"non_inferior": True, "informative": False}], "macro_f1")
+    assert out["outcome"] == "inconclusive"
+    assert "no clear difference" in out["sentence"] and "1 uninformative" in out["sentence"]
