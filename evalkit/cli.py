@@ -139,17 +139,12 @@ def _cmd_gate(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK if report.passed else EXIT_GATE_FAILED
 
 
-def _fmt(x: float | None, signed: bool = False) -> str:
-    if x is None:
-        return "—"
-    return f"{x:+.3f}" if signed else f"{x:.3f}"
-
-
 def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
     from evalkit.analysis.compare import compare_runs
     from evalkit.gate import load_run
+    from evalkit.report.terminal import fmt
 
     a, b = load_run(args.run_a), load_run(args.run_b)
     title = "  ·  ".join(
@@ -170,7 +165,7 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
         cells = []
         for arm in ("baseline", "candidate"):
             v = row[arm]
-            cells += [_fmt(v["a"]), _fmt(v["b"]), _fmt(v["change"], signed=True)]
+            cells += [fmt(v["a"]), fmt(v["b"]), fmt(v["change"], signed=True)]
         table.add_row(name, row["metric"], *cells)
     console.print(table)
     if changed_items:

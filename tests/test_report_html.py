@@ -353,3 +353,19 @@ def test_browser_rows_disagreement_without_labels() -> None:
     blob = browser_rows(table)
     flags = [r[blob["fields"].index("flags")] for r in blob["rows"]]
     assert flags == [0, FLAGS["disagreement"] | FLAGS["format"]]
+
+
+def test_terminal_summary_shows_missing_values_as_dashes() -> None:
+    """A rubric metric with no item judged in both arms has no value and no interval."""
+    from rich.console import Console
+
+    from evalkit.report.terminal import print_summary
+
+    row = {"dataset": "heldout", "metric": "rubric.r.overall", "baseline": None, "candidate": None,
+           "diff": None, "ci_low": None, "ci_high": None}  # fmt: skip
+    results = {"suite": {"name": "s"}, "run_id": "r", "metrics": [row], "errors": {},
+               "economics": {}, "verdict": {"sentence": "No held-out result was computed."}}  # fmt: skip
+    console = Console(record=True, width=160)
+    print_summary(results, console)
+    text = console.export_text()
+    assert "rubric.r.overall" in text and "—" in text and "No held-out result" in text

@@ -102,7 +102,13 @@ def verdict(datasets: dict[str, Any], probes: list[dict[str, Any]], metric: str)
     """One sentence a stakeholder can read, from the primary metric's interval and the probes."""
     m = _metric(datasets, "heldout", metric)
     if m is None or m["diff"] is None:  # e.g. no item with a judge score for both arms
-        return {"outcome": "unknown", "sentence": "No held-out result was computed."}
+        why = (
+            " No held-out item has a judge score for both arms: the judge's replies could not"
+            " be used (see the rubric section for its errors)."
+            if metric.startswith("rubric.")
+            else ""
+        )
+        return {"outcome": "unknown", "sentence": f"No held-out {metric} was computed.{why}"}
     pct = round(m["confidence"] * 100)
     if m["ci_low"] > 0:
         outcome, phrase = "better", "beats the baseline"

@@ -104,12 +104,12 @@ def statistics_for(
         fc = f1_stats(list(c["target"]), _predictions(c), present)
         for name in ("macro_f1", "micro_f1", "weighted_f1"):
             stats[name] = (fb[name], fc[name])
-    if section == "task":
+    names = sorted({k for ch in [*b["checks"], *c["checks"]] for k in ch})
+    if section == "task" and names:  # no checks configured: no adherence to report, not 0
         stats["format_adherence"] = (
             mean_stat(_flag(b, "format_ok")),
             mean_stat(_flag(c, "format_ok")),
         )
-        names = sorted({k for ch in [*b["checks"], *c["checks"]] for k in ch})
         rb, rc = _check_rates(b, names), _check_rates(c, names)
         for n in names:
             stats[f"format.{n}"] = (mean_stat(rb[n]), mean_stat(rc[n]))

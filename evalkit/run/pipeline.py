@@ -133,7 +133,7 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
         # the judge pass: a second eval over the arms' answers, with the judge model
         table = apply_judgments(table, loaded, run_judge(loaded, table, settings))
     results = {**run_metadata(loaded, plan, run_id, started), **analyse(table, loaded)}
-    gates = _judge(loaded, results, table, earlier)
+    gates = _gate_report(loaded, results, table, earlier)
     results["gates"] = gates.to_dict() if isinstance(gates, GateReport) else None
     # the run folder is written before any failure is raised, so the evidence is on disk
     write_outputs(run_dir, results, table)
@@ -144,7 +144,7 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     return RunOutcome(run_dir=run_dir, results=results, table=table, gates=gates)
 
 
-def _judge(
+def _gate_report(
     loaded: LoadedSuite, results: dict[str, Any], table: pd.DataFrame, earlier: StoredRun | None
 ) -> GateReport | InputError:
     """The gate report, or the error of a gate path that names no metric of this run."""
