@@ -370,7 +370,7 @@ def errors_gate(results: Mapping[str, Any], max_errors: int) -> GateResult:
     return GateResult(ERRORS_RULE, check, True, f"{total} errored samples in all")
 
 
-def _judge(
+def _evaluate_check(
     rule: str,
     row: Mapping[str, Any],
     check: GateCheck,
@@ -411,7 +411,7 @@ def evaluate_gates(
                     path=results.get("suite", {}).get("path"),
                     where=f"gates[{i}]",
                 )
-            judged += [_judge(path_of(r), r, check, results, samples, earlier) for r in rows]
+            judged += [_evaluate_check(path_of(r), r, check, results, samples, earlier) for r in rows]
     errors = errors_gate(results, max_errors)
     # with no gates configured the errors check still speaks up, but only when it fails
     if judged or errors.passed is False:
