@@ -411,7 +411,9 @@ def evaluate_gates(
                     path=results.get("suite", {}).get("path"),
                     where=f"gates[{i}]",
                 )
-            judged += [_evaluate_check(path_of(r), r, check, results, samples, earlier) for r in rows]
+            judged += [
+                _evaluate_check(path_of(r), r, check, results, samples, earlier) for r in rows
+            ]
     errors = errors_gate(results, max_errors)
     # with no gates configured the errors check still speaks up, but only when it fails
     if judged or errors.passed is False:

@@ -37,7 +37,7 @@ _MESSAGE = {"system": ChatMessageSystem, "user": ChatMessageUser, "assistant": C
 
 
 @dataclass(frozen=True)
-class RunSettings:
+class ExecSettings:
     """What the CLI and the suite decide about how (not what) to run."""
 
     log_dir: Path
@@ -68,7 +68,7 @@ def isolated_inspect_env(cache_dir: Path) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _model(spec: ModelSpec, settings: RunSettings) -> Model:
+def _model(spec: ModelSpec, settings: ExecSettings) -> Model:
     config = GenerateConfig(
         max_connections=settings.max_connections,
         max_retries=settings.max_retries,
@@ -89,7 +89,7 @@ def _model(spec: ModelSpec, settings: RunSettings) -> Model:
         raise RunFailed(f"cannot start model {spec.model!r}: {type(e).__name__}: {e}") from None
 
 
-def _task(tp: TaskPlan, model: Model, settings: RunSettings) -> Task:
+def _task(tp: TaskPlan, model: Model, settings: ExecSettings) -> Task:
     samples = [
         Sample(
             id=s.id,
@@ -124,7 +124,7 @@ def _task(tp: TaskPlan, model: Model, settings: RunSettings) -> Task:
     )
 
 
-def execute(plan: Plan, settings: RunSettings) -> dict[str, EvalLog]:
+def execute(plan: Plan, settings: ExecSettings) -> dict[str, EvalLog]:
     """Run every task of the plan in one eval call; returns logs keyed by task name."""
     if not plan.tasks:
         return {}

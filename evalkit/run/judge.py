@@ -18,7 +18,7 @@ import pandas as pd
 from inspect_ai.log import EvalSample
 
 from evalkit.analysis.table import _cached, _error_text, _usage
-from evalkit.run.execute import RunSettings, execute
+from evalkit.run.execute import ExecSettings, execute
 from evalkit.run.plan import TASK, ModelSpec, Plan, PlannedSample, TaskPlan
 from evalkit.scoring.rubric import (
     JudgeReplyError,
@@ -190,7 +190,7 @@ def _record(call: Call, sample: EvalSample | None) -> None:
         call.error = f"unparsable judge reply: {e}"
 
 
-def run_judge(loaded: LoadedSuite, table: pd.DataFrame, settings: RunSettings) -> list[Call]:
+def run_judge(loaded: LoadedSuite, table: pd.DataFrame, settings: ExecSettings) -> list[Call]:
     """Grade the table's answers: up to ATTEMPTS eval passes, each over the calls still failing."""
     calls = plan_calls(loaded, table)
     judge = loaded.suite.judge

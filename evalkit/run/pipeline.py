@@ -24,7 +24,7 @@ from evalkit.report.files import (
     write_json,
     write_samples,
 )
-from evalkit.run.execute import RunSettings, execute
+from evalkit.run.execute import ExecSettings, execute
 from evalkit.run.judge import apply_judgments, run_judge
 from evalkit.run.plan import Plan, plan_suite
 from evalkit.suite.load import LoadedSuite, load_suite
@@ -57,9 +57,9 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("EVALKIT_HOME", Path.home() / ".cache" / "evalkit")) / "responses"
 
 
-def _settings(loaded: LoadedSuite, options: RunOptions, run_dir: Path) -> RunSettings:
+def _settings(loaded: LoadedSuite, options: RunOptions, run_dir: Path) -> ExecSettings:
     run = loaded.suite.run
-    return RunSettings(
+    return ExecSettings(
         log_dir=run_dir / "logs",
         cache_dir=options.cache_dir or default_cache_dir(),
         max_connections=run.max_connections,
