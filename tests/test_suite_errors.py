@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.cli import main
-from tests.conftest import SUITE
+from tests.conftest import REPO, SUITE
 
 
 def validate(suite: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -165,3 +165,10 @@ def test_seeded_sample_is_stable(make_suite) -> None:
     again = [it.id for it in load_suite(suite).datasets["heldout"]]
     assert first == again and len(first) == 3
     assert first == sorted(first, key=lambda i: int(i[1:]))  # file order kept
+
+
+@pytest.mark.parametrize("suite", sorted((REPO / "suites").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_suites_validate(suite: Path, capsys) -> None:
+    """Every example suite in the repo stays valid as the schema evolves (no model is called)."""
+    code, out = validate(suite, capsys)
+    assert code == 0, out
