@@ -25,7 +25,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from evalkit.analysis.metrics import statistics_for
-from evalkit.analysis.stats import PairedResult, paired_bootstrap
+from evalkit.analysis.stats import PairedResult, paired_bootstrap, quantile_key
 from evalkit.errors import InputError
 from evalkit.report.files import read_samples, resolve_run
 from evalkit.run.plan import TRAINING_SAMPLE
@@ -241,10 +241,10 @@ def _non_inferior(rule: str, row: Mapping[str, Any], spec: NonInferior) -> GateR
     check = f"non_inferior margin {spec.margin:g} at {_pct(c)}"
     quantiles = row.get("quantiles") or {}
     if row.get("higher_is_better", True):
-        value, bound = quantiles.get(f"{1 - c:.3g}"), -spec.margin or 0.0
+        value, bound = quantiles.get(quantile_key(1 - c)), -spec.margin or 0.0
         op, end = ">", "lower"
     else:
-        value, bound = quantiles.get(f"{c:.3g}"), spec.margin
+        value, bound = quantiles.get(quantile_key(c)), spec.margin
         op, end = "<", "upper"
     if value is None:
         return GateResult(rule, check, False, f"no {_pct(c)} bound stored for this metric")

@@ -11,6 +11,7 @@ from evalkit.analysis.contamination import find_contamination
 from evalkit.analysis.economics import arm_economics
 from evalkit.analysis.metrics import dataset_analysis
 from evalkit.analysis.rubric import rubric_analysis
+from evalkit.analysis.stats import non_inferior, quantile_key
 from evalkit.run.plan import TRAINING_SAMPLE
 from evalkit.scoring.probes import LETTERS
 from evalkit.suite.load import LoadedSuite
@@ -46,7 +47,7 @@ def probe_verdicts(datasets: dict[str, Any], loaded: LoadedSuite) -> list[dict[s
         unparsed = _metric(datasets, probe.name, "unparsed_rate")
         if acc is None or unparsed is None:
             continue
-        lower = acc["quantiles"][f"{1 - margin.confidence:.3g}"]
+        lower = acc["quantiles"][quantile_key(1 - margin.confidence)]
         out.append(
             {
                 "probe": probe.name,
@@ -60,7 +61,7 @@ def probe_verdicts(datasets: dict[str, Any], loaded: LoadedSuite) -> list[dict[s
                 "lower_bound": lower,
                 "margin": margin.margin,
                 "confidence": margin.confidence,
-                "non_inferior": lower > -margin.margin,
+                "non_inferior": non_inferior(lower, margin.margin),
                 "unparsed_rate": {
                     "baseline": unparsed["baseline"],
                     "candidate": unparsed["candidate"],

@@ -22,6 +22,11 @@ QUANTILES = (0.005, 0.01, 0.025, 0.05, 0.1, 0.9, 0.95, 0.975, 0.99, 0.995)
 ONE_SIDED_CONFIDENCES = (0.9, 0.95, 0.975, 0.99, 0.995)
 
 
+def quantile_key(q: float) -> str:
+    """How a quantile is named in `PairedResult.quantiles` and results.json ("0.05", "0.975")."""
+    return f"{q:.3g}"
+
+
 def mean_stat(values: Sequence[float] | np.ndarray) -> Statistic:
     x = np.asarray(values, dtype=float)
     return lambda w: (w @ x) / w.sum(axis=1)
@@ -83,7 +88,7 @@ class PairedResult:
 
     def lower_bound(self, confidence: float) -> float:
         """One-sided lower bound of candidate − baseline at `confidence` (one of ONE_SIDED_CONFIDENCES)."""
-        key = f"{1 - confidence:.3g}"
+        key = quantile_key(1 - confidence)
         if key not in self.quantiles:
             raise ValueError(
                 f"confidence {confidence} not available; use one of {ONE_SIDED_CONFIDENCES}"
@@ -137,7 +142,7 @@ def paired_bootstrap(
             n=n,
             resamples=resamples,
             quantiles={
-                f"{q:.3g}": float(v)
+                quantile_key(q): float(v)
                 for q, v in zip(QUANTILES, np.quantile(d, QUANTILES), strict=True)
             },
         )
