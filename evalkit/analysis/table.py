@@ -29,7 +29,7 @@ COLUMNS = [
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*): (.*)$")
 
 
-def _error_text(sample: EvalSample) -> str | None:
+def sample_error(sample: EvalSample) -> str | None:
     """The real exception as `Name: message`, not the retry wrapper around it."""
     if sample.error is None:
         return None
@@ -44,7 +44,8 @@ def _error_text(sample: EvalSample) -> str | None:
     return sample.error.message.strip()[:300] or "unknown error"
 
 
-def _usage(sample: EvalSample) -> tuple[int | None, int | None]:
+def sample_usage(sample: EvalSample) -> tuple[int | None, int | None]:
+    """(input tokens, output tokens) of a sample's model call."""
     # output.usage survives a cache hit; sample.model_usage is empty for cached answers
     usage = sample.output.usage if sample.output else None
     if usage is None:
@@ -52,7 +53,8 @@ def _usage(sample: EvalSample) -> tuple[int | None, int | None]:
     return usage.input_tokens, usage.output_tokens
 
 
-def _cached(sample: EvalSample) -> bool:
+def sample_cached(sample: EvalSample) -> bool:
+    """Every model call of the sample was answered from the cache."""
     model_events = [e for e in sample.events if e.event == "model"]
     return bool(model_events) and all(getattr(e, "cache", None) == "read" for e in model_events)
 
@@ -114,15 +116,15 @@ def build_table(plan: Plan, logs: dict[str, EvalLog], loaded: LoadedSuite) -> pd
                 row.update(output="", error="no result recorded for this sample",
                            input_tokens=None, output_tokens=None, latency_s=None, cached=False)  # fmt: skip
             else:
-                in_tok, out_tok = _usage(sample)
+                in_tok, out_tok = sample_usage(sample)
                 row.update(
                     output=sample.output.completion if sample.output else "",
-                    error=_error_text(sample),
+                    error=sample_error(sample),
                     input_tokens=in_tok,
                     output_tokens=out_tok,
                     latency_s=(sample.output.time if sample.output and sample.output.time is not None
                                else sample.total_time),
-                    cached=_cached(sample),
+                    cached=sample_cached(sample),
                 )  # fmt: skip
             _score(row, tp, loaded)
             rows.append(row)

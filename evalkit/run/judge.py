@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 from inspect_ai.log import EvalSample
 
-from evalkit.analysis.table import _cached, _error_text, _usage
+from evalkit.analysis.table import sample_cached, sample_error, sample_usage
 from evalkit.run.execute import ExecSettings, execute
-from evalkit.run.plan import TASK, ModelSpec, Plan, PlannedSample, TaskPlan
+from evalkit.run.plan import TASK, ModelSpec, Plan, PlannedSample, TaskPlan, model_spec
 from evalkit.scoring.rubric import (
     JudgeReplyError,
     LoadedRubric,
@@ -37,15 +37,6 @@ JUDGE = "judge"  # the TaskPlan section of judge tasks
 ORDERS = {"AB": ("baseline", "candidate"), "BA": ("candidate", "baseline")}  # (A, B)
 NOT_JUDGED = "not judged: the arm's own answer is an error"
 RETRY_ASK = "Reply again with only the JSON object, in exactly the form the first message shows."
-
-
-def judge_spec(judge: Judge) -> ModelSpec:
-    return ModelSpec(
-        model=judge.model,
-        model_args=tuple(sorted(judge.model_args.items())),
-        base_url=judge.base_url,
-        adapter_sha256=None,
-    )
 
 
 @dataclass
@@ -171,11 +162,11 @@ def _record(call: Call, sample: EvalSample | None) -> None:
     if sample is None:
         call.error = "no result recorded for this judge call"
         return
-    in_tok, out_tok = _usage(sample)
+    in_tok, out_tok = sample_usage(sample)
     call.input_tokens += in_tok or 0
     call.output_tokens += out_tok or 0
-    call.cached += int(_cached(sample))
-    if (error := _error_text(sample)) is not None:
+    call.cached += int(sample_cached(sample))
+    if (error := sample_error(sample)) is not None:
         call.error = f"judge call failed: {error}"
         return
     call.reply = sample.output.completion if sample.output else ""
@@ -196,7 +187,7 @@ def run_judge(loaded: LoadedSuite, table: pd.DataFrame, settings: ExecSettings) 
     judge = loaded.suite.judge
     if not calls or judge is None:
         return calls
-    spec = judge_spec(judge)
+    spec = model_spec(judge, None)
     pending = calls
     for attempt in range(ATTEMPTS):
         plans = _task_plans(pending, spec, judge, attempt)

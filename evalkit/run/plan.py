@@ -14,7 +14,7 @@ from typing import Any
 
 from evalkit.prompts import render_text
 from evalkit.suite.load import LoadedSuite
-from evalkit.suite.schema import ARMS, Arm
+from evalkit.suite.schema import ARMS, Arm, Judge
 
 TASK = "task"
 PROBE = "probe"
@@ -94,7 +94,8 @@ def path_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def model_spec(arm: Arm, adapter_path: str | None) -> ModelSpec:
+def model_spec(arm: Arm | Judge, adapter_path: str | None) -> ModelSpec:
+    """The identity of an arm's (or the judge's) model endpoint, adapter content included."""
     args = dict(arm.model_args)
     if adapter_path:
         args["adapter"] = adapter_path
