@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import operator
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -29,12 +28,11 @@ from evalkit.analysis.stats import PairedResult, paired_bootstrap, quantile_key
 from evalkit.errors import InputError
 from evalkit.report.files import read_samples, resolve_run
 from evalkit.run.plan import TRAINING_SAMPLE
-from evalkit.suite.schema import GateCheck, NonInferior, Regression, Suite
+from evalkit.suite.schema import COMPARATOR, GateCheck, NonInferior, Regression, Suite
 
 PROBES = "probes"
 ERRORS_RULE = "errors"
 _TRAINING_KIND = "training"  # the training-sample set: a memorisation diagnostic, not a target
-_COMPARATOR = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -191,7 +189,7 @@ def check_gate_targets(suite: Suite, probe_names: Sequence[str], suite_path: str
 
 
 def _comparator(text: str) -> tuple[str, float]:
-    m = _COMPARATOR.match(text)
+    m = COMPARATOR.match(text)
     if m is None:  # the schema's pattern already rejects these; kept for stored results
         raise InputError(f"not a comparator: {text!r} (expected e.g. '>= 0.8')")
     return m.group(1), float(m.group(2))

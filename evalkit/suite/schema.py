@@ -222,7 +222,9 @@ class RunSettings(Strict):
     max_errors: int = Field(default=0, ge=0, description="errored samples a gate tolerates")
 
 
-Comparator = Annotated[str, Field(pattern=r"^\s*(>=|<=|>|<)\s*-?\d+(\.\d+)?\s*$")]
+# ">= 0.98": an operator and a number; the gate reads both groups back from stored results
+COMPARATOR = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+Comparator = Annotated[str, Field(pattern=COMPARATOR.pattern)]
 
 
 class NonInferior(Strict):
