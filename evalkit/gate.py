@@ -28,6 +28,7 @@ from evalkit.analysis.stats import PairedResult, paired_bootstrap, quantile_key
 from evalkit.errors import InputError
 from evalkit.report.files import read_samples, resolve_run
 from evalkit.run.plan import TRAINING_SAMPLE
+from evalkit.scoring.format import default_checks, run_checks
 from evalkit.suite.schema import COMPARATOR, GateCheck, NonInferior, Regression, Suite
 
 PROBES = "probes"
@@ -161,8 +162,32 @@ def expand_path(path: str, metrics: Sequence[Mapping[str, Any]]) -> list[Mapping
     ]
 
 
+def metric_names(suite: Suite, section: str) -> list[str]:
+    """The metrics a dataset of `section` reports (see analysis.metrics.statistics_for);
+    rubric scores (`rubric.<name>.<metric>`) come on top."""
+    base = ["accuracy", "unparsed_rate", "error_rate"]
+    if section == "probe":
+        return base
+    classification = suite.task.type == "classification"
+    names = [*base, "macro_f1", "micro_f1", "weighted_f1"] if classification else ["error_rate"]
+    checks = suite.scorers.format or default_checks(suite.task.output.format, classification)
+    # the checks a run computes are the keys run_checks returns for any output
+    schema = {} if checks.schema_path else None
+    enabled = run_checks("", checks, json_schema=schema, label_in_set=False)
+    if enabled:
+        names += ["format_adherence", *(f"format.{n}" for n in enabled)]
+    return names
+
+
+def _known_metric(suite: Suite, section: str, metric: str) -> bool:
+    if metric.startswith("rubric."):  # rubric and criterion names are checked against the run
+        return section == "task" and len(metric.split(".")) == 3
+    return metric in metric_names(suite, section)
+
+
 def check_gate_targets(suite: Suite, probe_names: Sequence[str], suite_path: str | Path) -> None:
-    """Before any model call: every gate's dataset or probe part names something the suite runs."""
+    """Before any model call: every gate names a dataset or probe the suite runs, and a metric
+    it reports."""
     datasets = [*suite.datasets, *([TRAINING_SAMPLE] if suite.training_data else [])]
     for i, gate in enumerate(suite.gates):
         for path in gate:
@@ -173,13 +198,26 @@ def check_gate_targets(suite: Suite, probe_names: Sequence[str], suite_path: str
                     path=suite_path,
                     where=f"gates[{i}]",
                 )
-            section, name, _ = parts
+            section, name, metric = parts
             known = probe_names if section == "probe" else datasets
             if not any(fnmatchcase(k, name) for k in known):
                 what = "probe pack" if section == "probe" else "dataset"
                 raise InputError(
                     f"gate path {path!r}: no {what} matches {name!r}; "
                     f"{what}s in this suite: {', '.join(known) or 'none'}",
+                    path=suite_path,
+                    where=f"gates[{i}]",
+                )
+            if not _known_metric(suite, section, metric):
+                raise InputError(
+                    f"gate path {path!r}: no metric {metric!r} here; "
+                    f"{'probes' if section == 'probe' else 'datasets'} of this suite report "
+                    f"{', '.join(metric_names(suite, section))}"
+                    + (
+                        ", rubric.<rubric>.<criterion|overall|pass_rate>"
+                        if section == "task"
+                        else ""
+                    ),
                     path=suite_path,
                     where=f"gates[{i}]",
                 )

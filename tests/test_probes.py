@@ -10,6 +10,7 @@ import pytest
 
 from evalkit.data.items import Item
 from evalkit.errors import InputError
+from evalkit.inputfiles import SuiteFolder
 from evalkit.scoring.probes import (
     builtin_packs,
     extract_answer,
@@ -38,7 +39,7 @@ def test_builtin_pack_names() -> None:
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_SIZES))
 def test_builtin_pack_is_valid(name: str, tmp_path: Path) -> None:
-    pack = load_pack(name, tmp_path)  # base_dir is irrelevant for a built-in name
+    pack = load_pack(name, SuiteFolder(tmp_path / "suite.yaml"))  # the folder is irrelevant here
     assert pack.name == name
     assert len(pack.items) == BUILTIN_SIZES[name]
     assert len({item.id for item in pack.items}) == len(pack.items)
@@ -58,7 +59,7 @@ def test_builtin_pack_is_valid(name: str, tmp_path: Path) -> None:
 
 def test_gsm8k_targets_match_the_source_file() -> None:
     rows = [json.loads(line) for line in GSM8K_TEST.read_text(encoding="utf-8").splitlines()]
-    for item in load_pack("gsm8k", Path(".")).items:
+    for item in load_pack("gsm8k", SuiteFolder(Path(".") / "suite.yaml")).items:
         row = rows[int(item.id.removeprefix("gsm8k-"))]
         assert item.input == row["question"].strip()
         assert item.target == row["answer"].split("#### ")[-1].strip().replace(",", "")
@@ -69,7 +70,7 @@ def test_gsm8k_targets_match_the_source_file() -> None:
 
 @pytest.fixture(scope="module")
 def geography() -> tuple[Item, ...]:
-    return load_pack("mmlu-geography", Path(".")).items
+    return load_pack("mmlu-geography", SuiteFolder(Path(".") / "suite.yaml")).items
 
 
 @pytest.mark.parametrize(
@@ -169,7 +170,7 @@ def test_real_gsm8k_solutions_extract_to_their_target() -> None:
 
 
 def test_pack_targets_as_model_replies() -> None:
-    for item in load_pack("gsm8k", Path(".")).items[:100]:
+    for item in load_pack("gsm8k", SuiteFolder(Path(".") / "suite.yaml")).items[:100]:
         reply = f"Working it out step by step gives 3 parts.\nThe answer is {item.target}."
         assert extract_answer("numeric", reply) == item.target
 
@@ -254,7 +255,7 @@ def write_pack(
 
 def test_user_pack_from_folder(tmp_path: Path) -> None:
     write_pack(tmp_path / "packs" / "mine")
-    pack = load_pack("packs/mine", tmp_path)
+    pack = load_pack("packs/mine", SuiteFolder(tmp_path / "suite.yaml"))
     assert (pack.name, pack.version, pack.kind, pack.max_tokens) == (
         "my-pack",
         "2",
@@ -267,7 +268,7 @@ def test_user_pack_from_folder(tmp_path: Path) -> None:
 
 def test_user_pack_from_single_manifest_file(tmp_path: Path) -> None:
     write_pack(tmp_path / "probes", name="arith.yaml")
-    pack = load_pack("probes/arith.yaml", tmp_path)
+    pack = load_pack("probes/arith.yaml", SuiteFolder(tmp_path / "suite.yaml"))
     assert pack.path == str(tmp_path / "probes" / "arith.yaml")
     assert len(pack.items) == 3
 
@@ -279,12 +280,12 @@ def test_numeric_user_pack_accepts_json_numbers(tmp_path: Path) -> None:
         json.dumps({"id": 2, "input": "1/2?", "target": "0.5"}),
     ]
     write_pack(tmp_path, manifest, rows)
-    pack = load_pack(".", tmp_path)
+    pack = load_pack(".", SuiteFolder(tmp_path / "suite.yaml"))
     assert [(i.id, i.target) for i in pack.items] == [("1", "6"), ("2", "0.5")]
 
 
 def test_select_items_is_seeded_and_keeps_pack_order() -> None:
-    pack = load_pack("mmlu-global-facts", Path("."))
+    pack = load_pack("mmlu-global-facts", SuiteFolder(Path(".") / "suite.yaml"))
     first = select_items(pack, 10, seed=1)
     assert first == select_items(pack, 10, seed=1)
     assert first != select_items(pack, 10, seed=2)
@@ -296,7 +297,7 @@ def test_select_items_is_seeded_and_keeps_pack_order() -> None:
 
 def test_select_more_items_than_the_pack_has(tmp_path: Path) -> None:
     write_pack(tmp_path)
-    pack = load_pack(".", tmp_path)
+    pack = load_pack(".", SuiteFolder(tmp_path / "suite.yaml"))
     with pytest.raises(InputError, match=r"pack\.yaml.*asked for 4 items.*has 3"):
         select_items(pack, 4, seed=0)
 
@@ -306,7 +307,7 @@ def test_select_more_items_than_the_pack_has(tmp_path: Path) -> None:
 
 def test_unknown_builtin_lists_the_available_packs(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
-        load_pack("mmlu-geograpy", tmp_path)
+        load_pack("mmlu-geograpy", SuiteFolder(tmp_path / "suite.yaml"))
     assert "mmlu-geograpy" in str(err.value)
     for name in BUILTIN_SIZES:
         assert name in str(err.value)
@@ -314,13 +315,13 @@ def test_unknown_builtin_lists_the_available_packs(tmp_path: Path) -> None:
 
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"nope/pack\.yaml"):
-        load_pack("nope/pack.yaml", tmp_path)
+        load_pack("nope/pack.yaml", SuiteFolder(tmp_path / "suite.yaml"))
 
 
 def test_folder_without_manifest(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match=r"empty.*no pack\.yaml"):
-        load_pack("empty", tmp_path)
+        load_pack("empty", SuiteFolder(tmp_path / "suite.yaml"))
 
 
 @pytest.mark.parametrize(
@@ -346,16 +347,14 @@ def test_folder_without_manifest(tmp_path: Path) -> None:
 def test_bad_manifest(tmp_path: Path, manifest: str, where: str) -> None:
     write_pack(tmp_path, manifest)
     with pytest.raises(InputError, match=r"pack\.yaml.*" + where) as err:
-        load_pack(".", tmp_path)
+        load_pack(".", SuiteFolder(tmp_path / "suite.yaml"))
     assert err.value.path == str(tmp_path / "pack.yaml")
 
 
 def test_items_file_missing(tmp_path: Path) -> None:
     write_pack(tmp_path, MANIFEST.replace("items: items.jsonl", "items: gone.jsonl"))
-    with pytest.raises(
-        InputError, match=r"gone\.jsonl \[items\]: the pack's items file is missing"
-    ):
-        load_pack(".", tmp_path)
+    with pytest.raises(InputError, match=r"pack\.yaml \[items\]: not found: .*gone\.jsonl"):
+        load_pack(".", SuiteFolder(tmp_path / "suite.yaml"))
 
 
 @pytest.mark.parametrize(
@@ -377,7 +376,7 @@ def test_items_file_missing(tmp_path: Path) -> None:
 def test_bad_items(tmp_path: Path, rows: list[str], expected: str) -> None:
     write_pack(tmp_path, rows=rows)
     with pytest.raises(InputError, match=expected):
-        load_pack(".", tmp_path)
+        load_pack(".", SuiteFolder(tmp_path / "suite.yaml"))
 
 
 def test_numeric_target_must_be_a_number(tmp_path: Path) -> None:
@@ -386,4 +385,4 @@ def test_numeric_target_must_be_a_number(tmp_path: Path) -> None:
     with pytest.raises(
         InputError, match=r"items\.jsonl:1 \[target\]: target 'four' is not a number"
     ):
-        load_pack(".", tmp_path)
+        load_pack(".", SuiteFolder(tmp_path / "suite.yaml"))

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 
 SUITE = """
 name: e2e-real
+allow_outside_paths: true  # the demo's files, in the repository
 task: {{type: classification, labels: {demo}/data/labels.txt, output: {{format: json, field: intent}}}}
 arms:
   baseline:

@@ -343,6 +343,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> RunOutcome:
         },
         "stats": {"bootstrap": 500, "seed": 3},
         "run": {"max_retries": 0},
+        "allow_outside_paths": True,  # the repository's rubric file
     }
     path = folder / "suite.yaml"
     _write(path, yaml.safe_dump(suite, sort_keys=False))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import random
 from collections.abc import Iterator, Sequence
@@ -16,21 +17,21 @@ from typing import Any
 
 from evalkit.data.items import Item
 from evalkit.errors import InputError
+from evalkit.inputfiles import read_text, text_lines
 
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def detect_format(path: Path, declared: str) -> str:
+def detect_format(path: Path, declared: str, text: str) -> str:
     if declared != "auto":
         return declared
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "csv"
     if suffix in (".jsonl", ".json", ".ndjson"):
-        with path.open(encoding="utf-8") as fh:
-            first = next((line for line in fh if line.strip()), "")
+        first = next((line for line in text_lines(text) if line.strip()), "")
         try:
             return "chat" if "messages" in json.loads(first) else "jsonl"
         except (json.JSONDecodeError, TypeError):
@@ -41,28 +42,34 @@ def detect_format(path: Path, declared: str) -> str:
     )
 
 
-def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line; a bad line raises with its number."""
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"row is not valid JSON ({e.msg})", path=path, line=lineno) from e
-            if not isinstance(row, dict):
-                raise InputError(
-                    f"expected a JSON object per line, found {type(row).__name__}",
-                    path=path,
-                    line=lineno,
-                )
-            yield lineno, row
+def jsonl_rows(
+    path: Path, text: str | None = None, what: str = "data file"
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line; a bad line raises with its number.
+
+    `text` is the file's already decoded text; without it the file is read as UTF-8.
+    """
+    text = read_text(path, what) if text is None else text
+    for lineno, line in enumerate(text_lines(text), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as e:
+            msg = e.msg if isinstance(e, json.JSONDecodeError) else "nested too deeply"
+            raise InputError(f"row is not valid JSON ({msg})", path=path, line=lineno) from None
+        if not isinstance(row, dict):
+            raise InputError(
+                f"expected a JSON object per line, found {type(row).__name__}",
+                path=path,
+                line=lineno,
+            )
+        yield lineno, row
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
+def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
         for row in reader:
             # DictReader puts surplus cells under the None key: a broken row, not data
             if None in row:
@@ -73,6 +80,15 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     line=reader.line_num,
                 )
             yield reader.line_num, row
+    except csv.Error as e:
+        raise InputError(f"not valid CSV ({e})", path=path, line=reader.line_num) from None
+
+
+def _json_kind(value: Any) -> str:
+    """How a JSON value reads in a message: null, true, an object, a list."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return "an object" if isinstance(value, dict) else "a list"
 
 
 def _chat_row(path: Path, lineno: int, row: dict[str, Any]) -> dict[str, Any]:
@@ -101,12 +117,12 @@ def read_items(
     target_field: str = "target",
     id_field: str | None = None,
     id_prefix: str = "",
+    encoding: str = "utf-8",
 ) -> list[Item]:
     """All rows of a data file as items; errors name the file and row."""
-    if not path.is_file():
-        raise InputError("data file not found", path=path)
-    fmt = detect_format(path, fmt)
-    rows = _csv_rows(path) if fmt == "csv" else jsonl_rows(path)
+    content = read_text(path, "data file", encoding=encoding, encoding_key=True)
+    fmt = detect_format(path, fmt, content)
+    rows = _csv_rows(path, content) if fmt == "csv" else jsonl_rows(path, content)
     items: list[Item] = []
     seen: dict[str, int] = {}
     for lineno, raw in rows:
@@ -129,10 +145,17 @@ def read_items(
                 f"duplicate id {item_id!r} (first at line {seen[item_id]})", path=path, line=lineno
             )
         seen[item_id] = lineno
-        text = row[input_field]
+        text, target = row[input_field], row[target_field]
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"field {input_field!r} is empty or not text", path=path, line=lineno)
-        items.append(Item(id=item_id, input=text, target=str(row[target_field]).strip()))
+        # a number is a fine target ("42"); null, true or an object is a broken row
+        if isinstance(target, bool) or not isinstance(target, str | int | float):
+            raise InputError(
+                f"field {target_field!r} must be text or a number (found {_json_kind(target)})",
+                path=path,
+                line=lineno,
+            )
+        items.append(Item(id=item_id, input=text, target=str(target).strip()))
     if not items:
         raise InputError("dataset is empty", path=path)
     return items

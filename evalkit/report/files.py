@@ -5,32 +5,40 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from evalkit.suite.schema import SECRET_KEY
+from evalkit.credentials import REDACTED, env_secrets, scrub, scrubber, secret_key
 
 RESULTS_SCHEMA_VERSION = 1
 
 
-def redact(value: Any) -> Any:
-    """A copy with the text under secret-looking keys replaced, at any depth.
+def redact(value: Any, secrets: Sequence[str] | None = None) -> Any:
+    """A copy safe to write: every writer passes what it writes through here.
 
-    Only scalar values are secrets: a mapping under such a key (a gate on a metric named
-    "...authenticity...", say) is walked, not blanked.
+    Scalars under secret-looking keys are blanked at any depth (a mapping under such a key,
+    a gate on a metric named "...authenticity..." say, is walked, not blanked), and in every
+    string a URL's user-info, a credential-shaped token and the value of any secret-looking
+    environment variable (`secrets`, default: read now) are cut out.
     """
-    if isinstance(value, dict):
-        return {
-            k: "<redacted>"
-            if SECRET_KEY.search(str(k)) and isinstance(v, str | int | float)
-            else redact(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
+    pattern = scrubber(env_secrets() if secrets is None else secrets)
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {
+                k: REDACTED
+                if secret_key(k) and isinstance(x, str | int | float) and not isinstance(x, bool)
+                else walk(x)
+                for k, x in v.items()
+            }
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        return scrub(v, pattern) if isinstance(v, str) else v
+
+    return walk(value)
 
 
 def _clean(value: Any) -> Any:
@@ -48,13 +56,14 @@ def _clean(value: Any) -> Any:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2, ensure_ascii=False), encoding="utf-8")
+    text = json.dumps(_clean(redact(data)), indent=2, ensure_ascii=False)
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 
 def write_samples(path: Path, table: pd.DataFrame) -> None:
     with path.open("w", encoding="utf-8") as fh:
-        for row in table.to_dict(orient="records"):
+        for row in redact(table.to_dict(orient="records")):
             fh.write(json.dumps(_clean(row), ensure_ascii=False) + "\n")
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.prompts import render_text
+from evalkit.errors import InputError
+from evalkit.prompts import TemplateRenderError, render_text
 from evalkit.suite.load import LoadedSuite
 from evalkit.suite.schema import ARMS, Arm, Judge
 
@@ -107,6 +108,18 @@ def model_spec(arm: Arm | Judge, adapter_path: str | None) -> ModelSpec:
     )
 
 
+def _messages(
+    render: Any, item_input: str, where: str, what: str, loaded: LoadedSuite
+) -> tuple[tuple[str, str], ...]:
+    """One item's (role, content) messages; a template failing on this item is located."""
+    try:
+        return tuple((m["role"], m["content"]) for m in render(item_input))
+    except TemplateRenderError as e:
+        raise InputError(
+            f"the prompt fails on {what}: {e}", path=loaded.path, where=where
+        ) from None
+
+
 def plan_suite(loaded: LoadedSuite) -> Plan:
     """Every (arm, dataset) task, task datasets first, then probes with their neutral prompt."""
     suite = loaded.suite
@@ -131,7 +144,13 @@ def plan_suite(loaded: LoadedSuite) -> Plan:
                     id=it.id,
                     input=it.input,
                     target=it.target,
-                    messages=tuple((m["role"], m["content"]) for m in prompt.render(it.input)),
+                    messages=_messages(
+                        prompt.render,
+                        it.input,
+                        f"arms.{arm_name}.prompt",
+                        f"item {it.id!r} of {ds_name}",
+                        loaded,
+                    ),
                 )
                 for it in items
             )
@@ -154,7 +173,15 @@ def plan_suite(loaded: LoadedSuite) -> Plan:
                     id=it.id,
                     input=it.input,
                     target=it.target,
-                    messages=(("user", render_text(probe.prompt, input=it.input)),),
+                    messages=_messages(
+                        lambda text, p=probe: [
+                            {"role": "user", "content": render_text(p.prompt, input=text)}
+                        ],
+                        it.input,
+                        "probes",
+                        f"item {it.id!r} of probe pack {probe.name}",
+                        loaded,
+                    ),
                 )
                 for it in probe.items
             )

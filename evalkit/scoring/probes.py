@@ -17,13 +17,11 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
 
-import jinja2
-import yaml
-
 from evalkit.data.items import Item
 from evalkit.data.readers import jsonl_rows
 from evalkit.errors import InputError
-from evalkit.prompts import check_template, render_text
+from evalkit.inputfiles import SuiteFolder, load_yaml, read_text
+from evalkit.prompts import TemplateRenderError, check_template, render_text
 
 KINDS = ("multiple_choice", "numeric")
 LETTERS = ("A", "B", "C", "D")
@@ -50,39 +48,30 @@ def builtin_packs() -> list[str]:
     return sorted(p.name for p in _PACKS_DIR.iterdir() if (p / MANIFEST).is_file())
 
 
-def load_pack(ref: str, base_dir: Path) -> ProbePack:
-    """A built-in pack by name, or a pack folder / manifest file at a path relative to base_dir."""
+def load_pack(ref: str, folder: SuiteFolder, where: str = "probes.pack") -> ProbePack:
+    """A built-in pack by name, or a pack folder / manifest file at a path in the suite's folder."""
     available = builtin_packs()
     if ref in available:
-        return _load_manifest(_PACKS_DIR / ref / MANIFEST)
-    path = base_dir / ref
+        return _load_manifest(_PACKS_DIR / ref / MANIFEST, None)
+    looks_like_name = "/" not in ref and "\\" not in ref and not Path(ref).suffix
+    if looks_like_name and not (folder.root / ref).exists():
+        raise InputError(
+            f"unknown built-in probe pack {ref!r}; available: {', '.join(available)}",
+            path=folder.suite_path,
+            where=where,
+        )
+    path = folder.resolve(ref, where, expect="any")
     if path.is_dir():
         manifest = path / MANIFEST
         if not manifest.is_file():
             raise InputError(f"pack folder has no {MANIFEST}", path=path)
-        return _load_manifest(manifest)
-    if path.is_file():
-        return _load_manifest(path)
-    if "/" not in ref and "\\" not in ref and not Path(ref).suffix:
-        raise InputError(
-            f"unknown built-in probe pack {ref!r}; available: {', '.join(available)}",
-            where="probes.pack",
-        )
-    raise InputError("no pack folder or manifest file here", path=path, where="probes.pack")
+        return _load_manifest(manifest, folder)
+    return _load_manifest(path, folder)
 
 
-def _load_manifest(path: Path) -> ProbePack:
-    try:
-        manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InputError(
-            f"not valid YAML: {getattr(e, 'problem', None) or e}",
-            path=path,
-            line=mark.line + 1 if mark is not None else None,
-        ) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read the manifest: {e}", path=path) from None
+def _load_manifest(path: Path, folder: SuiteFolder | None) -> ProbePack:
+    """Read a manifest; `folder` is the suite whose folder a user's pack must stay in."""
+    manifest = load_yaml(read_text(path, "pack manifest"), path)
     if not isinstance(manifest, dict):
         raise InputError("a pack manifest must be a mapping of keys", path=path)
     missing = [k for k in _REQUIRED if k not in manifest]
@@ -113,7 +102,10 @@ def _load_manifest(path: Path) -> ProbePack:
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InputError("must be a positive integer", path=path, where="max_tokens")
     _check_prompt(manifest["prompt"], path)
-    items = _read_items(path.parent / manifest["items"], kind)
+    items_path = path.parent / manifest["items"]
+    if folder is not None:
+        items_path = folder.resolve(manifest["items"], "items", base=path.parent, named_in=path)
+    items = _read_items(items_path, kind)
     return ProbePack(
         name=manifest["name"],
         version=str(version),
@@ -128,12 +120,12 @@ def _load_manifest(path: Path) -> ProbePack:
 
 def _check_prompt(prompt: str, path: Path) -> None:
     """Fail at load time, not mid-run: bad syntax, unknown names, or a prompt without the item."""
-    error = check_template(prompt)
+    error = check_template(prompt, ("input",))
     if error:
         raise InputError(f"prompt template: {error}", path=path, where="prompt")
     try:
         first, second = render_text(prompt, input="\x00one"), render_text(prompt, input="\x00two")
-    except jinja2.TemplateError as e:
+    except TemplateRenderError as e:
         raise InputError(
             f"prompt template: {e} (a probe prompt sees only `input`)", path=path, where="prompt"
         ) from None
@@ -142,11 +134,9 @@ def _check_prompt(prompt: str, path: Path) -> None:
 
 
 def _read_items(path: Path, kind: str) -> tuple[Item, ...]:
-    if not path.is_file():
-        raise InputError("the pack's items file is missing", path=path, where="items")
     items: list[Item] = []
     first_seen: dict[str, int] = {}
-    for number, row in jsonl_rows(path):
+    for number, row in jsonl_rows(path, what="pack items file"):
         for key in ("id", "input", "target"):
             value = row.get(key)
             # Ids and numeric targets are often written as JSON numbers; accept them as text.

@@ -15,12 +15,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from pydantic import Field, field_validator, model_validator
 
 from evalkit.data.readers import jsonl_rows
 from evalkit.errors import InputError
-from evalkit.prompts import check_template, render_text
+from evalkit.inputfiles import SuiteFolder, read_text
+from evalkit.prompts import TemplateRenderError, check_template, render_text
 from evalkit.suite.load import parse_yaml_model
 from evalkit.suite.schema import _NAME, Strict, Suite
 
@@ -28,6 +28,11 @@ POINTWISE_TEMPLATE = "judge_pointwise.jinja"
 PAIRWISE_TEMPLATE = "judge_pairwise.jinja"
 WINNERS = ("A", "B", "tie")
 RESERVED = frozenset({"overall", "pass_rate"})  # metric names a criterion would collide with
+# what the judge templates are given (render_pointwise, render_pairwise)
+POINTWISE_VARIABLES = ("rubric", "criteria", "question", "answer", "reference", "json_example")
+PAIRWISE_VARIABLES = (
+    "rubric", "criteria", "question", "answer_a", "answer_b", "reference", "json_example",
+)  # fmt: skip
 
 
 class Scale(Strict):
@@ -133,27 +138,47 @@ class LoadedRubric:
         return any(c.uses_reference for c in self.rubric.criteria)
 
 
-def _template(base: Path, rel: str | None, default: str, path: Path, where: str) -> str:
+def _template(
+    rel: str | None,
+    default: str,
+    variables: tuple[str, ...],
+    path: Path,
+    where: str,
+    folder: SuiteFolder,
+) -> str:
     if rel is None:
         return resources.files("evalkit.scoring").joinpath("templates", default).read_text("utf-8")
-    p = (base / rel).expanduser()
-    if not p.is_file():
-        raise InputError(f"template file not found: {p}", path=path, where=where)
-    source = p.read_text(encoding="utf-8")
-    if problem := check_template(source):
+    p = folder.resolve(rel, where, base=path.parent, named_in=path)
+    source = read_text(p, "template")
+    if problem := check_template(source, variables):
         raise InputError(f"template error, {problem}", path=p, where=where)
     return source
 
 
-def load_rubric(path: str | Path) -> LoadedRubric:
-    """Read and validate a rubric file; errors name the file, the key and the line."""
+def load_rubric(path: str | Path, folder: SuiteFolder | None = None) -> LoadedRubric:
+    """Read and validate a rubric file; errors name the file, the key and the line.
+
+    Its template paths resolve against the rubric's folder and must stay in `folder` (the
+    suite's; by default the rubric's own).
+    """
     path = Path(path)
+    folder = folder or SuiteFolder(path)
     rubric, text = parse_yaml_model(path, Rubric, "rubric", "docs/rubrics.md")
     pointwise = _template(
-        path.parent, rubric.judge_template, POINTWISE_TEMPLATE, path, "judge_template"
+        rubric.judge_template,
+        POINTWISE_TEMPLATE,
+        POINTWISE_VARIABLES,
+        path,
+        "judge_template",
+        folder,
     )
     pairwise = _template(
-        path.parent, rubric.pairwise_template, PAIRWISE_TEMPLATE, path, "pairwise_template"
+        rubric.pairwise_template,
+        PAIRWISE_TEMPLATE,
+        PAIRWISE_VARIABLES,
+        path,
+        "pairwise_template",
+        folder,
     )
     digest = hashlib.sha256(
         json.dumps([text, pointwise, pairwise], ensure_ascii=False).encode()
@@ -162,7 +187,7 @@ def load_rubric(path: str | Path) -> LoadedRubric:
     try:
         render_pointwise(loaded, "question", "answer", "reference")
         render_pairwise(loaded, "question", "answer a", "answer b", "reference")
-    except jinja2.TemplateError as e:
+    except TemplateRenderError as e:
         raise InputError(
             f"judge template does not render ({e}); see docs/rubrics.md for its variables",
             path=path,
@@ -356,7 +381,7 @@ def read_human_labels(path: Path, rubric: Rubric) -> tuple[HumanLabel, ...]:
     scales = {c.name: c.scale for c in rubric.criteria}
     rows: list[HumanLabel] = []
     seen: dict[tuple[str, str], int] = {}
-    for lineno, row in jsonl_rows(path):
+    for lineno, row in jsonl_rows(path, what="human labels file"):
         if set(row) != {"id", "arm", "scores"}:
             raise InputError(
                 "each row needs exactly the keys id, arm and scores", path=path, line=lineno
@@ -398,7 +423,7 @@ def read_human_labels(path: Path, rubric: Rubric) -> tuple[HumanLabel, ...]:
     return tuple(rows)
 
 
-def load_rubric_uses(suite: Suite, base: Path, suite_path: Path) -> tuple[LoadedRubricUse, ...]:
+def load_rubric_uses(suite: Suite, folder: SuiteFolder) -> tuple[LoadedRubricUse, ...]:
     """Every rubric the suite uses, loaded; refuses a judge that is one of the arms' models."""
     uses = suite.scorers.rubrics
     if not uses:
@@ -420,19 +445,14 @@ def load_rubric_uses(suite: Suite, base: Path, suite_path: Path) -> tuple[Loaded
                 f"the judge is the {arm_name} arm's model ({judge.model}, same model_args): "
                 "a model must not grade its own answers; use a different judge model "
                 "(or set judge.allow_self_grading: true if you really mean it)",
-                path=suite_path,
+                path=folder.suite_path,
                 where="judge.model",
             )
     loaded: list[LoadedRubricUse] = []
     claimed: dict[tuple[str, str], int] = {}
     for i, use in enumerate(uses):
         where = f"scorers.rubrics.{i}"
-        p = (base / use.rubric).expanduser()
-        if not p.is_file():
-            raise InputError(
-                f"rubric file not found: {p}", path=suite_path, where=f"{where}.rubric"
-            )
-        rubric = load_rubric(p)
+        rubric = load_rubric(folder.resolve(use.rubric, f"{where}.rubric"), folder)
         datasets = tuple(use.datasets or suite.datasets)
         for ds in datasets:
             key = (rubric.name, ds)
@@ -440,17 +460,13 @@ def load_rubric_uses(suite: Suite, base: Path, suite_path: Path) -> tuple[Loaded
                 raise InputError(
                     f"rubric {rubric.name!r} is applied to dataset {ds!r} twice "
                     f"(also scorers.rubrics.{claimed[key]})",
-                    path=suite_path,
+                    path=folder.suite_path,
                     where=where,
                 )
             claimed[key] = i
         labels = None
         if use.human_labels:
-            hp = (base / use.human_labels).expanduser()
-            if not hp.is_file():
-                raise InputError(
-                    f"file not found: {hp}", path=suite_path, where=f"{where}.human_labels"
-                )
+            hp = folder.resolve(use.human_labels, f"{where}.human_labels")
             labels = read_human_labels(hp, rubric.rubric)
         loaded.append(LoadedRubricUse(rubric, datasets, use.pairwise, labels))
     return tuple(loaded)

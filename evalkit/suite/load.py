@@ -1,7 +1,8 @@
 """Load a suite file: YAML → validated `Suite` → every file it names read and checked.
 
 Errors name the suite file, the key path and (where YAML tells us) the line, and say what
-was expected and what was found. Paths in the suite resolve against the suite's folder.
+was expected and what was found. Paths in the suite resolve against the suite's folder and
+stay inside it unless the suite sets `allow_outside_paths: true`.
 """
 
 from __future__ import annotations
@@ -14,14 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import jinja2
+import jsonschema
 import pydantic
 import yaml
 
+from evalkit.credentials import env_secrets, scrub, scrubber
 from evalkit.data.items import Item
 from evalkit.data.readers import items_sha256, read_items, subset
 from evalkit.errors import InputError
-from evalkit.prompts import CompiledPrompt, Example, check_template
+from evalkit.inputfiles import SuiteFolder, load_yaml, read_text, text_lines
+from evalkit.prompts import (
+    PROMPT_VARIABLES,
+    CompiledPrompt,
+    Example,
+    TemplateRenderError,
+    check_template,
+)
+from evalkit.scoring.extract import normalise
 from evalkit.suite.schema import ARMS, Arm, Dataset, Suite
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -99,7 +109,8 @@ def _describe(error: Any, docs: str) -> str:
     if error["type"] == "missing":
         return "required key is missing"
     if found is not None and not isinstance(found, dict | list):
-        return f"{msg} (found {found!r})"
+        # a refused base_url is shown without the credential it carries
+        return f"{msg} (found {scrub(repr(found), scrubber(env_secrets()))})"
     return msg
 
 
@@ -109,19 +120,9 @@ def parse_yaml_model(path: Path, model: type[M], what: str, docs: str) -> tuple[
     Returns the model and the file's text (callers hash it). `what` names the file in
     messages ("suite", "rubric"); `docs` is the page an unknown key points to.
     """
-    if not path.is_file():
-        raise InputError(f"{what} file not found", path=path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-        index = _line_index(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InputError(
-            f"not valid YAML: {getattr(e, 'problem', e)}",
-            path=path,
-            line=mark.line + 1 if mark else None,
-        ) from e
+    text = read_text(path, f"{what} file")
+    data = load_yaml(text, path)
+    index = _line_index(text)
     if not isinstance(data, dict):
         raise InputError(f"expected a mapping of {what} keys at the top level", path=path)
     try:
@@ -147,34 +148,44 @@ def parse_suite(path: Path) -> tuple[Suite, str]:
     return suite, hashlib.sha256(text.encode()).hexdigest()
 
 
-def _resolve(base: Path, rel: str, where: str, suite_path: Path) -> Path:
-    p = (base / rel).expanduser()
-    if not p.exists():
-        raise InputError(f"file not found: {p}", path=suite_path, where=where)
-    return p
-
-
-def _labels(suite: Suite, base: Path, suite_path: Path) -> tuple[str, ...]:
+def _labels(suite: Suite, folder: SuiteFolder) -> tuple[str, ...]:
     raw = suite.task.labels
     if raw is None:
         return ()
+    path, where = folder.suite_path, "task.labels"
     if isinstance(raw, str):
-        p = _resolve(base, raw, "task.labels", suite_path)
-        raw = [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+        path = folder.resolve(raw, where)
+        text = read_text(path, "labels file")
+        raw = [line.strip() for line in text_lines(text) if line.strip()]
         if not raw:
-            raise InputError("labels file is empty", path=p)
-    dupes = sorted({x for x in raw if raw.count(x) > 1})
-    if dupes:
-        raise InputError(
-            f"duplicate labels: {', '.join(dupes)}", path=suite_path, where="task.labels"
-        )
+            raise InputError("labels file is empty", path=path)
+    # answers are matched to labels ignoring case and punctuation, so two labels that differ
+    # only there could never be told apart
+    first: dict[str, str] = {}
+    for label in raw:
+        key = normalise(label)
+        if not key:
+            raise InputError(
+                f"label {label!r} has no letters or digits, so no answer can name it",
+                path=path,
+                where=where,
+            )
+        if (other := first.setdefault(key, label)) != label:
+            raise InputError(
+                f"labels {other!r} and {label!r} are the same label once case and punctuation "
+                "are ignored (answers are matched that way)",
+                path=path,
+                where=where,
+            )
+        if raw.count(label) > 1:
+            raise InputError(f"label {label!r} is listed twice", path=path, where=where)
     return tuple(raw)
 
 
 def _dataset(
-    name: str, ds: Dataset, suite: Suite, base: Path, suite_path: Path, labels: tuple[str, ...]
+    name: str, ds: Dataset, suite: Suite, folder: SuiteFolder, labels: tuple[str, ...]
 ) -> tuple[Item, ...]:
-    p = _resolve(base, ds.path, f"datasets.{name}.path", suite_path)
+    p = folder.resolve(ds.path, f"datasets.{name}.path")
     items = read_items(
         p,
         fmt=ds.format,
@@ -182,6 +193,7 @@ def _dataset(
         target_field=ds.target,
         id_field=ds.id,
         id_prefix=f"{name}-",
+        encoding=ds.encoding,
     )
     if suite.task.type == "classification" and not ds.allow_unknown_labels:
         allowed = set(labels)
@@ -196,17 +208,17 @@ def _dataset(
     try:
         chosen = subset(items, limit=ds.limit, sample=ds.sample, seed=ds.seed)
     except ValueError as e:
-        raise InputError(str(e), path=suite_path, where=f"datasets.{name}.sample") from None
+        raise InputError(str(e), path=folder.suite_path, where=f"datasets.{name}.sample") from None
     return tuple(chosen)
 
 
-def _fewshot(arm_name: str, arm: Arm, base: Path, suite_path: Path) -> tuple[Example, ...]:
+def _fewshot(arm_name: str, arm: Arm, folder: SuiteFolder) -> tuple[Example, ...]:
     fs = arm.prompt.fewshot
     if fs is None:
         return ()
     where = f"arms.{arm_name}.prompt.fewshot"
-    p = _resolve(base, fs.path, f"{where}.path", suite_path)
-    rows = read_items(p, input_field=fs.input, target_field=fs.target)
+    p = folder.resolve(fs.path, f"{where}.path")
+    rows = read_items(p, input_field=fs.input, target_field=fs.target, encoding=fs.encoding)
     rng = random.Random(fs.seed)
     if fs.per_label:
         by_label: dict[str, list[Item]] = defaultdict(list)
@@ -217,60 +229,68 @@ def _fewshot(arm_name: str, arm: Arm, base: Path, suite_path: Path) -> tuple[Exa
     if fs.n:
         if fs.n > len(rows):
             raise InputError(
-                f"n: {fs.n} examples asked, the file has {len(rows)}", path=suite_path, where=where
+                f"n: {fs.n} examples asked, the file has {len(rows)}",
+                path=folder.suite_path,
+                where=where,
             )
         rows = rng.sample(rows, fs.n)
     return tuple(Example(input=it.input, target=it.target) for it in rows)
 
 
 def _template_source(
-    file: str | None, inline: str | None, where: str, base: Path, suite_path: Path
+    file: str | None, inline: str | None, where: str, folder: SuiteFolder
 ) -> tuple[str | None, Path]:
     """A template's text and the file to name in its errors (the template file, or the suite)."""
     if file is None:
-        return inline, suite_path
-    path = _resolve(base, file, where, suite_path)
-    return path.read_text(encoding="utf-8"), path
+        return inline, folder.suite_path
+    path = folder.resolve(file, where)
+    return read_text(path, "template"), path
 
 
 def _prompt(
-    arm_name: str, arm: Arm, base: Path, suite_path: Path, labels: tuple[str, ...]
+    arm_name: str, arm: Arm, folder: SuiteFolder, labels: tuple[str, ...]
 ) -> CompiledPrompt:
     where = f"arms.{arm_name}.prompt"
     p = arm.prompt
-    user, user_origin = _template_source(p.template, p.text, f"{where}.template", base, suite_path)
+    user, user_origin = _template_source(p.template, p.text, f"{where}.template", folder)
     system, system_origin = _template_source(
-        p.system_template, p.system, f"{where}.system_template", base, suite_path
+        p.system_template, p.system, f"{where}.system_template", folder
     )
     parts = ((user, user_origin, where), (system, system_origin, f"{where}.system"))
     for text, origin, label in parts:
-        if text and (problem := check_template(text)):
+        if text is not None and (problem := check_template(text, PROMPT_VARIABLES)):
             raise InputError(f"template error, {problem}", path=origin, where=label)
     prompt = CompiledPrompt(
         user=user or "",
         system=system,
         labels=labels,
-        examples=_fewshot(arm_name, arm, base, suite_path),
+        examples=_fewshot(arm_name, arm, folder),
     )
+    # a trial render catches what only shows at render time ({{ 1/0 }}, huge ranges); every
+    # item is rendered again when the suite is planned
     try:
-        prompt.render("example input")
-    except jinja2.UndefinedError as e:
+        first, second = prompt.render("\x00one"), prompt.render("\x00two")
+    except TemplateRenderError as e:
+        raise InputError(f"template error, {e}", path=user_origin, where=where) from None
+    if not first[-1]["content"].strip():
+        raise InputError("the prompt renders an empty message", path=user_origin, where=where)
+    if first == second:
         raise InputError(
-            f"template uses an unknown name ({e.message}); available: input, labels, examples",
+            "the prompt never uses {{ input }}: every item would get the same message",
             path=user_origin,
             where=where,
-        ) from None
+        )
     return prompt
 
 
-def _adapter(arm_name: str, arm: Arm, base: Path, suite_path: Path) -> str | None:
+def _adapter(arm_name: str, arm: Arm, folder: SuiteFolder) -> str | None:
     if arm.adapter is None:
         return None
-    p = _resolve(base, arm.adapter, f"arms.{arm_name}.adapter", suite_path)
+    p = folder.resolve(arm.adapter, f"arms.{arm_name}.adapter", expect="any")
     return str(p.resolve())
 
 
-def _probes(suite: Suite, base: Path, suite_path: Path) -> tuple[LoadedProbe, ...]:
+def _probes(suite: Suite, folder: SuiteFolder) -> tuple[LoadedProbe, ...]:
     if not suite.probes:
         return ()
     from evalkit.scoring.probes import load_pack, select_items
@@ -278,58 +298,115 @@ def _probes(suite: Suite, base: Path, suite_path: Path) -> tuple[LoadedProbe, ..
     loaded = []
     for i, probe in enumerate(suite.probes):
         try:
-            pack = load_pack(probe.pack, base)
+            pack = load_pack(probe.pack, folder, f"probes.{i}.pack")
         except InputError as e:
             raise InputError(
-                e.message, path=e.path or suite_path, where=e.where or f"probes.{i}", line=e.line
+                e.message,
+                path=e.path or folder.suite_path,
+                where=e.where or f"probes.{i}",
+                line=e.line,
             ) from None
         try:
             items = select_items(pack, probe.n, probe.seed)
         except InputError as e:
-            raise InputError(e.message, path=suite_path, where=f"probes.{i}.n") from None
+            raise InputError(e.message, path=folder.suite_path, where=f"probes.{i}.n") from None
         loaded.append(
             LoadedProbe(pack.name, pack.version, pack.kind, pack.prompt, pack.max_tokens, items)
         )
     names = [p.name for p in loaded]
     if len(set(names)) != len(names):
-        raise InputError("the same probe pack is listed twice", path=suite_path, where="probes")
+        raise InputError(
+            "the same probe pack is listed twice", path=folder.suite_path, where="probes"
+        )
     return tuple(loaded)
 
 
-def _rubrics(suite: Suite, base: Path, suite_path: Path) -> tuple[LoadedRubricUse, ...]:
+def _rubrics(suite: Suite, folder: SuiteFolder) -> tuple[LoadedRubricUse, ...]:
     # imported here: the rubric module reuses this module's located-error helpers
     from evalkit.scoring.rubric import load_rubric_uses
 
-    return load_rubric_uses(suite, base, suite_path)
+    return load_rubric_uses(suite, folder)
+
+
+def _json_schema(suite: Suite, folder: SuiteFolder) -> dict[str, Any] | None:
+    fmt = suite.scorers.format
+    if not fmt or not fmt.schema_path:
+        return None
+    schema_file = folder.resolve(fmt.schema_path, "scorers.format.schema")
+    try:
+        schema = json.loads(read_text(schema_file, "JSON schema"))
+    except (json.JSONDecodeError, RecursionError) as e:
+        msg = e.msg if isinstance(e, json.JSONDecodeError) else "nested too deeply"
+        line = e.lineno if isinstance(e, json.JSONDecodeError) else None
+        raise InputError(
+            f"JSON schema is not valid JSON ({msg})", path=schema_file, line=line
+        ) from None
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as e:
+        raise InputError(f"not a valid JSON Schema: {e.message}", path=schema_file) from None
+    return schema
+
+
+# evalkit's own providers; inspect-ai's are read from its registry
+EVALKIT_PROVIDERS = ("local", "evalkit-test")
+
+
+def known_provider(name: str) -> bool:
+    """Whether `name` is a model provider: evalkit's, inspect-ai's or an installed package's."""
+    if name in EVALKIT_PROVIDERS:
+        return True
+    # inspect's providers register on import; their SDKs (openai, anthropic...) load only on use
+    import inspect_ai.model  # noqa: F401
+    from inspect_ai._util.entrypoints import ensure_entry_points
+    from inspect_ai._util.registry import registry_find, registry_unqualified_name
+
+    def named(info: Any) -> bool:
+        return info.type == "modelapi" and registry_unqualified_name(info) == name
+
+    if registry_find(named):
+        return True
+    ensure_entry_points()  # providers from other installed packages, loaded only when needed
+    return bool(registry_find(named))
+
+
+def _check_models(suite: Suite, suite_path: Path) -> None:
+    """Every model string names a provider inspect-ai or evalkit knows, before any call."""
+    models = [(f"arms.{a}.model", suite.arms[a].model) for a in ARMS]
+    if suite.judge:
+        models.append(("judge.model", suite.judge.model))
+    for where, model in models:
+        provider = model.split("/", 1)[0]
+        if not known_provider(provider):
+            raise InputError(
+                f"unknown model provider {provider!r} in {model!r} (e.g. openai, anthropic, "
+                "openai-api, vllm, local, evalkit-test; see docs/suite-reference.md)",
+                path=suite_path,
+                where=where,
+            )
 
 
 def load_suite(path: str | Path) -> LoadedSuite:
     """Parse, validate and read everything a suite names; raises `InputError` on any problem."""
     suite_path = Path(path)
     suite, sha = parse_suite(suite_path)
-    base = suite_path.parent
-    labels = _labels(suite, base, suite_path)
-    datasets = {
-        n: _dataset(n, ds, suite, base, suite_path, labels) for n, ds in suite.datasets.items()
-    }
-    schema = None
-    fmt = suite.scorers.format
-    if fmt and fmt.schema_path:
-        schema_file = _resolve(base, fmt.schema_path, "scorers.format.schema", suite_path)
-        try:
-            schema = json.loads(schema_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise InputError(
-                f"JSON schema is not valid JSON ({e.msg})", path=schema_file, line=e.lineno
-            ) from None
+    folder = SuiteFolder(suite_path, allow_outside=suite.allow_outside_paths)
+    _check_models(suite, suite_path)
+    labels = _labels(suite, folder)
+    datasets = {n: _dataset(n, ds, suite, folder, labels) for n, ds in suite.datasets.items()}
     training: tuple[Item, ...] = ()
     training_sample: tuple[Item, ...] = ()
     if suite.training_data:
         td = suite.training_data
-        tp = _resolve(base, td.path, "training_data.path", suite_path)
+        tp = folder.resolve(td.path, "training_data.path")
         training = tuple(
             read_items(
-                tp, fmt=td.format, input_field=td.input, target_field=td.target, id_prefix="train-"
+                tp,
+                fmt=td.format,
+                input_field=td.input,
+                target_field=td.target,
+                id_prefix="train-",
+                encoding=td.encoding,
             )
         )
         if suite.task.type == "classification":
@@ -350,11 +427,11 @@ def load_suite(path: str | Path) -> LoadedSuite:
         labels=labels,
         datasets=datasets,
         dataset_hashes={n: items_sha256(items) for n, items in datasets.items()},
-        prompts={a: _prompt(a, suite.arms[a], base, suite_path, labels) for a in ARMS},
-        adapters={a: p for a in ARMS if (p := _adapter(a, suite.arms[a], base, suite_path))},
-        probes=_probes(suite, base, suite_path),
-        json_schema=schema,
+        prompts={a: _prompt(a, suite.arms[a], folder, labels) for a in ARMS},
+        adapters={a: p for a in ARMS if (p := _adapter(a, suite.arms[a], folder))},
+        probes=_probes(suite, folder),
+        json_schema=_json_schema(suite, folder),
         training=training,
         training_sample=training_sample,
-        rubrics=_rubrics(suite, base, suite_path),
+        rubrics=_rubrics(suite, folder),
     )

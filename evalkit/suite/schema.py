@@ -1,35 +1,79 @@
 """The suite file's schema: what a user may write in `suite.yaml`, validated with pydantic.
 
-Unknown keys are errors everywhere (`extra="forbid"`), so a typo never silently does nothing.
-Paths stay as written here; `evalkit.suite.load` resolves them against the suite file.
+Unknown keys are errors everywhere (`extra="forbid"`), so a typo never silently does nothing,
+and types are strict: `limit: true` is not 1 and `cache: "no"` is not false. Paths stay as
+written here; `evalkit.suite.load` resolves them against the suite file.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from evalkit.credentials import find_secret
+
 ARMS = ("baseline", "candidate")
 # names evalkit gives its own sets: the training sample, and the prefix of probe metric paths
 RESERVED_DATASETS = ("training_sample", "probes")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+# `<provider>/<model>`: inspect-ai's form; the provider itself is checked when the suite loads
+_MODEL = re.compile(r"^(?P<provider>[a-z0-9][a-z0-9_.\-]*)/(?P<name>\S+)$")
+# Upper bounds: beyond them a value is a typo, and some (a bootstrap of 10**12) would hang
+MAX_TOKENS = 200_000
+MAX_BOOTSTRAP = 100_000
+MAX_CONNECTIONS = 1_000
+MAX_TIMEOUT_S = 86_400
+MAX_RETRIES = 100
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _codec(v: str) -> str:
+    try:
+        codecs.lookup(v)
+    except LookupError:
+        raise ValueError(f"unknown encoding {v!r} (e.g. utf-8, latin-1, cp1252)") from None
+    return v
+
+
+def _model_string(v: str) -> str:
+    m = _MODEL.match(v)
+    if m is None:
+        raise ValueError(
+            "expected '<provider>/<model>' (e.g. openai/gpt-4o-mini, local/smollm2-135m-instruct)"
+        )
+    if m["provider"] == "openai-api" and len([p for p in v.split("/") if p]) < 3:
+        raise ValueError("expected 'openai-api/<service>/<model>'")
+    return v
+
+
+def _base_url(v: str | None) -> str | None:
+    # a key in a URL's user-info would reach every log that records the endpoint
+    if v is not None and find_secret(v, "base_url"):
+        raise ValueError(
+            "base_url carries credentials; put the key in the provider's environment variable "
+            "(e.g. OPENAI_API_KEY) instead, never in the suite file"
+        )
+    return v
 
 
 class FewShot(Strict):
     """Few-shot examples drawn from a file and given to the prompt template as `examples`."""
 
     path: str
+    encoding: str = "utf-8"
     input: str = "input"
     target: str = "target"
     n: int = Field(default=0, ge=0, description="0 = every row of the file")
     per_label: int | None = Field(default=None, ge=1, description="take this many per label")
     seed: int = 0
+
+    _encoding_ok = field_validator("encoding")(classmethod(lambda cls, v: _codec(v)))
 
 
 class Prompt(Strict):
@@ -51,7 +95,7 @@ class Prompt(Strict):
 
 
 class Generate(Strict):
-    max_tokens: int = Field(default=64, ge=1)
+    max_tokens: int = Field(default=64, ge=1, le=MAX_TOKENS)
     temperature: float = Field(default=0.0, ge=0.0)
     top_p: float | None = None
     seed: int | None = 0
@@ -65,19 +109,15 @@ class Price(Strict):
     output_per_mtok: float = Field(ge=0.0)
 
 
-# api_key, auth_token, client_secret, password... but not max_tokens or key_field
-SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|auth\w*)$", re.IGNORECASE)
-
-
 def _no_secrets(args: dict[str, Any]) -> dict[str, Any]:
-    # A suite file is committed, and inspect copies model_args into its logs: secrets belong
-    # in the provider's environment variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...).
-    for key, value in args.items():
-        if SECRET_KEY.search(key) and isinstance(value, str | int | float):
-            raise ValueError(
-                f"model_args.{key} looks like a secret; set it in the provider's environment "
-                "variable instead (e.g. OPENAI_API_KEY), never in the suite file"
-            )
+    # A suite file is committed, and model_args reach the logs: secrets belong in the
+    # provider's environment variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...), at any depth
+    # (default_headers: {X-Api-Key: ...} included).
+    if found := find_secret(args, "model_args"):
+        raise ValueError(
+            f"{found} looks like a secret; set it in the provider's environment "
+            "variable instead (e.g. OPENAI_API_KEY), never in the suite file"
+        )
     return args
 
 
@@ -85,7 +125,9 @@ class Arm(Strict):
     model: str = Field(description="an inspect-ai model string, e.g. openai/gpt-4o-mini")
     model_args: dict[str, Any] = Field(default_factory=dict)
 
+    _model_ok = field_validator("model")(classmethod(lambda cls, v: _model_string(v)))
     _model_args_ok = field_validator("model_args")(classmethod(lambda cls, v: _no_secrets(v)))
+    _base_url_ok = field_validator("base_url")(classmethod(lambda cls, v: _base_url(v)))
     adapter: str | None = Field(default=None, description="path to a LoRA adapter (local models)")
     base_url: str | None = None
     prompt: Prompt
@@ -102,6 +144,7 @@ class Arm(Strict):
 class Dataset(Strict):
     path: str
     format: Literal["auto", "jsonl", "csv", "chat"] = "auto"
+    encoding: str = Field(default="utf-8", description="the file's text encoding")
     input: str = "input"
     target: str = "target"
     id: str | None = Field(default=None, description="field holding a stable item id")
@@ -114,6 +157,8 @@ class Dataset(Strict):
     allow_unknown_labels: bool = Field(
         default=False, description="targets outside the label set (e.g. out-of-scope) are allowed"
     )
+
+    _encoding_ok = field_validator("encoding")(classmethod(lambda cls, v: _codec(v)))
 
 
 class TaskOutput(Strict):
@@ -149,7 +194,7 @@ class FormatChecks(Strict):
     max_chars: int | None = Field(default=None, ge=1)
     label_in_set: bool | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
     @field_validator("regex")
     @classmethod
@@ -185,9 +230,11 @@ class Judge(Strict):
     model: str
     model_args: dict[str, Any] = Field(default_factory=dict)
 
+    _model_ok = field_validator("model")(classmethod(lambda cls, v: _model_string(v)))
     _model_args_ok = field_validator("model_args")(classmethod(lambda cls, v: _no_secrets(v)))
+    _base_url_ok = field_validator("base_url")(classmethod(lambda cls, v: _base_url(v)))
     base_url: str | None = None
-    max_tokens: int = Field(default=512, ge=16)
+    max_tokens: int = Field(default=512, ge=16, le=MAX_TOKENS)
     price: Price | None = None
     allow_self_grading: bool = Field(
         default=False, description="let an arm's own model judge (biased; refused by default)"
@@ -197,10 +244,13 @@ class Judge(Strict):
 class TrainingData(Strict):
     path: str
     format: Literal["auto", "jsonl", "csv", "chat"] = "auto"
+    encoding: str = Field(default="utf-8", description="the file's text encoding")
     input: str = "input"
     target: str = "target"
     sample: int = Field(default=100, ge=1, description="training items scored for memorisation")
     seed: int = 0
+
+    _encoding_ok = field_validator("encoding")(classmethod(lambda cls, v: _codec(v)))
 
 
 class Contamination(Strict):
@@ -210,14 +260,14 @@ class Contamination(Strict):
 
 class Stats(Strict):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
-    bootstrap: int = Field(default=2000, ge=100)
+    bootstrap: int = Field(default=2000, ge=100, le=MAX_BOOTSTRAP)
     seed: int = 0
 
 
 class RunSettings(Strict):
-    max_connections: int = Field(default=8, ge=1)
-    max_retries: int = Field(default=2, ge=0)
-    timeout: int = Field(default=120, ge=1, description="seconds per model call")
+    max_connections: int = Field(default=8, ge=1, le=MAX_CONNECTIONS)
+    max_retries: int = Field(default=2, ge=0, le=MAX_RETRIES)
+    timeout: int = Field(default=120, ge=1, le=MAX_TIMEOUT_S, description="seconds per model call")
     cache: bool = True
     max_errors: int = Field(default=0, ge=0, description="errored samples a gate tolerates")
 
@@ -271,6 +321,9 @@ class Suite(Strict):
     run: RunSettings = RunSettings()
     prices: dict[str, Price] = Field(default_factory=dict, description="model string → price")
     gates: list[dict[str, GateCheck]] = Field(default_factory=list)
+    allow_outside_paths: bool = Field(
+        default=False, description="paths may resolve outside the suite's folder"
+    )
 
     @field_validator("name")
     @classmethod

@@ -1,0 +1,92 @@
+"""What a secret looks like: one definition behind refusing secrets in a suite file and
+cutting them out of everything evalkit writes or prints.
+
+A secret is text under a secret-looking key (`api_key`, `X-Api-Key`, `Authorization`), text
+shaped like a credential (`Bearer …`, `sk-…`), the user-info of a URL (`https://user:KEY@host`),
+or the value of a secret-looking environment variable (`OPENAI_API_KEY`, `HF_TOKEN`, …).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+REDACTED = "<redacted>"
+
+# api_key, auth_token, client_secret, password, X-Api-Key, Authorization, Set-Cookie...
+# but not max_tokens or key_field
+SECRET_KEY = re.compile(
+    r"(^|[_\-.])(api[_\-]?key|key|token|secret|password|passwd|auth\w*|credentials?|cookie)$",
+    re.IGNORECASE,
+)
+# OPENAI_API_KEY, HF_TOKEN, AWS_SECRET_ACCESS_KEY, DB_PASSWORD, GOOGLE_APPLICATION_CREDENTIALS
+_SECRET_ENV = re.compile(
+    r"API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|ACCESS_KEY|PRIVATE_KEY|AUTH", re.IGNORECASE
+)
+# shorter values ("1", "true") would blank ordinary words wherever they occur
+_MIN_SECRET_LEN = 8
+_USERINFO = r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@\"'<>]+@"
+# a token: long, and with a digit (or base64 padding) so that prose ("Basic information") is not one
+_TOKEN = r"(?=[\w.~+/=\-]*[0-9+/=])[\w.~+/=\-]{12,}"
+_CREDENTIAL = (
+    rf"\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+{_TOKEN}"  # an Authorization header's value
+    rf"|\b(?:sk|rk|pk)-{_TOKEN}"  # OpenAI, Anthropic (sk-ant-…), Stripe
+    rf"|\b(?:ghp|gho|ghs|ghu|github_pat|glpat|hf|xox[abpr])[-_]{_TOKEN}"
+    r"|\bAKIA[0-9A-Z]{16}\b"  # AWS access key id
+    r"|\bAIza[0-9A-Za-z_\-]{30,}"  # Google API key
+)
+_USERINFO_RE = re.compile(_USERINFO)
+_CREDENTIAL_RE = re.compile(_CREDENTIAL)
+
+
+def secret_key(name: object) -> bool:
+    """Whether a mapping key names a secret."""
+    return bool(SECRET_KEY.search(str(name)))
+
+
+def looks_like_credential(text: str) -> bool:
+    """Whether text carries a credential by its shape alone (a token, a URL's user-info)."""
+    return bool(_CREDENTIAL_RE.search(text) or _USERINFO_RE.search(text))
+
+
+def env_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of secret-looking environment variables, longest first."""
+    env = os.environ if environ is None else environ
+    values = {
+        v for k, v in env.items() if _SECRET_ENV.search(k) and len(v.strip()) >= _MIN_SECRET_LEN
+    }
+    return sorted(values, key=len, reverse=True)
+
+
+def scrubber(secrets: Iterable[str]) -> re.Pattern[str]:
+    """One pattern for every credential shape and every known secret value."""
+    known = "|".join(re.escape(s) for s in secrets)
+    return re.compile("|".join(p for p in (_USERINFO, _CREDENTIAL, known) if p))
+
+
+def scrub(text: str, pattern: re.Pattern[str]) -> str:
+    """`text` with each credential replaced by <redacted> (a URL keeps its scheme and host)."""
+    return pattern.sub(
+        lambda m: f"{m['scheme']}{REDACTED}@" if m["scheme"] else REDACTED,
+        text,
+    )
+
+
+def find_secret(value: Any, where: str) -> str | None:
+    """The key path of the first secret in a nested suite value (model_args, base_url), or None."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            inner = f"{where}.{k}"
+            if secret_key(k) and isinstance(v, str | int | float) and not isinstance(v, bool):
+                return inner
+            if found := find_secret(v, inner):
+                return found
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            if found := find_secret(v, f"{where}.{i}"):
+                return found
+    elif isinstance(value, str) and looks_like_credential(value):
+        return where
+    return None
