@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.markup import escape
 
+from evalkit.credentials import env_secrets, scrub, scrubber
 from evalkit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, EvalkitError, InputError
+from evalkit.report.terminal import plain
 
 if TYPE_CHECKING:
     from evalkit.gate import GateReport
@@ -75,6 +77,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# one folder name under --out/<suite>/: no separators, no "..", not the `latest` link
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+
+
+def _check_run_id(run_id: str | None) -> None:
+    if run_id is not None and (not _RUN_ID.match(run_id) or run_id == "latest"):
+        raise InputError(
+            f"{run_id!r} is not a folder name: use up to 128 letters, digits, '.', '-' and '_', "
+            "starting with a letter or digit (and not 'latest')",
+            where="--run-id",
+        )
+
+
+def _check_folder_arg(path: Path | None, flag: str) -> None:
+    """A folder argument that exists must be a folder, and so must its nearest existing parent."""
+    if path is None:
+        return
+    for p in (path, *path.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                raise InputError(f"{p} is not a folder", path=path, where=flag)
+            return
+
+
 def _display(choice: str | None) -> str:
     if choice:
         return choice
@@ -85,6 +111,9 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from evalkit.report.terminal import print_summary
     from evalkit.run.pipeline import RunOptions, run_suite
 
+    _check_run_id(args.run_id)
+    _check_folder_arg(args.out, "--out")
+    _check_folder_arg(args.cache_dir, "--cache-dir")
     outcome = run_suite(
         args.suite,
         RunOptions(
@@ -99,7 +128,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     print_summary(outcome.results, console)
     _print_gates(outcome.gates, console)
     _step_summary(outcome.run_dir)
-    console.print(f"report: {outcome.run_dir / 'index.html'}")
+    console.print(f"report: {plain(outcome.run_dir / 'index.html')}")
     return EXIT_GATE_FAILED if args.gate and not outcome.gates.passed else EXIT_OK
 
 
@@ -107,7 +136,7 @@ def _print_gates(report: GateReport, console: Console) -> None:
     marks = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "[yellow]skip[/yellow]"}
     for r in report.results:
         console.print(
-            f"{marks[r.passed]} {escape(f'{r.rule} {r.check}: {r.evidence}')}", soft_wrap=True
+            f"{marks[r.passed]} {plain(f'{r.rule} {r.check}: {r.evidence}')}", soft_wrap=True
         )
     if report.results:
         failed, skipped = len(report.failed), len(report.not_evaluated)
@@ -148,7 +177,7 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
     a, b = load_run(args.run_a), load_run(args.run_b)
     title = "  ·  ".join(
-        f"{tag} = {r.results['suite']['name']}/{r.results['run_id']}"
+        plain(f"{tag} = {r.results['suite']['name']}/{r.results['run_id']}")
         for tag, r in (("A", a), ("B", b))
     )
     table = Table(title=title)
@@ -166,10 +195,10 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
         for arm in ("baseline", "candidate"):
             v = row[arm]
             cells += [fmt(v["a"]), fmt(v["b"]), fmt(v["change"], signed=True)]
-        table.add_row(name, row["metric"], *cells)
+        table.add_row(plain(name), plain(row["metric"]), *cells)
     console.print(table)
     if changed_items:
-        console.print(f"* items differ between the runs: {', '.join(sorted(changed_items))}")
+        console.print(f"* items differ between the runs: {plain(', '.join(sorted(changed_items)))}")
     return EXIT_OK
 
 
@@ -181,7 +210,7 @@ def _cmd_models(args: argparse.Namespace, console: Console) -> int:
     except ImportError as e:
         raise InputError(f"model fetching is not available in this install: {e}") from e
     if args.models_command == "pull":
-        console.print(f"{args.name}: {pull_model(args.name)}")
+        console.print(plain(f"{args.name}: {pull_model(args.name)}"))
         return EXIT_OK
     models = list_models()
     table = Table()
@@ -189,7 +218,7 @@ def _cmd_models(args: argparse.Namespace, console: Console) -> int:
     for col in columns:
         table.add_column(col)
     for m in models:
-        table.add_row(*("" if m.get(c) is None else str(m.get(c)) for c in columns))
+        table.add_row(*("" if m.get(c) is None else plain(m.get(c)) for c in columns))
     console.print(table)
     return EXIT_OK
 
@@ -204,10 +233,15 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     check_gate_targets(loaded.suite, [p.name for p in loaded.probes], loaded.path)
     per_arm = sum(len(t.samples) for t in plan.for_arm("baseline"))
     console.print(
-        f"{args.suite}: ok — {len(loaded.datasets)} datasets, {len(loaded.probes)} probes, "
+        f"{plain(args.suite)}: ok — {len(loaded.datasets)} datasets, {len(loaded.probes)} probes, "
         f"{per_arm} requests per arm"
     )
     return EXIT_OK
+
+
+def _error_line(e: Exception) -> str:
+    """An error as one terminal-safe line, without any credential it might quote."""
+    return plain(" ".join(scrub(str(e), scrubber(env_secrets())).split()))
 
 
 COMMANDS = {
@@ -227,10 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args, console)
     except EvalkitError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+        err.print(f"[red]error:[/red] {_error_line(e)}", soft_wrap=True)
         return e.exit_code
     except FileNotFoundError as e:
-        err.print(f"error: {e}", soft_wrap=True)
+        err.print(f"error: {_error_line(e)}", soft_wrap=True)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -15,6 +15,8 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
+from evalkit.report.files import redact
+
 TEMPLATES = Path(__file__).parent / "templates"
 ARMS = ("baseline", "candidate")
 PAGE_SIZE = 100
@@ -155,8 +157,9 @@ def _economics(results: dict[str, Any]) -> dict[str, Any] | None:
         return None
     b_in = (econ.get("baseline") or {}).get("mean_input_tokens")
     c_in = (econ.get("candidate") or {}).get("mean_input_tokens")
-    ratio = None if _missing(b_in) or _missing(c_in) or not c_in else float(b_in) / float(c_in)
-    return {"arms": econ, "input_ratio": ratio}
+    # a provider may report 0 input tokens (or an empty prompt sends none): no ratio either way
+    known = not _missing(b_in) and not _missing(c_in) and float(b_in) > 0 and float(c_in) > 0
+    return {"arms": econ, "input_ratio": float(b_in) / float(c_in) if known else None}
 
 
 def _clean(v: Any) -> Any:
@@ -273,6 +276,7 @@ def _environment() -> Environment:
 
 def render_report(results: dict[str, Any], table: pd.DataFrame) -> str:
     """The whole report page as one HTML string."""
+    results = redact(results)
     gates = results.get("gates")
     if gates:
         # failures first: they are what a reader has to act on
@@ -283,7 +287,7 @@ def render_report(results: dict[str, Any], table: pd.DataFrame) -> str:
         }
     contamination = results.get("contamination")
     generalisation = results.get("generalisation") or None
-    blob = browser_rows(table)
+    blob = redact(browser_rows(table))
     context = {
         "r": results,
         "suite": results.get("suite", {}),

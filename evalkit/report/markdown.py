@@ -1,20 +1,54 @@
-"""summary.md: the run in a page of Markdown, for a PR comment or $GITHUB_STEP_SUMMARY."""
+"""summary.md: the run in a page of Markdown, for a PR comment or $GITHUB_STEP_SUMMARY.
+
+Every string from a suite, a data file or a results file goes through `md_text` or `md_code`:
+whatever it holds, it renders as itself and cannot open a link, an image, a code span, a
+table cell or raw HTML.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from evalkit.report.files import redact
 from evalkit.report.terminal import HEADLINE
 
 _MARK = {True: "✅ pass", False: "❌ fail", None: "⚠️ not evaluated"}
 _ORDER = {False: 0, None: 1, True: 2}  # failures first: they are what a reviewer needs
+# control characters other than whitespace: dropped
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+# inline markup: escapes, code, emphasis, links, HTML and entities, table cells, strikethrough,
+# math, and the ':' and '@' that start GFM autolinks
+_INLINE = re.compile(r"[\\`*_\[\]<&|~$:@]")
+_WWW = re.compile(r"(?i)\b(www)\.")
+# what makes a heading, a list, a quote or a rule when a line begins with it: its last character
+_BLOCK_START = re.compile(r"^(?:[#+=>\-]|\d+[.)])")
 
 
-def _cell(value: Any) -> str:
-    # a stray '|' or newline would break the table; rule text is the only free text here
-    return str(value).replace("|", "\\|").replace("\n", " ")
+def _one_line(value: Any) -> str:
+    return " ".join(_CONTROL.sub("", str(value)).split())
+
+
+def md_text(value: Any) -> str:
+    """Any value as literal Markdown text on one line, wherever the line is placed."""
+    text = _WWW.sub(r"\1\\.", _INLINE.sub(r"\\\g<0>", _one_line(value)))
+    if block := _BLOCK_START.match(text):
+        text = f"{text[: block.end() - 1]}\\{text[block.end() - 1 :]}"
+    return text
+
+
+def md_code(value: Any) -> str:
+    """Any value as a code span in a table cell: a fence longer than any backtick run inside."""
+    text = _one_line(value)
+    if not text:
+        return "—"
+    fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    pad = " " if text[0] == "`" or text[-1] == "`" else ""
+    # GFM splits table cells at '|' even inside code spans; '\\|' there is a literal '|'
+    cell = text.replace("|", "\\|")
+    return f"{fence}{pad}{cell}{pad}{fence}"
 
 
 def _num(x: float | None, signed: bool = False) -> str:
@@ -24,8 +58,9 @@ def _num(x: float | None, signed: bool = False) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A table of cells already made Markdown (by md_text, md_code or evalkit's own text)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return [*lines, ""]
 
 
@@ -40,7 +75,10 @@ def _gate_lines(gates: dict[str, Any] | None) -> list[str]:
         head += f", {skipped} not evaluated)" if skipped else ")"
     else:
         head = f"**Gates: FAILED** ({failed} of {len(results)} checks failed)"
-    rows = [(_MARK[g["passed"]], f"`{g['rule']}`", g["check"], g["evidence"]) for g in results]
+    rows = [
+        (_MARK[g["passed"]], md_code(g["rule"]), md_text(g["check"]), md_text(g["evidence"]))
+        for g in results
+    ]
     return [head, "", *_table(("", "rule", "check", "evidence"), rows)]
 
 
@@ -59,8 +97,8 @@ def _metric_lines(results: dict[str, Any]) -> list[str]:
         )
         rows.append(
             (
-                m["dataset"],
-                m["metric"],
+                md_text(m["dataset"]),
+                md_text(m["metric"]),
                 _num(m["baseline"]),
                 _num(m["candidate"]),
                 _num(m["diff"], True),
@@ -80,7 +118,7 @@ def _probe_lines(results: dict[str, Any]) -> list[str]:
         return []
     rows = [
         (
-            p["probe"],
+            md_text(p["probe"]),
             p["n"],
             _num(p["baseline"]),
             _num(p["candidate"]),
@@ -104,8 +142,8 @@ def _economics_lines(results: dict[str, Any]) -> list[str]:
         cost = e.get("cost_per_1k_requests")
         rows.append(
             (
-                arm,
-                f"`{e['model']}`",
+                md_text(arm),
+                md_code(e["model"]),
                 e["requests"],
                 _num(e["mean_input_tokens"]),
                 _num(e["mean_output_tokens"]),
@@ -120,11 +158,12 @@ def _economics_lines(results: dict[str, Any]) -> list[str]:
 
 def summary_markdown(results: dict[str, Any]) -> str:
     """Verdict, gates (failed first), headline metrics, probes and economics."""
-    suite = results["suite"]["name"]
+    results = redact(results)
+    suite = md_text(results["suite"]["name"])
     lines = [
-        f"## evalkit · {suite} · run {results['run_id']}",
+        f"## evalkit · {suite} · run {md_text(results['run_id'])}",
         "",
-        results.get("verdict", {}).get("sentence", ""),
+        md_text(results.get("verdict", {}).get("sentence", "")),
         "",
         *_gate_lines(results.get("gates")),
         *_metric_lines(results),
