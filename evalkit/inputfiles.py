@@ -64,7 +64,8 @@ def read_text(
             if encoding_key
             else "; re-save it as UTF-8"
         )
-        kind = "binary, not text" if b"\x00" in data[:8192] else f"not {encoding} text"
+        name = "UTF-8" if codec in ("utf-8", "utf-8-sig") else encoding
+        kind = "binary, not text" if b"\x00" in data[:8192] else f"not {name} text"
         raise InputError(
             f"{what} is {kind} (byte 0x{data[e.start]:02x} at offset {e.start}){hint}", path=path
         ) from None
@@ -78,8 +79,9 @@ def text_lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in text.split("\n")]
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """A safe loader (libyaml's parser where PyYAML has it) that refuses a key given twice in
+    one mapping (PyYAML keeps the last)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
@@ -103,8 +105,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def load_yaml(text: str, path: Path) -> Any:
     """Parse YAML text; syntax errors and duplicate keys name the file and line."""
+    return load_yaml_document(text, path)[0]
+
+
+def load_yaml_document(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
+    """The parsed value and its node tree (whose marks give each key's line), from one parse."""
+    loader = _UniqueKeyLoader(text)
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        root = loader.get_single_node()
+        return (None if root is None else loader.construct_document(root)), root
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise InputError(
@@ -116,6 +125,8 @@ def load_yaml(text: str, path: Path) -> Any:
         raise InputError(f"not valid YAML: {e}", path=path) from None
     except RecursionError:
         raise InputError("not valid YAML: nested too deeply", path=path) from None
+    finally:
+        loader.dispose()
 
 
 def is_inside(path: Path, folder: Path) -> bool:
@@ -149,8 +160,7 @@ class SuiteFolder:
         """
         named_in = named_in or self.suite_path
         p = (base or self.root) / Path(rel).expanduser()
-        if problem := path_problem(p, expect):
-            raise InputError(f"{problem}: {p}", path=named_in, where=where)
+        # outside first: a file outside the folder is not even looked at
         if not self.allow_outside:
             try:
                 inside = is_inside(p, self.root)
@@ -163,4 +173,6 @@ class SuiteFolder:
                     path=named_in,
                     where=where,
                 )
+        if problem := path_problem(p, expect):
+            raise InputError(f"{problem}: {p}", path=named_in, where=where)
         return p

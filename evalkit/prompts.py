@@ -118,13 +118,17 @@ class CompiledPrompt:
     labels: tuple[str, ...] = ()
     examples: tuple[Example, ...] = field(default=())
 
-    def render(self, input: str) -> list[dict[str, str]]:
-        """Chat messages (`role`, `content`) for one item; raises TemplateRenderError."""
-        context = {
+    def context(self, input: str) -> dict[str, Any]:
+        """What the templates see for one item (PROMPT_VARIABLES)."""
+        return {
             "input": input,
             "labels": list(self.labels),
             "examples": [{"input": e.input, "target": e.target} for e in self.examples],
         }
+
+    def render(self, input: str) -> list[dict[str, str]]:
+        """Chat messages (`role`, `content`) for one item; raises TemplateRenderError."""
+        context = self.context(input)
         messages = []
         if self.system:
             messages.append({"role": "system", "content": render_template(self.system, context)})

@@ -34,7 +34,7 @@ def detect_format(path: Path, declared: str, text: str) -> str:
         first = next((line for line in text_lines(text) if line.strip()), "")
         try:
             return "chat" if "messages" in json.loads(first) else "jsonl"
-        except (json.JSONDecodeError, TypeError):
+        except (json.JSONDecodeError, TypeError, RecursionError):
             return "jsonl"  # the row reader reports the bad line with its number
     raise InputError(
         f"cannot tell the format from the suffix {suffix!r}; set format: jsonl | csv | chat",

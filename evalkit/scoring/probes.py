@@ -63,7 +63,7 @@ def load_pack(ref: str, folder: SuiteFolder, where: str = "probes.pack") -> Prob
     path = folder.resolve(ref, where, expect="any")
     if path.is_dir():
         manifest = path / MANIFEST
-        if not manifest.is_file():
+        if not manifest.exists() and not manifest.is_symlink():
             raise InputError(f"pack folder has no {MANIFEST}", path=path)
         return _load_manifest(manifest, folder)
     return _load_manifest(path, folder)

@@ -184,15 +184,23 @@ def load_rubric(path: str | Path, folder: SuiteFolder | None = None) -> LoadedRu
         json.dumps([text, pointwise, pairwise], ensure_ascii=False).encode()
     ).hexdigest()
     loaded = LoadedRubric(rubric, path, pointwise, pairwise, digest)
-    try:
-        render_pointwise(loaded, "question", "answer", "reference")
-        render_pairwise(loaded, "question", "answer a", "answer b", "reference")
-    except TemplateRenderError as e:
-        raise InputError(
-            f"judge template does not render ({e}); see docs/rubrics.md for its variables",
-            path=path,
-            where="judge_template",
-        ) from None
+    trials = (
+        ("judge_template", render_pointwise, ("q", "answer one", "r"), ("q", "answer two", "r")),
+        ("pairwise_template", render_pairwise, ("q", "one", "b", "r"), ("q", "two", "b", "r")),
+    )
+    for where, render, first, second in trials:
+        try:
+            one, two = render(loaded, *first), render(loaded, *second)
+        except TemplateRenderError as e:
+            raise InputError(
+                f"judge template does not render ({e}); see docs/rubrics.md for its variables",
+                path=path,
+                where=where,
+            ) from None
+        if one == two:  # an empty template, or one that never shows the judge the answer
+            raise InputError(
+                "the judge template never shows the answer to grade", path=path, where=where
+            )
     return loaded
 
 
@@ -453,6 +461,13 @@ def load_rubric_uses(suite: Suite, folder: SuiteFolder) -> tuple[LoadedRubricUse
     for i, use in enumerate(uses):
         where = f"scorers.rubrics.{i}"
         rubric = load_rubric(folder.resolve(use.rubric, f"{where}.rubric"), folder)
+        unknown = [ds for ds in use.datasets or [] if ds not in suite.datasets]
+        if unknown:
+            raise InputError(
+                f"unknown dataset {unknown[0]!r}; datasets in this suite: {', '.join(suite.datasets)}",
+                path=folder.suite_path,
+                where=f"{where}.datasets",
+            )
         datasets = tuple(use.datasets or suite.datasets)
         for ds in datasets:
             key = (rubric.name, ds)

@@ -23,13 +23,14 @@ from evalkit.credentials import env_secrets, scrub, scrubber
 from evalkit.data.items import Item
 from evalkit.data.readers import items_sha256, read_items, subset
 from evalkit.errors import InputError
-from evalkit.inputfiles import SuiteFolder, load_yaml, read_text, text_lines
+from evalkit.inputfiles import SuiteFolder, load_yaml_document, read_text, text_lines
 from evalkit.prompts import (
     PROMPT_VARIABLES,
     CompiledPrompt,
     Example,
     TemplateRenderError,
     check_template,
+    render_template,
 )
 from evalkit.scoring.extract import normalise
 from evalkit.suite.schema import ARMS, Arm, Dataset, Suite
@@ -73,7 +74,7 @@ class LoadedSuite:
         return self.path.parent
 
 
-def _line_index(text: str) -> dict[tuple[str, ...], int]:
+def _line_index(root: yaml.Node | None) -> dict[tuple[str, ...], int]:
     """Key path → 1-based line, from YAML's node tree (pydantic errors carry only paths)."""
     index: dict[tuple[str, ...], int] = {}
 
@@ -88,7 +89,6 @@ def _line_index(text: str) -> dict[tuple[str, ...], int]:
             for i, value in enumerate(node.value):
                 walk(value, (*prefix, str(i)))
 
-    root = yaml.compose(text)
     if root is not None:
         walk(root, ())
     return index
@@ -121,8 +121,8 @@ def parse_yaml_model(path: Path, model: type[M], what: str, docs: str) -> tuple[
     messages ("suite", "rubric"); `docs` is the page an unknown key points to.
     """
     text = read_text(path, f"{what} file")
-    data = load_yaml(text, path)
-    index = _line_index(text)
+    data, root = load_yaml_document(text, path)
+    index = _line_index(root)
     if not isinstance(data, dict):
         raise InputError(f"expected a mapping of {what} keys at the top level", path=path)
     try:
@@ -268,13 +268,18 @@ def _prompt(
     )
     # a trial render catches what only shows at render time ({{ 1/0 }}, huge ranges); every
     # item is rendered again when the suite is planned
-    try:
-        first, second = prompt.render("\x00one"), prompt.render("\x00two")
-    except TemplateRenderError as e:
-        raise InputError(f"template error, {e}", path=user_origin, where=where) from None
-    if not first[-1]["content"].strip():
-        raise InputError("the prompt renders an empty message", path=user_origin, where=where)
-    if first == second:
+    rendered = []
+    for text, origin, label in parts:
+        if text is None:
+            continue
+        try:
+            one, two = (render_template(text, prompt.context(x)) for x in ("\x00one", "\x00two"))
+        except TemplateRenderError as e:
+            raise InputError(f"template error, {e}", path=origin, where=label) from None
+        if not one.strip():
+            raise InputError("the template renders an empty message", path=origin, where=label)
+        rendered.append(one != two)
+    if not any(rendered):
         raise InputError(
             "the prompt never uses {{ input }}: every item would get the same message",
             path=user_origin,

@@ -340,6 +340,16 @@ class Suite(Strict):
             raise ValueError(f"both arms are required; missing {', '.join(missing)}")
         return v
 
+    @field_validator("gates")
+    @classmethod
+    def _one_path_per_gate(cls, v: list[dict[str, GateCheck]]) -> list[dict[str, GateCheck]]:
+        for i, gate in enumerate(v):
+            if len(gate) != 1:
+                raise ValueError(
+                    f"gates[{i}]: each gate is one mapping, '<metric path>: {{check}}'"
+                )
+        return v
+
     @field_validator("datasets")
     @classmethod
     def _datasets_ok(cls, v: dict[str, Dataset]) -> dict[str, Dataset]:
@@ -356,13 +366,6 @@ class Suite(Strict):
     def _judge_for_rubrics(self) -> Suite:
         if self.scorers.rubrics and self.judge is None:
             raise ValueError("rubric scorers need a 'judge' model; it is never the arm's model")
-        for use in self.scorers.rubrics:
-            for ds in use.datasets or []:
-                if ds not in self.datasets:
-                    raise ValueError(f"rubric {use.rubric!r} names unknown dataset {ds!r}")
-        for gate in self.gates:
-            if len(gate) != 1:
-                raise ValueError("each gate is one mapping: '<metric path>: {check}'")
         return self
 
     def dataset_kind(self, name: str) -> str:
