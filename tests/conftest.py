@@ -68,3 +68,74 @@ def make_suite(tmp_path: Path) -> Callable[..., Path]:
         return suite
 
     return make
+
+
+# ---- hostile text: what a suite, a data file or a model may hold, for every output writer ----
+
+XSS_MARK = "document.documentElement.dataset.xss"  # set only if injected script runs
+HOSTILE_LABELS = [
+    f"<img src=x onerror=\"{XSS_MARK}='label'\">",
+    "[red]card[/red] `x` [l](https://evil.example/a) | *b* <b>bold</b>",
+]
+HOSTILE_MODELS = {
+    "baseline": f"evalkit-test/<svg/onload={XSS_MARK}='model'>",
+    "candidate": "evalkit-test/`](https://evil.example/m)![i](https://evil.example/i.png)[red]m[/red]",
+}
+HOSTILE_TEXT = (
+    f"</script><script>{XSS_MARK}='text'</script> [red]red[/red] `a` ``b`` "
+    "[link](https://evil.example/t) ![img](https://evil.example/t.png) <https://evil.example> "
+    "www.evil.example | *em* _em_ ~~s~~ $x$ &lt; # \\ \x1b[31mansi\x1b]8;;https://evil.example\x07 "
+    "\u202eRLO \x00nul \x0bvt"
+)
+
+
+def write_hostile_suite(root: Path) -> Path:
+    """A scripted suite whose labels, model strings, description, items and answers are hostile."""
+    import yaml
+
+    label_a, label_b = HOSTILE_LABELS
+    rows = [
+        {"id": "h1", "input": f"card one {HOSTILE_TEXT}", "target": label_a},
+        {"id": "h2", "input": "markup two", "target": label_b},
+        {"id": "h3", "input": "card three", "target": label_a},
+        {"id": "h4", "input": "markup four <script>alert(4)</script>", "target": label_b},
+    ]
+    write_jsonl(root / "items.jsonl", rows)
+
+    def answer(label: str) -> str:
+        return json.dumps({"intent": label})
+
+    suite = {
+        "name": "hostile",
+        "description": f"</script><script>{XSS_MARK}='desc'</script> [d](https://evil.example/d)",
+        "task": {
+            "type": "classification",
+            "labels": HOSTILE_LABELS,
+            "output": {"format": "json", "field": "intent"},
+        },
+        "arms": {
+            "baseline": {
+                "model": HOSTILE_MODELS["baseline"],
+                "model_args": {"answers": {"card": answer(label_a)}, "fallback": HOSTILE_TEXT},
+                "prompt": {"text": "{{ input }}"},
+            },
+            "candidate": {
+                "model": HOSTILE_MODELS["candidate"],
+                "model_args": {
+                    "answers": {"card": answer(label_a), "markup": answer(label_b)},
+                    "fallback": HOSTILE_TEXT,
+                },
+                "prompt": {"text": "Q: {{ input }}"},
+            },
+        },
+        "datasets": {"heldout": {"path": "items.jsonl", "id": "id"}},
+        "stats": {"bootstrap": 200},
+        "run": {"max_retries": 0},
+        "gates": [
+            {"heldout.macro_f1": {"candidate_minus_baseline": ">= -1"}},
+            {"heldout.accuracy": {"baseline": ">= 0.99"}},
+        ],
+    }
+    path = root / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False, allow_unicode=False), encoding="utf-8")
+    return path

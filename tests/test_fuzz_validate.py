@@ -595,7 +595,7 @@ def reference_cases() -> Iterator[Case]:
         case.secret = secret
         yield case
     for model in ("", "gpt-4o-mini", "nosuchprovider/model", "openai-api/only-service",
-                  " openai/gpt-4o", "OpenAI/gpt-4o", "openai/", "open ai/x"):  # fmt: skip
+                  " openai/gpt-4o", "OpenAI/gpt-4o", "openai/", "open ai/x", "evalkit-test/a\x1bb", "evalkit-test/../../x"):  # fmt: skip
         yield classify(f"model {model!r}", ("suite.yaml", "arms.baseline.model"),
                        setting("arms.baseline.model", model))  # fmt: skip
     for labels, expect in (

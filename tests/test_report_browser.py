@@ -3,6 +3,7 @@ the counts the per-sample table says they should (read back through the URL-hash
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from evalkit.run.pipeline import RunOptions, RunOutcome, run_suite
+from tests.conftest import HOSTILE_LABELS, HOSTILE_MODELS, write_hostile_suite
 
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 # CI sets this so that a missing browser fails the test instead of skipping it unseen
@@ -161,6 +163,28 @@ def test_untrusted_text_stays_text(run: RunOutcome, tmp_path: Path) -> None:
     # written with textContent: the DOM holds the text, not elements made from it
     assert "&lt;/script&gt;&lt;script&gt;alert(3)&lt;/script&gt;" in dom
     assert "<b>exchange</b>" not in dom
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> RunOutcome:
+    root = tmp_path_factory.mktemp("hostile")
+    return run_suite(
+        write_hostile_suite(root), RunOptions(out_dir=root / "out", cache_dir=root / "cache")
+    )
+
+
+def test_hostile_labels_models_and_answers_stay_text(hostile: RunOutcome, tmp_path: Path) -> None:
+    """Labels, model strings, the description, items and answers carry script, event handlers
+    and tag closers into every section; none of them runs or becomes an element."""
+    dom, log = load(hostile.run_dir / "index.html", tmp_path / "profile")
+    assert js_errors(dom, log) == []
+    assert "data-xss" not in dom  # set by every payload, were any to run
+    assert shown(dom) == 4 and dom.count('<tr class="sample">') == 4  # the browser still works
+    assert "<svg/onload" not in dom and "<img" not in dom and "<b>bold</b>" not in dom
+    for text in (*HOSTILE_LABELS, *HOSTILE_MODELS.values()):
+        assert html.escape(text, quote=False) in dom, text  # shown, as text
+    # the per-class table and the confusion matrices name the hostile labels too
+    assert dom.count(html.escape(HOSTILE_LABELS[0], quote=False)) >= 3
 
 
 def test_error_hook_catches_script_errors(run: RunOutcome, tmp_path: Path) -> None:

@@ -369,3 +369,26 @@ def test_terminal_summary_shows_missing_values_as_dashes() -> None:
     print_summary(results, console)
     text = console.export_text()
     assert "rubric.r.overall" in text and "—" in text and "No held-out result" in text
+
+
+def test_zero_input_tokens_do_not_break_the_economics(run: RunOutcome) -> None:
+    """A provider reporting 0 input tokens (or an empty prompt) gives no ratio, not a crash."""
+    econ = run.results["economics"]
+    for zero in ("baseline", "candidate"):
+        changed = {arm: {**e, "mean_input_tokens": 0.0 if arm == zero else 12.0}
+                   for arm, e in econ.items()}  # fmt: skip
+        page = _render(run.results, run.table, economics=changed)
+        assert 'id="economics"' in page and 'id="prompt-cost"' not in page
+
+
+def test_gate_metric_names_cover_every_metric_a_run_reports(run: RunOutcome) -> None:
+    """`evalkit validate` refuses a gate on a metric not in gate.metric_names: the list must
+    hold every metric the analysis really reports, for task datasets and probes."""
+    from evalkit.gate import metric_names
+    from evalkit.suite.load import load_suite
+
+    suite = load_suite(run.results["suite"]["path"]).suite
+    reported = {(m["section"], m["metric"]) for m in run.results["metrics"]}
+    assert {s for s, _ in reported} == {"task", "probe"}
+    for section, metric in reported:
+        assert metric in metric_names(suite, section), (section, metric)

@@ -172,3 +172,41 @@ def test_shipped_suites_validate(suite: Path, capsys) -> None:
     """Every example suite in the repo stays valid as the schema evolves (no model is called)."""
     code, out = validate(suite, capsys)
     assert code == 0, out
+
+
+def test_a_template_failing_on_one_item_names_the_item(make_suite, capsys) -> None:
+    """The trial render passes; rendering every item when the suite is planned does not."""
+    text = SUITE.replace(
+        "Q: {{ input }}", "{% if 'lost' in input %}{{ 1/0 }}{% endif %}{{ input }}"
+    )
+    code, out = validate(make_suite(text), capsys)
+    assert code == 2 and len(out.strip().splitlines()) == 1
+    assert "arms.candidate.prompt" in out and "item 'q5' of heldout" in out
+    assert "ZeroDivisionError" in out
+
+
+def test_non_utf8_dataset_suggests_the_encoding_key(make_suite, capsys) -> None:
+    suite = make_suite()
+    (suite.parent / "items.jsonl").write_bytes(
+        b'{"id": "a", "input": "caf\xe9", "target": "card_arrival"}\n'
+    )
+    code, out = validate(suite, capsys)
+    assert code == 2 and "items.jsonl" in out and "not UTF-8 text" in out and "encoding:" in out
+    text = SUITE.replace("items.jsonl, id: id}", "items.jsonl, id: id, encoding: latin-1}")
+    (suite.parent / "suite.yaml").write_text(text, encoding="utf-8")
+    code, out = validate(suite, capsys)
+    assert code == 0, out
+
+
+def test_a_symlink_inside_the_folder_to_a_file_outside_is_refused(
+    make_suite, tmp_path, capsys
+) -> None:
+    suite = make_suite()
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.jsonl"
+    outside.write_text((suite.parent / "items.jsonl").read_text(), encoding="utf-8")
+    (suite.parent / "linked.jsonl").symlink_to(outside)
+    linked = SUITE.replace("items.jsonl", "linked.jsonl")
+    code, out = validate(make_suite(linked), capsys)
+    assert code == 2 and "outside the suite's folder" in out and "allow_outside_paths" in out
+    code, out = validate(make_suite("allow_outside_paths: true\n" + linked), capsys)
+    assert code == 0, out

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import random
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,18 @@ def detect_format(path: Path, declared: str, text: str) -> str:
     )
 
 
+# a "\ud800"-style escape: harmless when it pairs with a low surrogate, not text when alone
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _unpaired_surrogate(row: dict[str, Any]) -> bool:
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def jsonl_rows(
     path: Path, text: str | None = None, what: str = "data file"
 ) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -61,6 +74,12 @@ def jsonl_rows(
         if not isinstance(row, dict):
             raise InputError(
                 f"expected a JSON object per line, found {type(row).__name__}",
+                path=path,
+                line=lineno,
+            )
+        if _SURROGATE_ESCAPE.search(line) and _unpaired_surrogate(row):
+            raise InputError(
+                "row holds an unpaired surrogate escape (e.g. \\ud800), which is not text",
                 path=path,
                 line=lineno,
             )

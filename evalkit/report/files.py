@@ -14,6 +14,9 @@ import pandas as pd
 from evalkit.credentials import REDACTED, env_secrets, scrub, scrubber, secret_key
 
 RESULTS_SCHEMA_VERSION = 1
+# A lone surrogate (from a "\ud800" escape in data, a suite or a model's reply) cannot be
+# encoded: every writer writes it as the escape it came from (valid inside a JSON string)
+WRITE_ERRORS = "backslashreplace"
 
 
 def redact(value: Any, secrets: Sequence[str] | None = None) -> Any:
@@ -57,12 +60,12 @@ def _clean(value: Any) -> Any:
 def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     text = json.dumps(_clean(redact(data)), indent=2, ensure_ascii=False)
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8", errors=WRITE_ERRORS)
     tmp.replace(path)
 
 
 def write_samples(path: Path, table: pd.DataFrame) -> None:
-    with path.open("w", encoding="utf-8") as fh:
+    with path.open("w", encoding="utf-8", errors=WRITE_ERRORS) as fh:
         for row in redact(table.to_dict(orient="records")):
             fh.write(json.dumps(_clean(row), ensure_ascii=False) + "\n")
 

@@ -15,7 +15,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
-from evalkit.report.files import redact
+from evalkit.report.files import WRITE_ERRORS, redact
 
 TEMPLATES = Path(__file__).parent / "templates"
 ARMS = ("baseline", "candidate")
@@ -320,5 +320,5 @@ def render_report(results: dict[str, Any], table: pd.DataFrame) -> str:
 def write_html(path: Path, results: dict[str, Any], table: pd.DataFrame) -> None:
     """Write the report next to results.json (atomically, like the other run files)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(render_report(results, table), encoding="utf-8")
+    tmp.write_text(render_report(results, table), encoding="utf-8", errors=WRITE_ERRORS)
     tmp.replace(path)

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from evalkit.report.files import redact
+from evalkit.report.files import WRITE_ERRORS, redact
 from evalkit.report.terminal import shown_escaped
 
 # what XML 1.0 does not allow in a document (control characters, lone surrogates, U+FFFE/F)
@@ -77,4 +77,4 @@ def junit_xml(results: dict[str, Any]) -> str:
 
 
 def write_junit(path: Path, results: dict[str, Any]) -> None:
-    path.write_text(junit_xml(results), encoding="utf-8")
+    path.write_text(junit_xml(results), encoding="utf-8", errors=WRITE_ERRORS)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.report.files import redact
+from evalkit.report.files import WRITE_ERRORS, redact
 from evalkit.report.terminal import HEADLINE
 
 _MARK = {True: "✅ pass", False: "❌ fail", None: "⚠️ not evaluated"}
@@ -174,4 +174,4 @@ def summary_markdown(results: dict[str, Any]) -> str:
 
 
 def write_summary(path: Path, results: dict[str, Any]) -> None:
-    path.write_text(summary_markdown(results), encoding="utf-8")
+    path.write_text(summary_markdown(results), encoding="utf-8", errors=WRITE_ERRORS)

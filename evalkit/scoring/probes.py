@@ -22,6 +22,7 @@ from evalkit.data.readers import jsonl_rows
 from evalkit.errors import InputError
 from evalkit.inputfiles import SuiteFolder, load_yaml, read_text
 from evalkit.prompts import TemplateRenderError, check_template, render_text
+from evalkit.suite.schema import _NAME
 
 KINDS = ("multiple_choice", "numeric")
 LETTERS = ("A", "B", "C", "D")
@@ -90,6 +91,12 @@ def _load_manifest(path: Path, folder: SuiteFolder | None) -> ProbePack:
     for key in ("name", "prompt", "items", "source", "licence"):
         if not isinstance(manifest[key], str) or not manifest[key].strip():
             raise InputError("must be a non-empty string", path=path, where=key)
+    if not _NAME.match(manifest["name"]):
+        raise InputError(
+            "use letters, digits, '-' and '_' (it names gate paths: probes.<name>.accuracy)",
+            path=path,
+            where="name",
+        )
     version = manifest["version"]
     if isinstance(version, bool) or not isinstance(version, str | int | float):
         raise InputError("must be a string or a number", path=path, where="version")

@@ -20,7 +20,7 @@ ARMS = ("baseline", "candidate")
 RESERVED_DATASETS = ("training_sample", "probes")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 # `<provider>/<model>`: inspect-ai's form; the provider itself is checked when the suite loads
-_MODEL = re.compile(r"^(?P<provider>[a-z0-9][a-z0-9_.\-]*)/(?P<name>\S+)$")
+_MODEL = re.compile(r"^(?P<provider>[a-z0-9][a-z0-9_.\-]*)/(?P<name>[^\s\x00-\x1f\x7f]+)$")
 # Upper bounds: beyond them a value is a typo, and some (a bootstrap of 10**12) would hang
 MAX_TOKENS = 200_000
 MAX_BOOTSTRAP = 100_000
@@ -49,6 +49,9 @@ def _model_string(v: str) -> str:
         )
     if m["provider"] == "openai-api" and len([p for p in v.split("/") if p]) < 3:
         raise ValueError("expected 'openai-api/<service>/<model>'")
+    # the response cache files answers under the model string: '..' would leave its folder
+    if ".." in v.split("/"):
+        raise ValueError("a model string has no '..' segment")
     return v
 
 

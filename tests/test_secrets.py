@@ -1,0 +1,240 @@
+"""No secret in anything a run writes: credentials are planted where users put them (API keys
+in the environment, a key in a base_url, headers in model_args) and every file under the run
+folder (logs included) and the response cache is searched for them, inside archives too.
+
+The run goes through the CLI against the loopback OpenAI-compatible endpoint, so the key is
+really sent; whatever engine executes the run, this test reads only what lands on disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evalkit.cli import main
+
+ENV_SECRETS = {
+    "LOOPBACK_API_KEY": "sk-plantedloopback0123456789",  # the key openai-api/loopback sends
+    "OPENAI_API_KEY": "sk-plantedopenai0123456789abcd",
+    "HF_TOKEN": "hf_planted0123456789abcdefXYZ",
+    "EVALKIT_DB_PASSWORD": "planted-password-4711",
+}
+USERINFO_SECRET = "planted-userinfo-9876"
+HEADER_SECRET = "planted-header-5555"
+ITEMS = [
+    {"id": "q1", "input": "where is my new card", "target": "card_arrival"},
+    {"id": "q2", "input": "what exchange rate do you use", "target": "exchange_rate"},
+    {"id": "q3", "input": "card still has not arrived", "target": "card_arrival"},
+]
+
+
+def encodings(secret: str) -> set[bytes]:
+    """The ways a secret can be written: as is, JSON-, URL- or base64-encoded (Basic auth)."""
+    forms = {secret, json.dumps(secret)[1:-1], urllib.parse.quote(secret)}
+    forms |= {base64.b64encode(f"user:{secret}".encode()).decode()}
+    return {f.encode() for f in forms}
+
+
+def contents(path: Path) -> Iterator[tuple[str, bytes]]:
+    """A file's bytes, and those of every member of a zip (an .eval log) or a gzip file."""
+    data = path.read_bytes()
+    yield str(path), data
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            for name in z.namelist():
+                yield f"{path}!{name}", z.read(name)
+    elif data[:2] == b"\x1f\x8b":
+        yield f"{path}!gunzip", gzip.decompress(data)
+
+
+def leaks(folders: list[Path], secrets: list[str], *texts: str) -> list[str]:
+    found = []
+    files = [f for folder in folders if folder.exists() for f in folder.rglob("*") if f.is_file()]
+    blobs = [blob for f in files for blob in contents(f)]
+    blobs += [(f"output {i}", t.encode()) for i, t in enumerate(texts)]
+    for secret in secrets:
+        for where, data in blobs:
+            if any(form in data for form in encodings(secret)):
+                found.append(f"{secret} in {where}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """The loopback endpoint's base URL; the process is stopped after the module."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalkit.testing.endpoint", "--port", "0", "--latency", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("listening on "), line
+        yield line.removeprefix("listening on ").strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def write_suite(folder: Path, url: str, **arm_extra: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ITEMS))
+    arm = {"base_url": url, "prompt": {"text": "Query: {{ input }}"}, **arm_extra}
+    suite = {
+        "name": "secrets",
+        "task": {
+            "type": "classification",
+            "labels": ["card_arrival", "exchange_rate"],
+            "output": {"format": "json", "field": "intent"},
+        },
+        "arms": {
+            "baseline": {"model": "openai-api/loopback/base-model", **arm},
+            "candidate": {"model": "openai-api/loopback/tuned-model", **arm},
+        },
+        "datasets": {"heldout": {"path": "items.jsonl", "id": "id"}},
+        "stats": {"bootstrap": 200},
+        "run": {"max_retries": 0, "timeout": 30},
+    }
+    path = folder / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run(suite: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    args = ["run", str(suite), "--out", str(folder / "reports"),
+            "--cache-dir", str(folder / "cache"), "--run-id", "r1"]  # fmt: skip
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_a_real_run_writes_no_environment_secret(
+    endpoint: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in ENV_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    suite = write_suite(tmp_path, endpoint)
+    code, printed = run(suite, tmp_path, capsys)
+    assert code == 0, printed
+    run_dir = tmp_path / "reports" / "secrets" / "r1"
+    # the search is only worth something if the run wrote what it should, logs and cache too
+    assert (run_dir / "results.json").is_file() and (run_dir / "index.html").is_file()
+    assert any((run_dir / "logs").rglob("*")) and any((tmp_path / "cache").rglob("*"))
+    with urllib.request.urlopen(endpoint.removesuffix("/v1") + "/stats") as r:
+        assert json.load(r)["answered"] >= 2 * len(ITEMS)  # the planted key was really used
+    found = leaks([tmp_path / "reports", tmp_path / "cache"], list(ENV_SECRETS.values()), printed)
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("where", "extra", "secret"),
+    [
+        ("base_url user-info", {"base_url": f"http://user:{USERINFO_SECRET}@127.0.0.1:9/v1"}, USERINFO_SECRET),
+        ("base_url user only", {"base_url": f"http://{USERINFO_SECRET}@127.0.0.1:9/v1"}, USERINFO_SECRET),
+        ("X-Api-Key header", {"model_args": {"default_headers": {"X-Api-Key": HEADER_SECRET}}}, HEADER_SECRET),
+        ("Authorization header", {"model_args": {"default_headers": {"Authorization": f"Bearer {HEADER_SECRET}"}}}, HEADER_SECRET),
+        ("a header holding a token", {"model_args": {"default_headers": {"X-Trace": "Bearer 0123456789abcdefgh"}}}, "0123456789abcdefgh"),
+        ("api_key argument", {"model_args": {"api_key": HEADER_SECRET}}, HEADER_SECRET),
+        ("nested in a list", {"model_args": {"extra": [{"token": HEADER_SECRET}]}}, HEADER_SECRET),
+    ],
+)  # fmt: skip
+def test_a_suite_carrying_a_secret_is_refused_and_nothing_is_written(
+    endpoint: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+    extra: dict[str, object],
+    secret: str,
+) -> None:
+    suite = write_suite(tmp_path, endpoint, **extra)
+    code, printed = run(suite, tmp_path, capsys)
+    assert code == 2, printed
+    assert "secret" in printed or "credentials" in printed, printed
+    assert "suite.yaml" in printed and "arms.baseline" in printed
+    assert leaks([tmp_path / "reports", tmp_path / "cache"], [secret], printed) == []
+    assert not (tmp_path / "reports").exists()  # refused before anything is written
+
+
+def test_writers_cut_an_environment_secret_out_of_model_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model that echoes a key (or a URL with one) never gets it into evalkit's own files.
+
+    (The engine's logs and cache hold model text as it came; see the test above for what
+    they must never hold.)
+    """
+    secret = ENV_SECRETS["OPENAI_API_KEY"]
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    echo = f"my key is {secret}, see https://admin:{USERINFO_SECRET}@db.internal/x"
+    script = tmp_path / "answers.json"
+    script.write_text(json.dumps({"fallback": echo}), encoding="utf-8")
+    suite = write_suite(tmp_path, "unused")
+    text = suite.read_text(encoding="utf-8")
+    text = text.replace("openai-api/loopback/base-model", "evalkit-test/echo")
+    text = text.replace("openai-api/loopback/tuned-model", "evalkit-test/echo2")
+    text = text.replace("base_url: unused", f"model_args: {{script: {json.dumps(str(script))}}}")
+    suite.write_text(text, encoding="utf-8")
+    code, printed = run(suite, tmp_path, capsys)
+    assert code == 0, printed
+    run_dir = tmp_path / "reports" / "secrets" / "r1"
+    written = [run_dir / n for n in ("results.json", "samples.jsonl", "index.html", "summary.md",
+                                     "junit.xml")]  # fmt: skip
+    samples = (run_dir / "samples.jsonl").read_text(encoding="utf-8")
+    assert "my key is <redacted>, see https://<redacted>@db.internal/x" in samples
+    found = [
+        f"{s} in {f.name}"
+        for f in written
+        for s in (secret, USERINFO_SECRET)
+        if s in f.read_text(encoding="utf-8")
+    ]
+    assert found == [] and secret not in printed
+
+
+def test_the_search_finds_a_secret_inside_an_archive(tmp_path: Path) -> None:
+    """The checks above can fail: a key compressed inside a log, or base64'd, is found."""
+    with zipfile.ZipFile(tmp_path / "run.eval", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("header.json", json.dumps({"model_args": {"key": HEADER_SECRET}}))
+    (tmp_path / "auth.txt").write_bytes(base64.b64encode(f"user:{USERINFO_SECRET}".encode()))
+    found = leaks([tmp_path], [HEADER_SECRET, USERINFO_SECRET])
+    assert sorted(found) == [
+        f"{HEADER_SECRET} in {tmp_path / 'run.eval'}!header.json",
+        f"{USERINFO_SECRET} in {tmp_path / 'auth.txt'}",
+    ]
+
+
+def test_redact_blanks_secret_keys_at_any_depth_and_cuts_credentials_from_text() -> None:
+    from evalkit.report.files import redact
+
+    value = {
+        "model_args": {
+            "default_headers": {"X-Api-Key": "k", "Authorization": "Bearer t", "Accept": "json"},
+            "extra": [{"access_token": 12345}],
+            "use_auth": True,  # a switch, not a secret
+            "max_tokens": 64,
+        },
+        "base_url": f"https://svc:{USERINFO_SECRET}@host/v1",
+        "note": f"echoed {HEADER_SECRET} and Bearer abc123def456ghi789",
+    }
+    out = redact(value, secrets=[HEADER_SECRET])
+    headers = out["model_args"]["default_headers"]
+    assert headers == {"X-Api-Key": "<redacted>", "Authorization": "<redacted>", "Accept": "json"}
+    assert out["model_args"]["extra"] == [{"access_token": "<redacted>"}]
+    assert out["model_args"]["use_auth"] is True and out["model_args"]["max_tokens"] == 64
+    assert out["base_url"] == "https://<redacted>@host/v1"
+    assert out["note"] == "echoed <redacted> and <redacted>"
