@@ -48,7 +48,10 @@ def _parser() -> argparse.ArgumentParser:
         choices=["full", "rich", "plain", "none"],
         help="progress display (default: plain on a terminal, none otherwise)",
     )
-    run.add_argument("--run-id", help="name of the run folder (default: UTC timestamp)")
+    run.add_argument(
+        "--run-id",
+        help="name of the run folder: letters, digits, '.', '-', '_' (default: UTC timestamp)",
+    )
     run.add_argument("--gate", action="store_true", help="exit 1 when a gate of the suite fails")
     run.add_argument(
         "--baseline", type=Path, help="an earlier run folder or results.json, for no_regression"

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from evalkit.cli import main
+from tests.conftest import ITEMS as CONFTEST_ITEMS
 
 ENV_SECRETS = {
     "LOOPBACK_API_KEY": "sk-plantedloopback0123456789",  # the key openai-api/loopback sends
@@ -33,11 +34,7 @@ ENV_SECRETS = {
 }
 USERINFO_SECRET = "planted-userinfo-9876"
 HEADER_SECRET = "planted-header-5555"
-ITEMS = [
-    {"id": "q1", "input": "where is my new card", "target": "card_arrival"},
-    {"id": "q2", "input": "what exchange rate do you use", "target": "exchange_rate"},
-    {"id": "q3", "input": "card still has not arrived", "target": "card_arrival"},
-]
+ITEMS = CONFTEST_ITEMS[:3]
 
 
 def encodings(secret: str) -> set[bytes]:
