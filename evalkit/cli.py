@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,10 +16,19 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from evalkit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, EvalkitError, InputError
+from evalkit.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_GATE_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EvalkitError,
+    InputError,
+    Interrupted,
+)
 
 if TYPE_CHECKING:
     from evalkit.gate import GateReport
+    from evalkit.run.pipeline import RunOutcome
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,10 +53,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--display",
-        choices=["full", "rich", "plain", "none"],
-        help="progress display (default: plain on a terminal, none otherwise)",
+        choices=["live", "log", "none"],
+        help="progress: a live table, a line a minute, or nothing "
+        "(default: live on a terminal, log otherwise)",
     )
     run.add_argument("--run-id", help="name of the run folder (default: UTC timestamp)")
+    run.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="RUN_DIR",
+        help="finish an interrupted run: the suite's newest unfinished one, or RUN_DIR; "
+        "only requests without an answer are sent",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=_cores(),
+        help=f"processes that send requests (default: the number of cores, {_cores()}); "
+        "local models always run in one",
+    )
+    run.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run part I of N of every arm × dataset (both arms the same items); "
+        "join the parts with `evalkit merge`",
+    )
+    run.add_argument(
+        "--inspect-logs", action="store_true", help="also write logs/*.eval for `inspect view`"
+    )
     run.add_argument("--gate", action="store_true", help="exit 1 when a gate of the suite fails")
     run.add_argument(
         "--baseline", type=Path, help="an earlier run folder or results.json, for no_regression"
@@ -57,6 +93,24 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument(
         "--baseline", type=Path, help="an earlier run folder or results.json, for no_regression"
     )
+
+    merge = sub.add_parser(
+        "merge", help="join the run folders of every shard of a suite into one run"
+    )
+    merge.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    merge.add_argument(
+        "--out", type=Path, default=Path("reports"), help="reports folder (default: reports)"
+    )
+    merge.add_argument("--run-id", help="name of the merged run folder")
+    merge.add_argument("--suite", type=Path, help="the suite file, if not where the shards ran")
+    merge.add_argument("--gate", action="store_true", help="exit 1 when a gate fails")
+    merge.add_argument(
+        "--baseline", type=Path, help="an earlier run folder or results.json, for no_regression"
+    )
+
+    logs = sub.add_parser("logs", help="write a finished run's inspect logs (logs/*.eval)")
+    logs.add_argument("run", type=Path)
+    logs.add_argument("--suite", type=Path, help="the suite file, if not where the run ran")
 
     cmp_ = sub.add_parser("compare", help="two finished runs side by side, metric by metric")
     cmp_.add_argument("run_a", type=Path)
@@ -75,16 +129,31 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _display(choice: str | None) -> str:
     if choice:
         return choice
-    return "plain" if sys.stdout.isatty() else "none"
+    return "live" if sys.stderr.isatty() else "log"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from evalkit.report.terminal import print_summary
     from evalkit.run.pipeline import RunOptions, run_suite
+    from evalkit.run.plan import Shard
 
+    if args.workers < 1:
+        raise InputError(f"expected a whole number ≥ 1, found {args.workers}", where="--workers")
+    # CI cancels a job with SIGTERM: stop like Ctrl-C, so the run folder says how to resume
+    signal.signal(signal.SIGTERM, _interrupt)
     outcome = run_suite(
         args.suite,
         RunOptions(
@@ -94,13 +163,57 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
             display=_display(args.display),
             run_id=args.run_id,
             baseline_run=args.baseline,
+            resume=args.resume if args.resume is True or not args.resume else Path(args.resume),
+            workers=args.workers,
+            shard=Shard.parse(args.shard) if args.shard else None,
+            inspect_logs=args.inspect_logs,
         ),
     )
+    return _report_outcome(outcome, args.gate, console)
+
+
+def _report_outcome(outcome: RunOutcome, gate: bool, console: Console) -> int:
+    from evalkit.report.terminal import print_summary
+
     print_summary(outcome.results, console)
-    _print_gates(outcome.gates, console)
+    if outcome.gates is None:
+        shard = outcome.results.get("shard") or {}
+        console.print(
+            f"shard {shard.get('index')}/{shard.get('count')}: gates are judged on the merged "
+            "run (evalkit merge)"
+        )
+    else:
+        _print_gates(outcome.gates, console)
     _step_summary(outcome.run_dir)
     console.print(f"report: {outcome.run_dir / 'index.html'}")
-    return EXIT_GATE_FAILED if args.gate and not outcome.gates.passed else EXIT_OK
+    failed = outcome.gates is not None and not outcome.gates.passed
+    return EXIT_GATE_FAILED if gate and failed else EXIT_OK
+
+
+def _cmd_merge(args: argparse.Namespace, console: Console) -> int:
+    from evalkit.run.pipeline import RunOptions, merge_runs
+
+    outcome = merge_runs(
+        args.runs,
+        RunOptions(out_dir=args.out, run_id=args.run_id, baseline_run=args.baseline),
+        suite_path=args.suite,
+    )
+    return _report_outcome(outcome, args.gate, console)
+
+
+def _cmd_logs(args: argparse.Namespace, console: Console) -> int:
+    from evalkit.report.files import resolve_run
+    from evalkit.run.pipeline import export_inspect_logs
+
+    try:
+        run_dir = resolve_run(args.run)
+    except FileNotFoundError:
+        raise InputError("not a run folder", path=args.run) from None
+    written = export_inspect_logs(run_dir, args.suite)
+    console.print(
+        f"{len(written)} logs written; open them with: inspect view --log-dir {run_dir / 'logs'}"
+    )
+    return EXIT_OK
 
 
 def _print_gates(report: GateReport, console: Console) -> None:
@@ -212,6 +325,8 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 COMMANDS = {
     "run": _cmd_run,
+    "merge": _cmd_merge,
+    "logs": _cmd_logs,
     "validate": _cmd_validate,
     "gate": _cmd_gate,
     "compare": _cmd_compare,
@@ -226,6 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
     try:
         return COMMANDS[args.command](args, console)
+    except Interrupted as e:
+        err.print(escape(str(e)), soft_wrap=True)
+        return e.exit_code
     except EvalkitError as e:
         err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         return e.exit_code
@@ -234,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         err.print("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

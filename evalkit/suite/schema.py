@@ -215,11 +215,33 @@ class Stats(Strict):
 
 
 class RunSettings(Strict):
-    max_connections: int = Field(default=8, ge=1)
-    max_retries: int = Field(default=2, ge=0)
-    timeout: int = Field(default=120, ge=1, description="seconds per model call")
+    max_connections: int = Field(
+        default=8, ge=1, description="requests in flight at once per endpoint (server)"
+    )
+    max_retries: int = Field(default=2, ge=0, description="retries of a transient failure")
+    timeout: float = Field(default=120, gt=0, description="seconds per attempt")
+    total_timeout: float | None = Field(
+        default=None, gt=0, description="seconds per request, every attempt and wait included"
+    )
+    hedge_after: float | Literal["auto", "off"] = Field(
+        default="auto",
+        description="seconds before a slow attempt is raced by a second one; auto: 5× the "
+        "endpoint's median answer time, at least 1 s",
+    )
+    client: Literal["auto", "native", "inspect"] = Field(
+        default="auto",
+        description="native: evalkit's own OpenAI-compatible client; inspect: inspect-ai's "
+        "provider; auto: native where it supports the arm",
+    )
     cache: bool = True
     max_errors: int = Field(default=0, ge=0, description="errored samples a gate tolerates")
+
+    @field_validator("hedge_after")
+    @classmethod
+    def _positive(cls, v: float | str) -> float | str:
+        if isinstance(v, float | int) and v <= 0:
+            raise ValueError("hedge_after: give seconds > 0, 'auto' or 'off'")
+        return v
 
 
 # ">= 0.98": an operator and a number; the gate reads both groups back from stored results
