@@ -307,8 +307,9 @@ class InspectClient:
                 memoize=False,
                 **dict(spec.model_args),
             )
-        except InputError as e:  # a provider of evalkit's own: keep its location, add ours
-            raise InputError(e.message, path=e.path, where=e.where or where) from None
+        except InputError as e:  # a provider of evalkit's own: its key, under the arm's
+            inner = f"{spec.where}.{e.where}" if spec.where and e.where else e.where or where
+            raise InputError(e.message, path=e.path, where=inner) from None
         except (ValueError, TypeError, ImportError) as e:
             # inspect raises ValueError for an unknown provider, TypeError for bad model_args,
             # PrerequisiteError (a ValueError... or not) for a missing key or package

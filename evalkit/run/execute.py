@@ -107,12 +107,8 @@ def execute(plan: Plan, settings: ExecSettings) -> Records:
         if cache is not None and pending:
             pending = _from_cache(pending, cache, settings.run_dir, records, progress)
         if pending:
-            progress.start()
-            try:
-                with isolated_inspect_env():
-                    _send(pending, settings, cache, progress)
-            finally:
-                progress.stop()
+            with isolated_inspect_env():
+                _send(pending, settings, cache, progress)
     finally:
         if cache is not None:
             cache.close()
@@ -177,6 +173,17 @@ def _send(
     # any request is sent, with the suite key that names it
     clients = _clients(pending, settings)
     workers = _worker_count(pending, clients, settings.workers)
+    progress.start()
+    try:
+        _dispatch(pending, settings, cache, progress, clients, workers)
+    finally:
+        progress.stop()
+
+
+def _dispatch(
+    pending: list[Request], settings: ExecSettings, cache: ResponseCache | None,
+    progress: Progress, clients: dict[str, Client], workers: int,
+) -> None:  # fmt: skip
     if workers == 1:
         journal = Journal(settings.run_dir / "journal.jsonl")
 

@@ -228,6 +228,10 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     except KeyboardInterrupt:
         journal.update_manifest(run_dir, state=journal.INTERRUPTED, stopped_at=journal.now_iso())
         raise Interrupted(f"interrupted; resume with: {resume}") from None
+    except InputError as e:
+        journal.update_manifest(run_dir, state=journal.FAILED, error=str(e))
+        # a provider names the key (arms.candidate.model); the suite file is ours to add
+        raise e if e.path else InputError(e.message, path=loaded.path, where=e.where) from None
     except EvalkitError as e:
         journal.update_manifest(run_dir, state=journal.FAILED, error=str(e))
         raise
