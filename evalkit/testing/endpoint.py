@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
+import subprocess
 import sys
+import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,6 +197,45 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(serve(endpoint, args.host, args.port))
     except KeyboardInterrupt:
         sys.exit(0)
+
+
+@dataclass
+class RunningEndpoint:
+    """An endpoint started by `running_endpoint`: its URL and its counters."""
+
+    url: str  # ends in /v1: what a suite's base_url takes
+    process: subprocess.Popen
+
+    @property
+    def root(self) -> str:
+        return self.url.removesuffix("/v1")
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.root + "/stats", timeout=10) as r:
+            return json.loads(r.read())
+
+    def reset(self) -> None:
+        request = urllib.request.Request(self.root + "/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).read()
+
+
+@contextlib.contextmanager
+def running_endpoint(*args: str, answers: Path | None = None) -> Iterator[RunningEndpoint]:
+    """This endpoint in a process of its own on a free port (ARGS as on the command line)."""
+    extra = [*args, *(["--answers", str(answers)] if answers else [])]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalkit.testing.endpoint", "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"the endpoint did not start: {line!r}")
+        yield RunningEndpoint(url=line.split()[-1], process=proc)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 if __name__ == "__main__":
