@@ -85,7 +85,7 @@ def run_metadata(
     loaded: LoadedSuite, plan: Plan, run_id: str, started: float, shard: Shard | None = None
 ) -> dict[str, Any]:
     """Who, what and with which versions: everything needed to trust or repeat the run."""
-    import inspect_ai
+    from importlib.metadata import version
 
     from evalkit.report.files import RESULTS_SCHEMA_VERSION, redact
 
@@ -109,7 +109,8 @@ def run_metadata(
         "duration_s": round(time.time() - started, 2),
         "versions": {
             "evalkit": evalkit.__version__,
-            "inspect_ai": inspect_ai.__version__,
+            # the installed version, without importing inspect-ai (a second of start-up)
+            "inspect_ai": version("inspect_ai"),
             "python": platform.python_version(),
         },
         "suite": {
