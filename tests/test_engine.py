@@ -184,3 +184,29 @@ def test_retry_after_headers(headers: dict, expected: float | None) -> None:
     from evalkit.models.clients import retry_after
 
     assert retry_after(headers) == expected
+
+
+def _rec(task: str, error: str | None = None, cached: bool = False) -> Record:
+    return Record(task, "i", "k", "", error, None, None, None, 1, cached)
+
+
+def test_progress_counts_each_task_and_reads_as_one_log_line() -> None:
+    import io
+
+    from evalkit.run.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(
+        labels={"b": "baseline · heldout", "c": "candidate · heldout"},
+        totals={"b": 4, "c": 4},
+        mode="log",
+        stream=stream,
+    )
+    progress.start()
+    for rec in (_rec("b"), _rec("b", error="HTTP 500"), _rec("c", cached=True), _rec("c")):
+        progress.add(rec)
+    progress.stop()  # a log ends with the final line
+    line = stream.getvalue().strip()
+    assert line.startswith("progress [") and "4/8 (50%)" in line and "1 errors" in line
+    assert "baseline · heldout 2/4" in line and "candidate · heldout 2/4" in line
+    assert "req/s" in line and "ETA" in line
