@@ -28,11 +28,10 @@ task:
   output: {{format: json, field: intent}}
 arms:
   baseline:
-    model: openai-api/loopback/base-model
+    {baseline}
     prompt: {{text: "Baseline prompt: {{{{ input }}}}"}}
   candidate:
-    model: "openai/{fine_tune}"
-    base_url: {url}
+    {candidate}
     prompt: {{text: "{{{{ input }}}}"}}
 datasets:
   heldout: {{path: items.jsonl, id: id}}
@@ -43,6 +42,16 @@ run: {{max_retries: 0, timeout: 30}}
 # card_arrival (right on half of ITEMS), the tuned prompt the right label every time.
 CARD, EXCHANGE = '{"intent": "card_arrival"}', '{"intent": "exchange_rate"}'
 ANSWERS = {"Baseline prompt:": CARD, "exchange": EXCHANGE}
+
+
+def _run(folder: Path, baseline: str, candidate: str) -> tuple[int, Path]:
+    """Run the suite with these arm lines (model, base_url) through the CLI; the run folder."""
+    write_jsonl(folder / "items.jsonl", ITEMS)
+    suite = folder / "suite.yaml"
+    suite.write_text(SUITE.format(baseline=baseline, candidate=candidate), encoding="utf-8")
+    code = main(["run", str(suite), "--out", str(folder / "reports"),
+                 "--cache-dir", str(folder / "cache")])  # fmt: skip
+    return code, (folder / "reports" / "providers" / "latest").resolve()
 
 
 def _run_folder_texts(run_dir: Path) -> dict[str, str]:
@@ -56,6 +65,14 @@ def _run_folder_texts(run_dir: Path) -> dict[str, str]:
     }
 
 
+@pytest.fixture(autouse=True)
+def _loopback_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ambient endpoint or proxy: every URL and key a test relies on, it sets itself."""
+    for var in ("OPENAI_BASE_URL", "OLLAMA_BASE_URL", "LLAMA_CPP_PYTHON_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+
 def test_fine_tuned_and_compatible_model_ids_reach_the_endpoint_unchanged(
     loopback, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,21 +80,18 @@ def test_fine_tuned_and_compatible_model_ids_reach_the_endpoint_unchanged(
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("LOOPBACK_API_KEY", KEY)
     monkeypatch.setenv("LOOPBACK_BASE_URL", endpoint.url)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    write_jsonl(tmp_path / "items.jsonl", ITEMS)
-    suite = tmp_path / "suite.yaml"
-    suite.write_text(SUITE.format(fine_tune=FINE_TUNE, url=endpoint.url), encoding="utf-8")
 
-    code = main(["run", str(suite), "--out", str(tmp_path / "reports"),
-                 "--cache-dir", str(tmp_path / "cache")])  # fmt: skip
+    code, run_dir = _run(
+        tmp_path,
+        baseline="model: openai-api/loopback/base-model",
+        candidate=f'model: "openai/{FINE_TUNE}"\n    base_url: {endpoint.url}',
+    )
 
     assert code == 0
     stats = endpoint.stats()
     # the fine-tuned id arrives verbatim; the openai-api service prefix is stripped
     assert stats["models"] == {FINE_TUNE: len(ITEMS), "base-model": len(ITEMS)}
     assert stats["requests"] == stats["answered"] == 2 * len(ITEMS)
-    run_dir = (tmp_path / "reports" / "providers" / "latest").resolve()
     samples = pd.read_json(run_dir / "samples.jsonl", lines=True)
     correct = samples.groupby("arm")["correct"].sum().to_dict()
     assert correct == {"candidate": len(ITEMS), "baseline": 3}  # half of ITEMS are card_arrival
@@ -87,3 +101,23 @@ def test_fine_tuned_and_compatible_model_ids_reach_the_endpoint_unchanged(
     texts = _run_folder_texts(run_dir)
     assert any(FINE_TUNE in text for path, text in texts.items() if path.endswith(".eval"))
     assert [path for path, text in texts.items() if KEY in text] == []
+
+
+def test_local_server_model_strings_need_only_a_base_url(
+    loopback, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Ollama and llama.cpp strings of docs/providers.md: no API key, the model id as written."""
+    endpoint = loopback(answers=ANSWERS, fallback=CARD)
+    monkeypatch.setenv("OLLAMA_BASE_URL", endpoint.url)
+    monkeypatch.setenv("LLAMA_CPP_PYTHON_BASE_URL", endpoint.url)
+    for var in ("OLLAMA_API_KEY", "LLAMA_CPP_PYTHON_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+
+    code, _ = _run(
+        tmp_path,
+        baseline="model: ollama/llama3.2:1b",
+        candidate="model: llama-cpp-python/my-fine-tune",
+    )
+
+    assert code == 0
+    assert endpoint.stats()["models"] == {"llama3.2:1b": len(ITEMS), "my-fine-tune": len(ITEMS)}
