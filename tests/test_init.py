@@ -14,6 +14,7 @@ from evalkit.errors import EXIT_BAD_INPUT, EXIT_OK
 from evalkit.scaffold.source import Row
 from evalkit.scaffold.split import Split, pick_fewshot, split_rows
 from evalkit.scaffold.suite import InitOptions, init_suite
+from evalkit.suite.load import load_suite
 from tests.conftest import REPO, write_jsonl
 
 BANKING = REPO / "suites" / "banking77" / "data" / "train.jsonl"
@@ -191,12 +192,26 @@ def test_a_chat_file_keeps_its_format_and_system_message(tmp_path: Path) -> None
     assert files["data/labels.txt"] == "card\ntransfer\n"
 
 
+def _json_reply(label: str) -> str:
+    return json.dumps({"route": label, "urgent": False})
+
+
 def test_a_json_reply_field_becomes_the_label(tmp_path: Path) -> None:
-    path = _chat_file(tmp_path, reply=lambda label: json.dumps({"route": label, "urgent": False}))
-    files = init_suite(path, InitOptions(target_field="route")).files
-    assert files["data/labels.txt"] == "card\ntransfer\n"
-    assert 'output: {"format": "json", "field": "route"}' in files["suite.yaml"]
-    assert 'Answer: {"route": "{{ e.target }}"}' in files["prompts/baseline_fewshot_system.jinja"]
+    system = "Route it. Reply like {{ this }}."  # jinja2 syntax in the data stays data
+    path = _chat_file(tmp_path, reply=_json_reply, system=system)
+    out = tmp_path / "suite"
+    args = ["init", str(path), "--task", "classification", "--target-field", "route"]
+    assert main([*args, "--out", str(out)]) == EXIT_OK
+    assert main(["validate", str(out / "suite.yaml")]) == EXIT_OK
+    loaded = load_suite(out / "suite.yaml")
+    assert loaded.labels == ("card", "transfer")
+    assert loaded.suite.task.output.field == "route"
+    assert loaded.prompts["candidate"].render("hi") == [
+        {"role": "system", "content": system},
+        {"role": "user", "content": "hi"},
+    ]
+    baseline = loaded.prompts["baseline"].render("hi")[0]["content"]
+    assert baseline.startswith(system + "\n\n") and 'Answer: {"route": "card"}' in baseline
 
 
 def test_generation_suites_have_no_labels_and_check_length(
