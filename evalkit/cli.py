@@ -126,6 +126,26 @@ def _parser() -> argparse.ArgumentParser:
         "validate", help="check a suite and every file it names, without calling any model"
     )
     val.add_argument("suite", type=Path)
+
+    init = sub.add_parser(
+        "init",
+        help="start a suite from a fine-tuning file or labelled examples, with a held-out split",
+    )
+    init.add_argument("data", type=Path, help="OpenAI chat-format JSONL, or JSONL / CSV rows")
+    init.add_argument("--task", choices=["classification", "generation"], required=True)
+    init.add_argument(
+        "--target-field",
+        help="the target's field (default: target); in a chat file, a key of the JSON reply",
+    )
+    init.add_argument(
+        "--input-field", help="the input's field (default: input; not for chat files)"
+    )
+    init.add_argument("--out", type=Path, help="the suite folder (default: ./<name>)")
+    init.add_argument("--name", help="the suite's name (default: from the file name)")
+    init.add_argument("--seed", type=int, default=0, help="seeds the split and few-shot examples")
+    init.add_argument(
+        "--heldout-share", type=float, default=0.15, help="held-out share, 0.10-0.20 (default 0.15)"
+    )
     return p
 
 
@@ -323,6 +343,41 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def _cmd_init(args: argparse.Namespace, console: Console) -> int:
+    from evalkit.scaffold.suite import InitOptions, init_suite
+
+    scaffold = init_suite(
+        args.data,
+        InitOptions(
+            task=args.task,
+            input_field=args.input_field,
+            target_field=args.target_field,
+            name=args.name,
+            seed=args.seed,
+            heldout_share=args.heldout_share,
+        ),
+    )
+    out: Path = args.out or Path(scaffold.name)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder", path=out, where="--out")
+    # every file is checked before any is written: a refused init leaves nothing behind
+    taken = [out / rel for rel in scaffold.files if (out / rel).exists()]
+    if taken:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise InputError(
+            f"already exists{more}; evalkit init never overwrites: choose another --out",
+            path=taken[0],
+        )
+    for rel, text in scaffold.files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text, encoding="utf-8")
+    console.print(escape(f"wrote {len(scaffold.files)} files to {out}/"), soft_wrap=True)
+    for note in scaffold.notes:
+        console.print(escape(note), soft_wrap=True)
+    console.print(escape(f"next: evalkit run {out / 'suite.yaml'}"), soft_wrap=True)
+    return EXIT_OK
+
+
 COMMANDS = {
     "run": _cmd_run,
     "merge": _cmd_merge,
@@ -331,6 +386,7 @@ COMMANDS = {
     "gate": _cmd_gate,
     "compare": _cmd_compare,
     "models": _cmd_models,
+    "init": _cmd_init,
 }
 
 

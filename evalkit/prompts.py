@@ -50,9 +50,7 @@ class CompiledPrompt:
         }
         messages = []
         if self.system:
-            messages.append(
-                {"role": "system", "content": _template(self.system).render(context)}
-            )
+            messages.append({"role": "system", "content": _template(self.system).render(context)})
         messages.append({"role": "user", "content": _template(self.user).render(context)})
         return messages
 

@@ -17,10 +17,10 @@ import pytest
 
 from evalkit.cli import main
 from tests.conftest import ITEMS, SUITE, write_jsonl
-from tests.endpoint import endpoint
+from tests.loopback import loopback_endpoint
 
-ANSWERS = {"answers": {"exchange": '{"intent": "exchange_rate"}'},
-           "fallback": '{"intent": "card_arrival"}'}  # fmt: skip
+SCRIPT = {"answers": {"exchange": '{"intent": "exchange_rate"}'},
+          "fallback": '{"intent": "card_arrival"}'}  # fmt: skip
 
 API_SUITE = """
 name: api
@@ -83,14 +83,14 @@ def _run(suite: Path, out: Path, *extra: str) -> int:
 
 def test_faults_are_retried_and_answers_equal_the_fault_free_run(tmp_path) -> None:
     n = 150
-    with endpoint("--latency", "0", answers=ANSWERS, folder=tmp_path) as clean:
+    with loopback_endpoint("--latency", "0", **SCRIPT) as clean:
         suite = _api_suite(tmp_path / "clean", clean.url, n)
         assert _run(suite, tmp_path / "clean-out", "--run-id", "r", "--workers", "1") == 0
         reference = _samples(tmp_path / "clean-out" / "api" / "r")
     faults = ["--latency", "0.01", "--rate-429", "0.2", "--retry-after", "0.2",
               "--rate-500", "0.05", "--rate-hang", "0.05", "--hang-s", "60",
               "--rate-truncated", "0.03", "--seed", "7"]  # fmt: skip
-    with endpoint(*faults, answers=ANSWERS, folder=tmp_path) as faulty:
+    with loopback_endpoint(*faults, **SCRIPT) as faulty:
         suite = _api_suite(tmp_path / "faulty", faulty.url, n, timeout=2)
         started = time.monotonic()
         code = _run(suite, tmp_path / "faulty-out", "--run-id", "r", "--workers", "1")
@@ -133,7 +133,7 @@ def _stop_halfway(proc: subprocess.Popen, run_dir: Path, at: int, sig: int) -> N
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_a_stopped_run_resumes_sending_only_what_has_no_answer(tmp_path, sig) -> None:
     n, connections = 40, 4
-    with endpoint("--latency", "0.1", answers=ANSWERS, folder=tmp_path) as ep:
+    with loopback_endpoint("--latency", "0.1", **SCRIPT) as ep:
         suite = _api_suite(tmp_path / "s", ep.url, n, connections=connections, timeout=10)
         out = tmp_path / "out"
         run_dir = out / "api" / "r1"
@@ -165,7 +165,7 @@ def test_a_stopped_run_resumes_sending_only_what_has_no_answer(tmp_path, sig) ->
 
 def test_worker_processes_give_the_same_results_as_one(tmp_path) -> None:
     n = 300  # enough for two workers (250 requests each at least)
-    with endpoint("--latency", "0", answers=ANSWERS, folder=tmp_path) as ep:
+    with loopback_endpoint("--latency", "0", **SCRIPT) as ep:
         suite = _api_suite(tmp_path / "s", ep.url, n)
         out = tmp_path / "out"
         assert _run(suite, out, "--run-id", "one", "--workers", "1") == 0
