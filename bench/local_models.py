@@ -1,13 +1,13 @@
-"""Local-model throughput: evalkit's `local/` provider against plain batched `model.generate`.
+"""Local-model throughput: evalkit (engine + `local/` provider) against plain batched `model.generate`.
 
     python bench/local_models.py [--quick] [--items 16] [--repeats 3]
 
 For each arm of the banking77 demo (base model + few-shot prompt, adapter + short prompt)
-and each batch size, the same held-out items go once through the provider (all submitted
-concurrently, as inspect does) and once through a hand-written loop of left-padded
-`model.generate` calls on the same loaded model. Prints seconds per sample, generated
-tokens per second, the provider/plain throughput ratio (median of the repeats, both
-measured in this run) and the process's peak RSS.
+and each batch size, the same held-out items go once through evalkit's engine and `local/`
+provider (every request submitted at once, as a run does) and once through a hand-written
+loop of left-padded `model.generate` calls on the same loaded model. Prints seconds per
+sample, generated tokens per second, the evalkit/plain throughput ratio (median of the
+repeats, both measured in this run) and the process's peak RSS.
 """
 
 from __future__ import annotations
@@ -24,16 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from inspect_ai.model import (
-    ChatMessage,
-    ChatMessageSystem,
-    ChatMessageUser,
-    GenerateConfig,
-    get_model,
-)
 
-from evalkit.models import fetch, local, registry  # noqa: F401  (registers local/*)
+from evalkit.models import fetch, local
+from evalkit.models.clients import GenConfig, make_client
 from evalkit.prompts import CompiledPrompt, Example
+from evalkit.run.engine import Engine, Policy, Request
+from evalkit.run.journal import Record
+from evalkit.run.plan import ModelSpec
 
 SUITE = Path(__file__).resolve().parent.parent / "suites" / "banking77"
 MODEL = "smollm2-135m-instruct"
@@ -42,11 +39,6 @@ MAX_TOKENS = 24
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def chat_message(message: dict[str, str]) -> ChatMessage:
-    kind = ChatMessageSystem if message["role"] == "system" else ChatMessageUser
-    return kind(content=message["content"])
 
 
 def arms() -> dict[str, tuple[CompiledPrompt, str | None]]:
@@ -72,27 +64,31 @@ def arms() -> dict[str, tuple[CompiledPrompt, str | None]]:
     }
 
 
-def via_provider(
+def via_engine(
     prompts: list[list[dict[str, str]]], adapter: str | None, batch_size: int
 ) -> tuple[float, int]:
-    """Wall seconds and generated tokens for all prompts sent concurrently to the provider."""
-    args = {"adapter": adapter} if adapter else {}
-    model = get_model(
-        f"local/{MODEL}",
-        config=GenerateConfig(max_tokens=MAX_TOKENS, temperature=0.0),
-        batch_size=batch_size,
-        memoize=False,
-        **args,
+    """Wall seconds and generated tokens for all prompts through evalkit's engine and provider."""
+    args = {"batch_size": batch_size, **({"adapter": adapter} if adapter else {})}
+    spec = ModelSpec(f"local/{MODEL}", tuple(sorted(args.items())), None, None)
+    client = make_client(spec, "auto", batch_size)
+    requests = [
+        Request("bench", str(i), spec, tuple((m["role"], m["content"]) for m in p),
+                GenConfig(max_tokens=MAX_TOKENS))
+        for i, p in enumerate(prompts)
+    ]  # fmt: skip
+    records: list[Record] = []
+    engine = Engine(
+        {spec.identity: client},
+        Policy(max_connections=batch_size, timeout=3600, hedge_after=0),
+        records.append,
     )
-
-    async def run() -> list:
-        return await asyncio.gather(
-            *(model.generate([chat_message(m) for m in p], cache=False) for p in prompts)
-        )
-
     started = time.perf_counter()
-    outputs = asyncio.run(run())
-    return time.perf_counter() - started, sum(o.usage.output_tokens for o in outputs)
+    asyncio.run(engine.run(requests))
+    elapsed = time.perf_counter() - started
+    failed = [r.error for r in records if r.error]
+    if failed:
+        raise SystemExit(f"{len(failed)} requests failed: {failed[0]}")
+    return elapsed, sum(r.output_tokens or 0 for r in records)
 
 
 def via_plain_generate(
@@ -143,8 +139,8 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}"
     )
     print(
-        "| arm | batch | prompt tokens (mean) | provider s/sample | provider tok/s "
-        "| plain s/sample | plain tok/s | provider ÷ plain throughput |"
+        "| arm | batch | prompt tokens (mean) | evalkit s/sample | evalkit tok/s "
+        "| plain s/sample | plain tok/s | evalkit ÷ plain throughput |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for arm, (prompt, adapter) in arms().items():
@@ -154,16 +150,16 @@ def main() -> None:
             len(engine.tokenizer.apply_chat_template(p, add_generation_prompt=True)["input_ids"])
             for p in prompts
         )
-        via_provider(prompts[:2], adapter, 2)  # warm-up: first-call allocations
+        via_engine(prompts[:2], adapter, 2)  # warm-up: first-call allocations
         for size in sizes:
             ours, plain = [], []
             for repeat in range(args.repeats):
                 # alternate which goes first, so load that drifts over time favours neither
                 if repeat % 2:
                     plain.append(via_plain_generate(engine, prompts, size))
-                    ours.append(via_provider(prompts, adapter, size))
+                    ours.append(via_engine(prompts, adapter, size))
                 else:
-                    ours.append(via_provider(prompts, adapter, size))
+                    ours.append(via_engine(prompts, adapter, size))
                     plain.append(via_plain_generate(engine, prompts, size))
             t_ours = statistics.median(t for t, _ in ours)
             t_plain = statistics.median(t for t, _ in plain)

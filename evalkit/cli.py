@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,11 +17,20 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from evalkit.credentials import env_secrets, scrub, scrubber
-from evalkit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, EvalkitError, InputError
+from evalkit.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_GATE_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EvalkitError,
+    InputError,
+    Interrupted,
+)
 from evalkit.report.terminal import plain
 
 if TYPE_CHECKING:
     from evalkit.gate import GateReport
+    from evalkit.run.pipeline import RunOutcome
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,12 +55,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--display",
-        choices=["full", "rich", "plain", "none"],
-        help="progress display (default: plain on a terminal, none otherwise)",
+        choices=["live", "log", "none"],
+        help="progress: a live table, a line a minute, or nothing "
+        "(default: live on a terminal, log otherwise)",
     )
     run.add_argument(
         "--run-id",
         help="name of the run folder: letters, digits, '.', '-', '_' (default: UTC timestamp)",
+    )
+    run.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="RUN_DIR",
+        help="finish an interrupted run: the suite's newest unfinished one, or RUN_DIR; "
+        "only requests without an answer are sent",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=_cores(),
+        help=f"processes that send requests (default: the number of cores, {_cores()}); "
+        "local models always run in one",
+    )
+    run.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run part I of N of every arm × dataset (both arms the same items); "
+        "join the parts with `evalkit merge`",
+    )
+    run.add_argument(
+        "--inspect-logs", action="store_true", help="also write logs/*.eval for `inspect view`"
     )
     run.add_argument("--gate", action="store_true", help="exit 1 when a gate of the suite fails")
     run.add_argument(
@@ -62,6 +98,26 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument(
         "--baseline", type=Path, help="an earlier run folder or results.json, for no_regression"
     )
+
+    merge = sub.add_parser(
+        "merge", help="join the run folders of every shard of a suite into one run"
+    )
+    merge.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    merge.add_argument(
+        "--out", type=Path, default=Path("reports"), help="reports folder (default: reports)"
+    )
+    merge.add_argument(
+        "--run-id", help="name of the merged run folder: letters, digits, '.', '-', '_'"
+    )
+    merge.add_argument("--suite", type=Path, help="the suite file, if not where the shards ran")
+    merge.add_argument("--gate", action="store_true", help="exit 1 when a gate fails")
+    merge.add_argument(
+        "--baseline", type=Path, help="an earlier run folder or results.json, for no_regression"
+    )
+
+    logs = sub.add_parser("logs", help="write a finished run's inspect logs (logs/*.eval)")
+    logs.add_argument("run", type=Path)
+    logs.add_argument("--suite", type=Path, help="the suite file, if not where the run ran")
 
     cmp_ = sub.add_parser("compare", help="two finished runs side by side, metric by metric")
     cmp_.add_argument("run_a", type=Path)
@@ -77,7 +133,34 @@ def _parser() -> argparse.ArgumentParser:
         "validate", help="check a suite and every file it names, without calling any model"
     )
     val.add_argument("suite", type=Path)
+
+    init = sub.add_parser(
+        "init",
+        help="start a suite from a fine-tuning file or labelled examples, with a held-out split",
+    )
+    init.add_argument("data", type=Path, help="OpenAI chat-format JSONL, or JSONL / CSV rows")
+    init.add_argument("--task", choices=["classification", "generation"], required=True)
+    init.add_argument(
+        "--target-field",
+        help="the target's field (default: target); in a chat file, a key of the JSON reply",
+    )
+    init.add_argument(
+        "--input-field", help="the input's field (default: input; not for chat files)"
+    )
+    init.add_argument("--out", type=Path, help="the suite folder (default: ./<name>)")
+    init.add_argument("--name", help="the suite's name (default: from the file name)")
+    init.add_argument("--seed", type=int, default=0, help="seeds the split and few-shot examples")
+    init.add_argument(
+        "--heldout-share", type=float, default=0.15, help="held-out share, 0.10-0.20 (default 0.15)"
+    )
     return p
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 # one folder name under --out/<suite>/: no separators, no "..", not the `latest` link
@@ -107,16 +190,24 @@ def _check_folder_arg(path: Path | None, flag: str) -> None:
 def _display(choice: str | None) -> str:
     if choice:
         return choice
-    return "plain" if sys.stdout.isatty() else "none"
+    return "live" if sys.stderr.isatty() else "log"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from evalkit.report.terminal import print_summary
     from evalkit.run.pipeline import RunOptions, run_suite
+    from evalkit.run.plan import Shard
 
+    if args.workers < 1:
+        raise InputError(f"expected a whole number ≥ 1, found {args.workers}", where="--workers")
     _check_run_id(args.run_id)
     _check_folder_arg(args.out, "--out")
     _check_folder_arg(args.cache_dir, "--cache-dir")
+    # CI cancels a job with SIGTERM: stop like Ctrl-C, so the run folder says how to resume
+    signal.signal(signal.SIGTERM, _interrupt)
     outcome = run_suite(
         args.suite,
         RunOptions(
@@ -126,13 +217,61 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
             display=_display(args.display),
             run_id=args.run_id,
             baseline_run=args.baseline,
+            resume=args.resume if args.resume is True or not args.resume else Path(args.resume),
+            workers=args.workers,
+            shard=Shard.parse(args.shard) if args.shard else None,
+            inspect_logs=args.inspect_logs,
         ),
     )
+    return _report_outcome(outcome, args.gate, console)
+
+
+def _report_outcome(outcome: RunOutcome, gate: bool, console: Console) -> int:
+    from evalkit.report.terminal import print_summary
+
     print_summary(outcome.results, console)
-    _print_gates(outcome.gates, console)
+    if outcome.gates is None:
+        shard = outcome.results.get("shard") or {}
+        console.print(
+            f"shard {shard.get('index')}/{shard.get('count')}: gates are judged on the merged "
+            "run (evalkit merge)"
+        )
+    else:
+        _print_gates(outcome.gates, console)
     _step_summary(outcome.run_dir)
     console.print(f"report: {plain(outcome.run_dir / 'index.html')}")
-    return EXIT_GATE_FAILED if args.gate and not outcome.gates.passed else EXIT_OK
+    failed = outcome.gates is not None and not outcome.gates.passed
+    return EXIT_GATE_FAILED if gate and failed else EXIT_OK
+
+
+def _cmd_merge(args: argparse.Namespace, console: Console) -> int:
+    from evalkit.run.pipeline import RunOptions, merge_runs
+
+    _check_run_id(args.run_id)
+    _check_folder_arg(args.out, "--out")
+    outcome = merge_runs(
+        args.runs,
+        RunOptions(out_dir=args.out, run_id=args.run_id, baseline_run=args.baseline),
+        suite_path=args.suite,
+    )
+    return _report_outcome(outcome, args.gate, console)
+
+
+def _cmd_logs(args: argparse.Namespace, console: Console) -> int:
+    from evalkit.report.files import resolve_run
+    from evalkit.run.pipeline import export_inspect_logs
+
+    try:
+        run_dir = resolve_run(args.run)
+    except FileNotFoundError:
+        raise InputError("not a run folder", path=args.run) from None
+    written = export_inspect_logs(run_dir, args.suite)
+    console.print(
+        plain(
+            f"{len(written)} logs written; open them with: inspect view --log-dir {run_dir / 'logs'}"
+        )
+    )
+    return EXIT_OK
 
 
 def _print_gates(report: GateReport, console: Console) -> None:
@@ -242,6 +381,41 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def _cmd_init(args: argparse.Namespace, console: Console) -> int:
+    from evalkit.scaffold.suite import InitOptions, init_suite
+
+    scaffold = init_suite(
+        args.data,
+        InitOptions(
+            task=args.task,
+            input_field=args.input_field,
+            target_field=args.target_field,
+            name=args.name,
+            seed=args.seed,
+            heldout_share=args.heldout_share,
+        ),
+    )
+    out: Path = args.out or Path(scaffold.name)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder", path=out, where="--out")
+    # every file is checked before any is written: a refused init leaves nothing behind
+    taken = [out / rel for rel in scaffold.files if (out / rel).exists()]
+    if taken:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise InputError(
+            f"already exists{more}; evalkit init never overwrites: choose another --out",
+            path=taken[0],
+        )
+    for rel, text in scaffold.files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text, encoding="utf-8")
+    console.print(plain(f"wrote {len(scaffold.files)} files to {out}/"), soft_wrap=True)
+    for note in scaffold.notes:
+        console.print(plain(note), soft_wrap=True)
+    console.print(plain(f"next: evalkit run {out / 'suite.yaml'}"), soft_wrap=True)
+    return EXIT_OK
+
+
 def _error_line(e: Exception) -> str:
     """An error as one terminal-safe line, without any credential it might quote."""
     return plain(" ".join(scrub(str(e), scrubber(env_secrets())).split()))
@@ -249,10 +423,13 @@ def _error_line(e: Exception) -> str:
 
 COMMANDS = {
     "run": _cmd_run,
+    "merge": _cmd_merge,
+    "logs": _cmd_logs,
     "validate": _cmd_validate,
     "gate": _cmd_gate,
     "compare": _cmd_compare,
     "models": _cmd_models,
+    "init": _cmd_init,
 }
 
 
@@ -263,6 +440,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
     try:
         return COMMANDS[args.command](args, console)
+    except Interrupted as e:
+        err.print(plain(scrub(str(e), scrubber(env_secrets()))), soft_wrap=True)
+        return e.exit_code
     except EvalkitError as e:
         err.print(f"[red]error:[/red] {_error_line(e)}", soft_wrap=True)
         return e.exit_code
@@ -271,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         err.print("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 
 class EvalkitError(Exception):
@@ -46,3 +47,9 @@ class RunFailed(EvalkitError):
     """The evaluation itself could not run (provider missing, every sample failed, ...)."""
 
     exit_code = EXIT_RUN_FAILED
+
+
+class Interrupted(EvalkitError):
+    """Ctrl-C (or SIGTERM) stopped a run; the message says how to resume it."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -27,6 +27,7 @@ from evalkit.analysis.metrics import statistics_for
 from evalkit.analysis.stats import PairedResult, paired_bootstrap, quantile_key
 from evalkit.errors import InputError
 from evalkit.report.files import read_samples, resolve_run
+from evalkit.run.journal import require_finished
 from evalkit.run.plan import TRAINING_SAMPLE
 from evalkit.scoring.format import default_checks, run_checks
 from evalkit.suite.schema import COMPARATOR, GateCheck, NonInferior, Regression, Suite
@@ -92,6 +93,7 @@ def load_run(path: Path) -> StoredRun:
     """Read a run folder, a suite folder (its latest run) or a results.json; InputError if absent."""
     try:
         run_dir = resolve_run(path)
+        require_finished(run_dir)  # a partial run is never judged as if it were complete
         results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise InputError("no results.json here (expected a run folder)", path=path) from e

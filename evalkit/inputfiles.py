@@ -67,10 +67,12 @@ def read_text(
         name = "UTF-8" if codec in ("utf-8", "utf-8-sig") else encoding
         kind = "binary, not text" if b"\x00" in data[:8192] else f"not {name} text"
         raise InputError(
-            f"{what} is {kind} (byte 0x{data[e.start]:02x} at offset {e.start}){hint}", path=path
+            f"{kind} (byte 0x{data[e.start]:02x} at offset {e.start}){hint}",
+            path=path,
+            line=data.count(b"\n", 0, e.start) + 1,
         ) from None
     if "\x00" in text:
-        raise InputError(f"{what} is binary, not text (it contains NUL characters)", path=path)
+        raise InputError("binary, not text (it contains NUL characters)", path=path)
     return text
 
 

@@ -6,12 +6,15 @@ process and the expensive runs are module-scoped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.loopback import Loopback, loopback_endpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -68,6 +71,16 @@ def make_suite(tmp_path: Path) -> Callable[..., Path]:
         return suite
 
     return make
+
+
+@pytest.fixture
+def loopback() -> Iterator[Callable[..., Loopback]]:
+    """Start loopback OpenAI-compatible endpoints (see tests/loopback.py); each stops after the test.
+
+    `loopback(*flags, answers={substring: reply}, fallback=text)` returns the running endpoint.
+    """
+    with contextlib.ExitStack() as stack:
+        yield lambda *flags, **script: stack.enter_context(loopback_endpoint(*flags, **script))
 
 
 # ---- hostile text: what a suite, a data file or a model may hold, for every output writer ----

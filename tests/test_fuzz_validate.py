@@ -118,7 +118,7 @@ CLASSIFY: dict[str, Any] = {
     "training_data": {"path": "data/train.jsonl", "sample": 1},
     "contamination": {"ngram": 3, "threshold": 0.8},
     "stats": {"confidence": 0.95, "bootstrap": 200, "seed": 0},
-    "run": {"max_connections": 2, "max_retries": 0, "timeout": 30, "cache": True},
+    "run": {"max_connections": 2, "max_retries": 0, "timeout": 30.0, "cache": True},
     "gates": [
         {"heldout.macro_f1": {"candidate_minus_baseline": ">= 0.0"}},
         {"probes.*.accuracy": {"non_inferior": {"margin": 0.05}}},

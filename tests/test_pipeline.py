@@ -41,9 +41,9 @@ def _metric(results: dict, dataset: str, name: str) -> dict:
 def test_run_writes_the_run_folder(run) -> None:
     code, run_dir = run
     assert code == 0
-    for name in ("results.json", "samples.jsonl", "index.html"):
+    for name in ("results.json", "samples.jsonl", "index.html", "run.json", "journal.jsonl"):
         assert (run_dir / name).is_file(), name
-    assert list((run_dir / "logs").glob("*.eval")), "inspect logs belong inside the run folder"
+    assert json.loads((run_dir / "run.json").read_text())["state"] == "complete"
     results = json.loads((run_dir / "results.json").read_text())
     assert results["schema_version"] == 1
     assert results["versions"]["inspect_ai"] and results["versions"]["evalkit"]
@@ -51,6 +51,21 @@ def test_run_writes_the_run_folder(run) -> None:
     assert (
         results["arms"]["candidate"]["example_messages"][0]["content"] == "Q: where is my new card"
     )
+
+
+def test_inspect_logs_are_written_on_request_and_read_back_by_inspect(run) -> None:
+    from inspect_ai.log import read_eval_log
+
+    assert main(["logs", str(run[1])]) == 0
+    logs = {p.stem: p for p in (run[1] / "logs").glob("*.eval")}
+    assert set(logs) == {"baseline__task__heldout", "candidate__task__heldout"}
+    log = read_eval_log(str(logs["candidate__task__heldout"]))
+    by_id = {s.id: s for s in log.samples}
+    assert set(by_id) == {i["id"] for i in ITEMS}
+    assert by_id["q5"].error is not None and "ScriptedFailure" in by_id["q5"].error.message
+    rows = _samples(run[1]).query("arm == 'candidate'").set_index("id")
+    assert by_id["q1"].output.completion == rows.loc["q1", "output"]
+    assert by_id["q1"].input[-1].text == "Q: where is my new card"
 
 
 def test_every_item_has_a_row_per_arm(run) -> None:

@@ -1,10 +1,11 @@
-"""The plan decides the cache scope: anything that changes an arm's answers changes its scope."""
+"""The plan decides the cache key: anything that changes an arm's answers changes its requests' keys."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.run.plan import model_spec, plan_suite
+from evalkit.run.execute import plan_requests
+from evalkit.run.plan import Shard, model_spec, plan_suite
 from evalkit.suite.load import load_suite
 from evalkit.suite.schema import Arm
 from tests.conftest import SUITE
@@ -19,32 +20,51 @@ def test_adapter_content_is_part_of_the_identity(tmp_path: Path) -> None:
     for folder, weights in ((a, b"one"), (b, b"two")):
         folder.mkdir()
         (folder / "adapter_model.safetensors").write_bytes(weights)
-    base = model_spec(_arm(), None)
-    with_a, with_b = model_spec(_arm(), str(a)), model_spec(_arm(), str(b))
+    base = model_spec(_arm(), None, "arms.baseline")
+    with_a, with_b = (
+        model_spec(_arm(), str(a), "arms.baseline"),
+        model_spec(_arm(), str(b), "arms.baseline"),
+    )
     assert len({base.identity, with_a.identity, with_b.identity}) == 3
     # retraining in place (same path, new weights) must not reuse the old answers either
     (a / "adapter_model.safetensors").write_bytes(b"retrained")
-    assert model_spec(_arm(), str(a)).identity != with_a.identity
+    assert model_spec(_arm(), str(a), "arms.baseline").identity != with_a.identity
 
 
 def test_model_args_and_base_url_are_part_of_the_identity() -> None:
-    plain = model_spec(_arm(), None).identity
-    assert model_spec(_arm(model_args={"batch_size": 4}), None).identity != plain
-    assert model_spec(_arm(base_url="http://127.0.0.1:8000/v1"), None).identity != plain
-
-
-def test_plan_scopes_each_arm_by_model_and_prompt(make_suite) -> None:
-    plan = plan_suite(load_suite(make_suite()))
-    scopes = {t.arm: t.cache_scope for t in plan.tasks if t.section == "task"}
-    assert scopes["baseline"] != scopes["candidate"]
-    assert set(scopes["baseline"]) == {"evalkit_model", "evalkit_prompt"}
-    changed = plan_suite(
-        load_suite(make_suite(SUITE.replace("Q: {{ input }}", "Query: {{ input }}")))
+    plain = model_spec(_arm(), None, "arms.baseline").identity
+    assert model_spec(_arm(model_args={"batch_size": 4}), None, "arms.baseline").identity != plain
+    assert (
+        model_spec(_arm(base_url="http://127.0.0.1:8000/v1"), None, "arms.baseline").identity
+        != plain
     )
-    new = {t.arm: t.cache_scope for t in changed.tasks if t.section == "task"}
-    assert new["baseline"] == scopes["baseline"]
-    assert new["candidate"]["evalkit_model"] == scopes["candidate"]["evalkit_model"]
-    assert new["candidate"]["evalkit_prompt"] != scopes["candidate"]["evalkit_prompt"]
+
+
+def _keys(plan) -> dict[tuple[str, str], str]:
+    return {(r.task, r.item): r.key for r in plan_requests(plan)}
+
+
+def test_request_keys_change_with_the_prompt_and_only_for_its_arm(make_suite) -> None:
+    keys = _keys(plan_suite(load_suite(make_suite())))
+    assert len(set(keys.values())) == len(keys)  # no two requests share an answer
+    changed = _keys(
+        plan_suite(load_suite(make_suite(SUITE.replace("Q: {{ input }}", "Query: {{ input }}"))))
+    )
+    for (task, item), key in keys.items():
+        same = changed[(task, item)] == key
+        assert same == task.startswith("baseline"), (task, item)
+
+
+def test_shards_split_every_task_alike_and_cover_it_once(make_suite) -> None:
+    loaded = load_suite(make_suite())
+    whole = {t.name: [s.id for s in t.samples] for t in plan_suite(loaded).tasks}
+    parts = [plan_suite(loaded, Shard(i, 4)) for i in range(1, 5)]
+    for name, ids in whole.items():
+        pieces = [s.id for p in parts for t in p.tasks if t.name == name for s in t.samples]
+        assert sorted(pieces) == sorted(ids)
+    for p in parts:  # both arms of a shard see the same items
+        by_arm = {t.arm: [s.id for s in t.samples] for t in p.tasks if t.section == "task"}
+        assert by_arm["baseline"] == by_arm["candidate"]
 
 
 def test_probes_use_the_packs_neutral_prompt_for_both_arms(make_suite) -> None:

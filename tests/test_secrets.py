@@ -12,10 +12,7 @@ import base64
 import gzip
 import io
 import json
-import subprocess
-import sys
 import urllib.parse
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +22,7 @@ import yaml
 
 from evalkit.cli import main
 from tests.conftest import ITEMS as CONFTEST_ITEMS
+from tests.loopback import Loopback, loopback_endpoint
 
 ENV_SECRETS = {
     "LOOPBACK_API_KEY": "sk-plantedloopback0123456789",  # the key openai-api/loopback sends
@@ -69,21 +67,10 @@ def leaks(folders: list[Path], secrets: list[str], *texts: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """The loopback endpoint's base URL; the process is stopped after the module."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "evalkit.testing.endpoint", "--port", "0", "--latency", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("listening on "), line
-        yield line.removeprefix("listening on ").strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def endpoint() -> Iterator[Loopback]:
+    """One loopback endpoint for the module."""
+    with loopback_endpoint() as ep:
+        yield ep
 
 
 def write_suite(folder: Path, url: str, **arm_extra: object) -> Path:
@@ -111,30 +98,31 @@ def write_suite(folder: Path, url: str, **arm_extra: object) -> Path:
 
 
 def run(suite: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    args = ["run", str(suite), "--out", str(folder / "reports"),
-            "--cache-dir", str(folder / "cache"), "--run-id", "r1"]  # fmt: skip
+    # --inspect-logs: the logs for `inspect view` are written too, and searched like the rest
+    args = ["run", str(suite), "--out", str(folder / "reports"), "--cache-dir",
+            str(folder / "cache"), "--run-id", "r1", "--inspect-logs"]  # fmt: skip
     code = main(args)
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
 
 def test_a_real_run_writes_no_environment_secret(
-    endpoint: str,
+    endpoint: Loopback,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name, value in ENV_SECRETS.items():
         monkeypatch.setenv(name, value)
-    suite = write_suite(tmp_path, endpoint)
+    endpoint.reset()
+    suite = write_suite(tmp_path, endpoint.url)
     code, printed = run(suite, tmp_path, capsys)
     assert code == 0, printed
     run_dir = tmp_path / "reports" / "secrets" / "r1"
     # the search is only worth something if the run wrote what it should, logs and cache too
     assert (run_dir / "results.json").is_file() and (run_dir / "index.html").is_file()
     assert any((run_dir / "logs").rglob("*")) and any((tmp_path / "cache").rglob("*"))
-    with urllib.request.urlopen(endpoint.removesuffix("/v1") + "/stats") as r:
-        assert json.load(r)["answered"] >= 2 * len(ITEMS)  # the planted key was really used
+    assert endpoint.stats()["answered"] >= 2 * len(ITEMS)  # the planted key was really used
     found = leaks([tmp_path / "reports", tmp_path / "cache"], list(ENV_SECRETS.values()), printed)
     assert found == []
 
@@ -152,14 +140,14 @@ def test_a_real_run_writes_no_environment_secret(
     ],
 )  # fmt: skip
 def test_a_suite_carrying_a_secret_is_refused_and_nothing_is_written(
-    endpoint: str,
+    endpoint: Loopback,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     where: str,
     extra: dict[str, object],
     secret: str,
 ) -> None:
-    suite = write_suite(tmp_path, endpoint, **extra)
+    suite = write_suite(tmp_path, endpoint.url, **extra)
     code, printed = run(suite, tmp_path, capsys)
     assert code == 2, printed
     assert "secret" in printed or "credentials" in printed, printed

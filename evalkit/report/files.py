@@ -92,7 +92,7 @@ def resolve_run(path: Path) -> Path:
     """A run folder, a suite folder (its latest run) or a results.json → the run folder."""
     if path.is_file() and path.name == "results.json":
         return path.parent
-    if (path / "results.json").is_file():
+    if (path / "results.json").is_file() or (path / "run.json").is_file():
         return path
     latest = path / "latest"
     if latest.is_file():

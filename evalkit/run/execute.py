@@ -1,175 +1,341 @@
-"""Execute a plan with inspect-ai: one `eval()` call for every arm × dataset task.
+"""Execute a plan: every request answered from the journal, the cache, or a model, in order.
 
-Every inspect setting is passed explicitly, and the call runs in an environment with no
-ambient `INSPECT_*` variables and no `.env` loading, so nothing outside the suite and the
-command line can change a run.
+1. Requests the run folder's journal already answered (a resumed run) are not sent again.
+2. Requests the response cache answers are not sent either; no model is even created
+   (a cached re-run of a local-model suite loads no weights).
+3. The rest go to the engine: in this process, or split over worker processes (each with
+   its share of the connections and its own journal) when there is enough work to share.
+Every record is appended to the journal as it is made; the result maps every planned
+(task, item) to its record, and a request that got none is an error record, never a gap.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
+import math
+import multiprocessing
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from inspect_ai import Task
-from inspect_ai import eval as inspect_eval
-from inspect_ai._eval import context as _inspect_context
-from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.log import EvalLog
-from inspect_ai.model import (
-    CachePolicy,
-    ChatMessageAssistant,
-    ChatMessageSystem,
-    ChatMessageUser,
-    GenerateConfig,
-    Model,
-    get_model,
-)
-from inspect_ai.solver import generate
+from evalkit.errors import EvalkitError, InputError, RunFailed
+from evalkit.models.clients import Client, GenConfig, make_client
+from evalkit.run.cache import ResponseCache, cached_record
+from evalkit.run.engine import Engine, Policy, Request, error_record
+from evalkit.run.journal import Journal, Record, journal_files, latest_records, parse_lines
+from evalkit.run.plan import Plan
+from evalkit.run.progress import Progress
 
-import evalkit.models.registry  # noqa: F401  (registers evalkit's providers before get_model)
-from evalkit.errors import InputError, RunFailed
-from evalkit.run.plan import ModelSpec, Plan, TaskPlan
-
-_MESSAGE = {"system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}
+MIN_REQUESTS_PER_WORKER = 250  # below this a process costs more to start than it saves
+POLL_S = 0.5
 
 
 @dataclass(frozen=True)
 class ExecSettings:
     """What the CLI and the suite decide about how (not what) to run."""
 
-    log_dir: Path
+    run_dir: Path  # the journal lives here
     cache_dir: Path
-    max_connections: int = 8
-    max_retries: int = 2
-    timeout: int = 120
+    policy: Policy = field(default_factory=Policy)
     cache: bool = True
-    display: str = "none"
+    client: str = "auto"  # auto | native | inspect
+    workers: int = 1
+    display: str = "none"  # live | log | none
+
+
+Records = dict[tuple[str, str], Record]
+
+
+def plan_requests(plan: Plan) -> list[Request]:
+    """Every request of the plan, in plan order."""
+    out = []
+    for tp in plan.tasks:
+        config = GenConfig(
+            max_tokens=tp.max_tokens,
+            temperature=tp.temperature,
+            top_p=tp.top_p,
+            seed=tp.seed,
+            stop=tuple(tp.stop or ()),
+        )
+        out += [Request(tp.name, s.id, tp.model, s.messages, config) for s in tp.samples]
+    return out
 
 
 @contextlib.contextmanager
-def isolated_inspect_env(cache_dir: Path) -> Iterator[None]:
-    """Hide ambient INSPECT_* variables and `.env` files from inspect for the duration of a run."""
-    saved = dict(os.environ)
-    original_dotenv = _inspect_context.init_dotenv
+def isolated_inspect_env() -> Iterator[None]:
+    """Hide ambient INSPECT_* variables from inspect's providers while a run uses them."""
+    hidden = {k: v for k, v in os.environ.items() if k.startswith("INSPECT_")}
+    for key in hidden:
+        del os.environ[key]
     try:
-        for key in [k for k in os.environ if k.startswith("INSPECT_")]:
-            del os.environ[key]
-        # inspect reads its cache folder only from this variable; set it, don't inherit it
-        os.environ["INSPECT_CACHE_DIR"] = str(cache_dir)
-        # eval() looks upward from the cwd for a .env and loads it into os.environ
-        _inspect_context.init_dotenv = lambda: None
         yield
     finally:
-        _inspect_context.init_dotenv = original_dotenv
-        os.environ.clear()
-        os.environ.update(saved)
+        os.environ.update(hidden)
 
 
-def _model(spec: ModelSpec, settings: ExecSettings) -> Model:
-    config = GenerateConfig(
-        max_connections=settings.max_connections,
-        max_retries=settings.max_retries,
-        timeout=settings.timeout,
-    )
+def _progress(plan: Plan, display: str) -> Progress:
+    labels = {tp.name: f"{tp.arm} · {tp.dataset}" for tp in plan.tasks}
+    totals = {tp.name: len(tp.samples) for tp in plan.tasks}
+    return Progress(labels=labels, totals=totals, mode=display)
+
+
+def execute(plan: Plan, settings: ExecSettings) -> Records:
+    """Answer every request of the plan; raises InputError (bad model) or KeyboardInterrupt."""
+    requests = plan_requests(plan)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    progress = _progress(plan, settings.display)
+    known = {
+        k: r for k, r in latest_records(journal_files(settings.run_dir)).items() if r.error is None
+    }
+    records: Records = {}
+    pending: list[Request] = []
+    for req in requests:
+        rec = known.get((req.task, req.item))
+        if rec is not None and rec.key == req.key:
+            records[(req.task, req.item)] = rec
+            progress.add(rec)
+        else:
+            pending.append(req)
+    cache = ResponseCache(settings.cache_dir) if settings.cache else None
     try:
-        return get_model(
-            spec.model,
-            base_url=spec.base_url,
-            config=config,
-            memoize=False,
-            **dict(spec.model_args),
+        if cache is not None and pending:
+            pending = _from_cache(pending, cache, settings.run_dir, records, progress)
+        if pending:
+            with isolated_inspect_env():
+                _send(pending, settings, cache, progress)
+    finally:
+        if cache is not None:
+            cache.close()
+    found = latest_records(journal_files(settings.run_dir))
+    for req in requests:
+        key = (req.task, req.item)
+        rec = found.get(key)
+        if rec is not None and rec.key == req.key:
+            records[key] = rec
+        elif key not in records:
+            records[key] = error_record(req, "no result recorded for this request", 0)
+    return records
+
+
+def _from_cache(
+    pending: list[Request], cache: ResponseCache, run_dir: Path, records: Records,
+    progress: Progress,
+) -> list[Request]:  # fmt: skip
+    """Answer what the cache holds (journalled, so a resume needs no cache); return the rest."""
+    hits = cache.get_many(req.key for req in pending)
+    if not hits:
+        return pending
+    journal = Journal(run_dir / "journal.jsonl")
+    rest = []
+    try:
+        for req in pending:
+            answer = hits.get(req.key)
+            if answer is None:
+                rest.append(req)
+                continue
+            rec = cached_record(req.task, req.item, req.key, answer)
+            journal.append(rec)
+            records[(req.task, req.item)] = rec
+            progress.add(rec)
+    finally:
+        journal.close()
+    return rest
+
+
+def _clients(requests: Sequence[Request], settings: ExecSettings) -> dict[str, Client]:
+    clients: dict[str, Client] = {}
+    for req in requests:
+        if req.model.identity not in clients:
+            clients[req.model.identity] = make_client(
+                req.model, settings.client, settings.policy.max_connections
+            )
+    return clients
+
+
+def _worker_count(requests: Sequence[Request], clients: dict[str, Client], wanted: int) -> int:
+    # a model in this process (local weights) uses every core itself: one process
+    if any(c.limit is not None for c in clients.values()):
+        return 1
+    return max(1, min(wanted, math.ceil(len(requests) / MIN_REQUESTS_PER_WORKER)))
+
+
+def _send(
+    pending: list[Request], settings: ExecSettings, cache: ResponseCache | None,
+    progress: Progress,
+) -> None:  # fmt: skip
+    # clients are made here first, so a bad model or a missing key stops the run before
+    # any request is sent, with the suite key that names it
+    clients = _clients(pending, settings)
+    workers = _worker_count(pending, clients, settings.workers)
+    progress.start()
+    try:
+        _dispatch(pending, settings, cache, progress, clients, workers)
+    finally:
+        progress.stop()
+
+
+def _dispatch(
+    pending: list[Request], settings: ExecSettings, cache: ResponseCache | None,
+    progress: Progress, clients: dict[str, Client], workers: int,
+) -> None:  # fmt: skip
+    if workers == 1:
+        journal = Journal(settings.run_dir / "journal.jsonl")
+
+        def sink(rec: Record) -> None:
+            journal.append(rec)
+            if cache is not None:
+                cache.put(rec)
+            progress.add(rec)
+
+        try:
+            _run_async(_engine_run(clients, settings.policy, sink, pending))
+        finally:
+            journal.close()
+        return
+    _run_workers(pending, settings, workers, progress)
+
+
+async def _engine_run(
+    clients: dict[str, Client], policy: Policy, sink: Callable[[Record], None],
+    requests: Sequence[Request],
+) -> None:  # fmt: skip
+    try:
+        await Engine(clients, policy, sink).run(requests)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+
+
+def _run_async(coro: Any) -> None:
+    """asyncio.run, also from inside a running loop (a notebook): then on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as e:  # handed back to the caller's thread
+            failure.append(e)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
+# ---- worker processes ----------------------------------------------------------------------
+
+
+def _share(total: int, workers: int, k: int) -> int:
+    """Worker k's share of `total` connections: together exactly `total`, each at least 1."""
+    return max(1, total // workers + (1 if k < total % workers else 0))
+
+
+def _worker_main(
+    requests: list[Request], settings: ExecSettings, journal_path: Path, fatal_path: Path
+) -> None:
+    """A worker process: its share of the requests through its own engine and journal."""
+    cache = ResponseCache(settings.cache_dir) if settings.cache else None
+    journal = Journal(journal_path)
+
+    def sink(rec: Record) -> None:
+        journal.append(rec)
+        if cache is not None:
+            cache.put(rec)
+
+    try:
+        with isolated_inspect_env():
+            clients = _clients(requests, settings)
+            _run_async(_engine_run(clients, settings.policy, sink, requests))
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except EvalkitError as e:  # the parent re-raises it with its exit code
+        fatal_path.write_text(
+            json.dumps({"type": type(e).__name__, "message": str(e)}), encoding="utf-8"
         )
-    except (ValueError, TypeError, ImportError) as e:
-        # inspect raises ValueError for an unknown provider and TypeError for bad model_args
-        raise InputError(f"cannot create model {spec.model!r}: {e}") from None
-    except Exception as e:
-        raise RunFailed(f"cannot start model {spec.model!r}: {type(e).__name__}: {e}") from None
+        raise SystemExit(e.exit_code) from None
+    finally:
+        journal.close()
+        if cache is not None:
+            cache.close()
 
 
-def _task(tp: TaskPlan, model: Model, settings: ExecSettings) -> Task:
-    samples = [
-        Sample(
-            id=s.id,
-            input=[_MESSAGE[role](content=content) for role, content in s.messages],
-            target=s.target,
+class _Tail:
+    """Reads the lines appended to a journal since the last call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.partial = ""
+
+    def new_records(self) -> list[Record]:
+        if not self.path.exists():
+            return []
+        with self.path.open(encoding="utf-8", errors="replace") as fh:
+            fh.seek(self.offset)
+            chunk = fh.read()
+            self.offset = fh.tell()
+        text, _, self.partial = (self.partial + chunk).rpartition("\n")
+        return list(parse_lines(line + "\n" for line in text.splitlines())) if text else []
+
+
+def _run_workers(
+    requests: list[Request], settings: ExecSettings, workers: int, progress: Progress
+) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = []
+    tails = []
+    fatal_paths = []
+    for k in range(workers):
+        share = replace(
+            settings,
+            policy=replace(
+                settings.policy,
+                max_connections=_share(settings.policy.max_connections, workers, k),
+            ),
         )
-        for s in tp.samples
-    ]
-    cache = (
-        CachePolicy(expiry=None, per_epoch=False, scopes=tp.cache_scope)
-        if settings.cache
-        else False
-    )
-    config = GenerateConfig(
-        max_tokens=tp.max_tokens,
-        temperature=tp.temperature,
-        top_p=tp.top_p,
-        seed=tp.seed,
-        stop_seqs=list(tp.stop) if tp.stop else None,
-    )
-    return Task(
-        dataset=MemoryDataset(samples, name=tp.dataset),
-        solver=generate(cache=cache),
-        model=model,
-        config=config,
-        name=tp.name,
-        metadata={
-            "evalkit_arm": tp.arm,
-            "evalkit_dataset": tp.dataset,
-            "evalkit_section": tp.section,
-        },
-    )
-
-
-def execute(plan: Plan, settings: ExecSettings) -> dict[str, EvalLog]:
-    """Run every task of the plan in one eval call; returns logs keyed by task name."""
-    if not plan.tasks:
-        return {}
-    # one Model per identity, so a local model loads once and batches across datasets
-    models: dict[str, Model] = {}
-    for tp in plan.tasks:
-        if tp.model.identity not in models:
-            models[tp.model.identity] = _model(tp.model, settings)
-    tasks = [_task(tp, models[tp.model.identity], settings) for tp in plan.tasks]
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    settings.cache_dir.mkdir(parents=True, exist_ok=True)
-    with isolated_inspect_env(settings.cache_dir):
-        logs = inspect_eval(
-            tasks,
-            log_dir=str(settings.log_dir),
-            log_format="eval",
-            log_level="warning",
-            log_level_transcript="warning",
-            display=settings.display,  # type: ignore[arg-type]
-            max_tasks=len(tasks),  # every arm × dataset side by side
-            max_samples=settings.max_connections,
-            fail_on_error=False,  # one failing sample must not stop the run; evalkit counts it
-            retry_on_error=0,  # model calls already retry (max_retries) inside the provider
-            continue_on_fail=True,
-            score=False,
-            epochs=1,
-            sandbox=None,
-            approval=None,
-            trace=False,
-            log_samples=True,
-            log_realtime=False,
-            log_images=False,
-            log_model_api=False,
-            log_refusals=False,
-            log_buffer=None,
-            log_shared=False,
-            debug_errors=False,
-            model_args={},
-            task_args={},
-            model_roles=None,
-            tags=None,
-            metadata=None,
+        journal_path = settings.run_dir / f"journal-{k}.jsonl"
+        fatal_path = settings.run_dir / f".worker-{k}.error"
+        fatal_path.unlink(missing_ok=True)
+        proc = ctx.Process(
+            target=_worker_main,
+            args=(requests[k::workers], share, journal_path, fatal_path),
+            name=f"evalkit-worker-{k}",
         )
-    by_name = {log.eval.task: log for log in logs}
-    missing = [tp.name for tp in plan.tasks if tp.name not in by_name]
-    if missing:
-        raise RunFailed(f"inspect returned no log for {', '.join(missing)}")
-    return by_name
+        proc.start()
+        procs.append(proc)
+        tails.append(_Tail(journal_path))
+        tails[-1].offset = journal_path.stat().st_size if journal_path.exists() else 0
+        fatal_paths.append(fatal_path)
+    try:
+        while any(p.is_alive() for p in procs):
+            time.sleep(POLL_S)
+            for tail in tails:
+                for rec in tail.new_records():
+                    progress.add(rec)
+        for tail in tails:
+            for rec in tail.new_records():
+                progress.add(rec)
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+                p.join()
+    for fatal in fatal_paths:
+        if fatal.exists():
+            data = json.loads(fatal.read_text(encoding="utf-8"))
+            fatal.unlink()
+            kind = InputError if data["type"] == "InputError" else RunFailed
+            raise kind(data["message"])

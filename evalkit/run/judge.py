@@ -9,16 +9,14 @@ as a judge error, never as a score.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from inspect_ai.log import EvalSample
 
-from evalkit.analysis.table import sample_cached, sample_error, sample_usage
 from evalkit.run.execute import ExecSettings, execute
+from evalkit.run.journal import Record
 from evalkit.run.plan import TASK, ModelSpec, Plan, PlannedSample, TaskPlan, model_spec
 from evalkit.scoring.rubric import (
     JudgeReplyError,
@@ -121,8 +119,6 @@ def _task_plans(
     plans = []
     for (rubric, ds, slot, pairwise), members in groups.items():
         kind = "pairwise" if pairwise else "pointwise"
-        # the rubric hash and the attempt scope the cache: a retry must reach the judge again
-        scope = f"{members[0].rubric.sha256}|{kind}|attempt{attempt}"
         tp = TaskPlan(
             arm=slot,
             dataset=f"{rubric}__{ds}__{kind}__try{attempt + 1}",
@@ -132,9 +128,8 @@ def _task_plans(
             max_tokens=judge.max_tokens,
             temperature=0.0,
             top_p=None,
-            seed=attempt,
+            seed=attempt,  # and the attempt is in the cache key: a retry reaches the judge again
             stop=None,
-            prompt_sha256=hashlib.sha256(scope.encode()).hexdigest(),
             samples=tuple(
                 PlannedSample(id=c.item_id, input=c.prompt, target="", messages=_messages(c))
                 for c in members
@@ -155,21 +150,20 @@ def _messages(call: Call) -> tuple[tuple[str, str], ...]:
     )
 
 
-def _record(call: Call, sample: EvalSample | None) -> None:
+def _record(call: Call, record: Record | None) -> None:
     call.attempts += 1
     call.reply = None
     call.requests += 1
-    if sample is None:
+    if record is None:
         call.error = "no result recorded for this judge call"
         return
-    in_tok, out_tok = sample_usage(sample)
-    call.input_tokens += in_tok or 0
-    call.output_tokens += out_tok or 0
-    call.cached += int(sample_cached(sample))
-    if (error := sample_error(sample)) is not None:
-        call.error = f"judge call failed: {error}"
+    call.input_tokens += record.input_tokens or 0
+    call.output_tokens += record.output_tokens or 0
+    call.cached += int(record.cached)
+    if record.error is not None:
+        call.error = f"judge call failed: {record.error}"
         return
-    call.reply = sample.output.completion if sample.output else ""
+    call.reply = record.output
     try:
         call.result = (
             parse_pairwise(call.reply)
@@ -187,18 +181,16 @@ def run_judge(loaded: LoadedSuite, table: pd.DataFrame, settings: ExecSettings) 
     judge = loaded.suite.judge
     if not calls or judge is None:
         return calls
-    spec = model_spec(judge, None)
+    spec = model_spec(judge, None, "judge")
     pending = calls
     for attempt in range(ATTEMPTS):
         plans = _task_plans(pending, spec, judge, attempt)
-        logs = execute(
+        records = execute(
             Plan(suite_name=loaded.suite.name, tasks=tuple(tp for tp, _ in plans)), settings
         )
         for tp, members in plans:
-            log = logs.get(tp.name)
-            by_id = {str(s.id): s for s in (log.samples or [])} if log else {}
             for c in members:
-                _record(c, by_id.get(c.item_id))
+                _record(c, records.get((tp.name, c.item_id)))
         pending = [c for c in pending if c.error is not None]
         if not pending:
             break

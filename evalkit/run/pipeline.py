@@ -1,33 +1,35 @@
-"""The whole flow for one suite: load → plan → execute → table → analyse → write the run folder."""
+"""The whole flow for one suite: load → plan → execute → table → analyse → write the run folder.
+
+A run folder is created with a manifest (`run.json`, state `running`) before the first
+request, fills its journal while requests complete, and is marked `complete` only once every
+output is written. Ctrl-C marks it `interrupted`; `--resume` picks it up where it stopped.
+"""
 
 from __future__ import annotations
 
+import os
 import platform
+import shlex
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import inspect_ai
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 import evalkit
-from evalkit.analysis.analyse import analyse
-from evalkit.analysis.table import build_table
-from evalkit.errors import InputError, RunFailed
-from evalkit.gate import GateReport, StoredRun, check_gate_targets, evaluate_gates, load_run
-from evalkit.report.files import (
-    RESULTS_SCHEMA_VERSION,
-    point_latest,
-    redact,
-    write_json,
-    write_samples,
-)
+from evalkit.errors import EvalkitError, InputError, Interrupted, RunFailed
+from evalkit.run import journal
+from evalkit.run.engine import Policy
 from evalkit.run.execute import ExecSettings, execute
-from evalkit.run.judge import apply_judgments, run_judge
-from evalkit.run.plan import Plan, plan_suite
+from evalkit.run.plan import Plan, Shard, plan_suite
 from evalkit.suite.load import LoadedSuite, load_suite
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from evalkit.gate import GateReport, StoredRun
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,13 @@ class RunOptions:
     out_dir: Path = Path("reports")
     cache_dir: Path | None = None
     no_cache: bool = False
-    display: str = "none"
+    display: str = "none"  # live | log | none
     run_id: str | None = None
     baseline_run: Path | None = None  # an earlier run folder, for `no_regression` gates
+    resume: Path | bool = False  # True: the suite's newest unfinished run; a path: that run
+    workers: int = 1
+    shard: Shard | None = None
+    inspect_logs: bool = False  # also write logs/*.eval for `inspect view`
 
 
 @dataclass(frozen=True)
@@ -47,31 +53,42 @@ class RunOutcome:
     run_dir: Path
     results: dict[str, Any]
     table: pd.DataFrame
-    gates: GateReport
+    gates: GateReport | None  # None for a shard: gates judge whole runs
 
 
 def default_cache_dir() -> Path:
     """The response cache: a folder CI can save and restore between runs."""
-    import os
-
     return Path(os.environ.get("EVALKIT_HOME", Path.home() / ".cache" / "evalkit")) / "responses"
 
 
 def _settings(loaded: LoadedSuite, options: RunOptions, run_dir: Path) -> ExecSettings:
     run = loaded.suite.run
+    hedge = {"auto": None, "off": 0.0}.get(run.hedge_after, run.hedge_after)  # type: ignore[arg-type]
     return ExecSettings(
-        log_dir=run_dir / "logs",
+        run_dir=run_dir,
         cache_dir=options.cache_dir or default_cache_dir(),
-        max_connections=run.max_connections,
-        max_retries=run.max_retries,
-        timeout=run.timeout,
+        policy=Policy(
+            max_connections=run.max_connections,
+            max_retries=run.max_retries,
+            timeout=run.timeout,
+            total_timeout=run.total_timeout,
+            hedge_after=hedge,
+        ),
         cache=run.cache and not options.no_cache,
+        client=run.client,
+        workers=options.workers,
         display=options.display,
     )
 
 
-def run_metadata(loaded: LoadedSuite, plan: Plan, run_id: str, started: float) -> dict[str, Any]:
+def run_metadata(
+    loaded: LoadedSuite, plan: Plan, run_id: str, started: float, shard: Shard | None = None
+) -> dict[str, Any]:
     """Who, what and with which versions: everything needed to trust or repeat the run."""
+    from importlib.metadata import version
+
+    from evalkit.report.files import RESULTS_SCHEMA_VERSION, redact
+
     suite = loaded.suite
     arms = {}
     for arm in ("baseline", "candidate"):
@@ -92,7 +109,8 @@ def run_metadata(loaded: LoadedSuite, plan: Plan, run_id: str, started: float) -
         "duration_s": round(time.time() - started, 2),
         "versions": {
             "evalkit": evalkit.__version__,
-            "inspect_ai": inspect_ai.__version__,
+            # the installed version, without importing inspect-ai (a second of start-up)
+            "inspect_ai": version("inspect_ai"),
             "python": platform.python_version(),
         },
         "suite": {
@@ -107,6 +125,8 @@ def run_metadata(loaded: LoadedSuite, plan: Plan, run_id: str, started: float) -
         "arms": redact(arms),
         "dataset_hashes": loaded.dataset_hashes,
         "stats": loaded.suite.stats.model_dump(),
+        # a shard's metrics cover its own items only; `evalkit merge` joins the shards
+        "shard": {"index": shard.index, "count": shard.count} if shard else None,
     }
 
 
@@ -114,30 +134,149 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+def _warm_imports() -> None:
+    """Import what the stages after the requests need, while the requests are in flight."""
+    import evalkit.analysis.analyse
+    import evalkit.analysis.table
+    import evalkit.gate
+    import evalkit.report.html  # noqa: F401
+
+
+def _resume_command(loaded: LoadedSuite, run_dir: Path) -> str:
+    return f"evalkit run {shlex.quote(str(loaded.path))} --resume {shlex.quote(str(run_dir))}"
+
+
+def _newest_unfinished(suite_dir: Path) -> Path:
+    candidates = []
+    for manifest_path in suite_dir.glob(f"*/{journal.MANIFEST}"):
+        manifest = journal.read_manifest(manifest_path.parent)
+        if manifest and manifest.get("state") != journal.COMPLETE:
+            candidates.append((manifest.get("started_at", ""), manifest_path.parent))
+    if not candidates:
+        raise InputError("no unfinished run of this suite to resume", path=suite_dir)
+    return max(candidates)[1]
+
+
+def _open_run_dir(loaded: LoadedSuite, options: RunOptions) -> tuple[Path, Shard | None]:
+    """The run folder to fill (new, or the one being resumed) and the shard it covers."""
+    suite_dir = options.out_dir / loaded.suite.name
+    if options.resume:
+        run_dir = _newest_unfinished(suite_dir) if options.resume is True else Path(options.resume)
+        manifest = journal.read_manifest(run_dir)
+        if manifest is None:
+            raise InputError("not a run folder evalkit can resume (no run.json)", path=run_dir)
+        if manifest.get("state") == journal.COMPLETE:
+            raise InputError("this run is complete; there is nothing to resume", path=run_dir)
+        if manifest.get("suite_sha256") != loaded.sha256:
+            raise InputError(
+                f"the suite changed since this run started, so its answers would not match; "
+                f"start a new run (run folder {run_dir})",
+                path=loaded.path,
+            )
+        shard = Shard(**manifest["shard"]) if manifest.get("shard") else None
+        if options.shard is not None and options.shard != shard:
+            raise InputError(f"this run is shard {shard or 'none'}", where="--shard")
+        return run_dir, shard
+    run_id = options.run_id or new_run_id()
+    run_dir = suite_dir / run_id
+    manifest = journal.read_manifest(run_dir)
+    if manifest is not None and manifest.get("state") != journal.COMPLETE:
+        raise InputError(
+            "an unfinished run has this id; resume it with --resume, or choose another --run-id",
+            path=run_dir,
+        )
+    # the same id again replaces a finished run: its answers must not leak into the new one
+    for old in journal.journal_files(run_dir):
+        old.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir, options.shard
+
+
 def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> RunOutcome:
-    """Run a suite end to end and write its run folder; raises InputError/RunFailed."""
+    """Run a suite end to end and write its run folder.
+
+    Raises InputError (bad input, exit 2), RunFailed (exit 3) or Interrupted (exit 130).
+    """
+    from evalkit.gate import check_gate_targets, load_run
+
     started = time.time()
     loaded = load_suite(suite_path)
-    plan = plan_suite(loaded)
     # gate typos and a missing --baseline fail here, before any model is called
     check_gate_targets(loaded.suite, [p.name for p in loaded.probes], loaded.path)
     earlier = load_run(options.baseline_run) if options.baseline_run else None
-    run_id = options.run_id or new_run_id()
-    suite_dir = options.out_dir / loaded.suite.name
-    run_dir = suite_dir / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir, shard = _open_run_dir(loaded, options)
+    plan = plan_suite(loaded, shard)
+    resume = _resume_command(loaded, run_dir)
+    journal.write_manifest(
+        run_dir,
+        {
+            "state": journal.RUNNING,
+            "suite": str(loaded.path),
+            "suite_sha256": loaded.sha256,
+            "shard": {"index": shard.index, "count": shard.count} if shard else None,
+            "requests": sum(len(t.samples) for t in plan.tasks),
+            "started_at": journal.now_iso(),
+            "pid": os.getpid(),
+            "host": os.uname().nodename,
+            "argv": sys.argv,
+            "resume_command": resume,
+        },
+    )
+    threading.Thread(target=_warm_imports, daemon=True).start()
     settings = _settings(loaded, options, run_dir)
-    logs = execute(plan, settings)
-    table = build_table(plan, logs, loaded)
+    try:
+        outcome = _finish(loaded, plan, settings, options, run_dir, shard, started, earlier)
+    except KeyboardInterrupt:
+        journal.update_manifest(run_dir, state=journal.INTERRUPTED, stopped_at=journal.now_iso())
+        raise Interrupted(f"interrupted; resume with: {resume}") from None
+    except InputError as e:
+        journal.update_manifest(run_dir, state=journal.FAILED, error=str(e))
+        # a provider names the key (arms.candidate.model); the suite file is ours to add
+        raise e if e.path else InputError(e.message, path=loaded.path, where=e.where) from None
+    except EvalkitError as e:
+        journal.update_manifest(run_dir, state=journal.FAILED, error=str(e))
+        raise
+    return outcome
+
+
+def _finish(
+    loaded: LoadedSuite,
+    plan: Plan,
+    settings: ExecSettings,
+    options: RunOptions,
+    run_dir: Path,
+    shard: Shard | None,
+    started: float,
+    earlier: StoredRun | None,
+) -> RunOutcome:
+    """Execute the plan, then every stage after it, and mark the run folder complete."""
+    from evalkit.analysis.analyse import analyse
+    from evalkit.analysis.table import build_table
+    from evalkit.report.files import point_latest
+    from evalkit.run.judge import apply_judgments, run_judge
+
+    records = execute(plan, settings)
+    table = build_table(plan, records, loaded)
     if loaded.rubrics:
-        # the judge pass: a second eval over the arms' answers, with the judge model
+        # the judge pass: a second pass over the arms' answers, with the judge model
         table = apply_judgments(table, loaded, run_judge(loaded, table, settings))
-    results = {**run_metadata(loaded, plan, run_id, started), **analyse(table, loaded)}
-    gates = _gate_report(loaded, results, table, earlier)
-    results["gates"] = gates.to_dict() if isinstance(gates, GateReport) else None
+    results = {
+        **run_metadata(loaded, plan, run_dir.name, started, shard),
+        **analyse(table, loaded),
+    }
+    gates = None if shard else _gate_report(loaded, results, table, earlier)
+    results["gates"] = (
+        gates.to_dict() if gates is not None and not isinstance(gates, InputError) else None
+    )
     # the run folder is written before any failure is raised, so the evidence is on disk
     write_outputs(run_dir, results, table)
-    point_latest(suite_dir, run_id)
+    if options.inspect_logs:
+        from evalkit.report.inspect_log import write_inspect_logs
+
+        write_inspect_logs(run_dir / "logs", plan, records)
+    journal.update_manifest(run_dir, state=journal.COMPLETE, finished_at=journal.now_iso())
+    if shard is None:  # `latest` names whole runs only; a shard is merged first
+        point_latest(run_dir.parent, run_dir.name)
     _raise_if_arm_failed(table, run_dir)
     if isinstance(gates, InputError):
         raise gates
@@ -148,6 +287,8 @@ def _gate_report(
     loaded: LoadedSuite, results: dict[str, Any], table: pd.DataFrame, earlier: StoredRun | None
 ) -> GateReport | InputError:
     """The gate report, or the error of a gate path that names no metric of this run."""
+    from evalkit.gate import evaluate_gates
+
     try:
         return evaluate_gates(
             results,
@@ -172,13 +313,16 @@ def _raise_if_arm_failed(table: pd.DataFrame, run_dir: Path) -> None:
 
 
 def write_outputs(run_dir: Path, results: dict[str, Any], table: pd.DataFrame) -> None:
-    """Every file of a run folder except the inspect logs (already there)."""
+    """Every file of a run folder except the journal and the manifest."""
+    from evalkit.report.files import write_samples
+
     write_samples(run_dir / "samples.jsonl", table)
     write_reports(run_dir, results, table)
 
 
 def write_reports(run_dir: Path, results: dict[str, Any], table: pd.DataFrame | None) -> None:
     """The files derived from results (and the per-sample table, for the HTML sample browser)."""
+    from evalkit.report.files import write_json
     from evalkit.report.html import write_html
     from evalkit.report.junit import write_junit
     from evalkit.report.markdown import write_summary
@@ -188,3 +332,162 @@ def write_reports(run_dir: Path, results: dict[str, Any], table: pd.DataFrame | 
     write_summary(run_dir / "summary.md", results)
     if table is not None:
         write_html(run_dir / "index.html", results, table)
+
+
+# ---- after the run: merging shards, inspect logs -------------------------------------------
+
+
+def _load_suite_of(manifest: dict[str, Any], run_dir: Path, suite_path: Path | None) -> LoadedSuite:
+    """The suite a run was made from, checked to be unchanged since."""
+    path = suite_path or Path(manifest["suite"])
+    loaded = load_suite(path)
+    if loaded.sha256 != manifest.get("suite_sha256"):
+        raise InputError(
+            f"this suite file is not the one run {run_dir} was made from (its hash differs)",
+            path=path,
+        )
+    return loaded
+
+
+def _shard_of(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(manifest, results) of a finished shard run; a located InputError otherwise."""
+    import json
+
+    journal.require_finished(run_dir)
+    manifest = journal.read_manifest(run_dir)
+    results_path = run_dir / "results.json"
+    if manifest is None or not results_path.is_file():
+        raise InputError("not an evalkit run folder (no run.json or results.json)", path=run_dir)
+    if not manifest.get("shard"):
+        raise InputError("this run is not a shard (it was not run with --shard)", path=run_dir)
+    return manifest, json.loads(results_path.read_text(encoding="utf-8"))
+
+
+def _check_shards(shards: list[tuple[Path, dict[str, Any], dict[str, Any]]]) -> None:
+    """Same suite, data and arms, one of each shard: or a located error naming the odd one."""
+    first_dir, first_manifest, first_results = shards[0]
+    count = first_manifest["shard"]["count"]
+    seen: dict[int, Path] = {}
+    for run_dir, manifest, results in shards:
+        shard = manifest["shard"]
+        if shard["count"] != count:
+            raise InputError(
+                f"shard {shard['index']}/{shard['count']}, the first is of {count}", path=run_dir
+            )
+        if shard["index"] in seen:
+            raise InputError(
+                f"shard {shard['index']}/{count} is also in {seen[shard['index']]}", path=run_dir
+            )
+        seen[shard["index"]] = run_dir
+        if manifest.get("suite_sha256") != first_manifest.get("suite_sha256"):
+            raise InputError(
+                f"a different suite file than {first_dir} (its hash differs)", path=run_dir
+            )
+        if results.get("dataset_hashes") != first_results.get("dataset_hashes"):
+            raise InputError(
+                f"different data than {first_dir} (dataset hashes differ)", path=run_dir
+            )
+        for arm, spec in results.get("arms", {}).items():
+            other = first_results.get("arms", {}).get(arm, {})
+            for key in ("identity", "prompt_sha256"):
+                if spec.get(key) != other.get(key):
+                    raise InputError(
+                        f"the {arm} arm differs from {first_dir} ({key})", path=run_dir
+                    )
+    missing = sorted(set(range(1, count + 1)) - set(seen))
+    if missing:
+        raise InputError(
+            f"shard{'s' if len(missing) > 1 else ''} {', '.join(f'{i}/{count}' for i in missing)} "
+            "missing; give every shard's run folder",
+            where="merge",
+        )
+
+
+def merge_runs(
+    run_dirs: list[Path], options: RunOptions = RunOptions(), suite_path: Path | None = None
+) -> RunOutcome:
+    """Join the run folders of every shard of one suite into one complete run folder.
+
+    Rows are put back in the unsharded run's order, and every metric is computed afresh over
+    all of them, so the merged run equals the run made without shards.
+    """
+    import pandas as pd
+
+    from evalkit.analysis.analyse import analyse
+    from evalkit.analysis.table import COLUMNS
+    from evalkit.report.files import point_latest, read_samples, resolve_run
+
+    started = time.time()
+    shards = []
+    for given in run_dirs:
+        try:
+            run_dir = resolve_run(given)
+        except FileNotFoundError:
+            raise InputError("not a run folder", path=given) from None
+        shards.append((run_dir, *_shard_of(run_dir)))
+    _check_shards(shards)
+    loaded = _load_suite_of(shards[0][1], shards[0][0], suite_path)
+    plan = plan_suite(loaded)
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for run_dir, _, _ in shards:
+        for row in read_samples(run_dir / "samples.jsonl").to_dict(orient="records"):
+            rows[(row["arm"], row["dataset"], str(row["id"]))] = row
+    ordered = []
+    for tp in plan.tasks:
+        for sample in tp.samples:
+            row = rows.get((tp.arm, tp.dataset, sample.id))
+            if row is None:
+                raise InputError(
+                    f"item {sample.id!r} of {tp.arm} · {tp.dataset} is in no shard's samples",
+                    where="merge",
+                )
+            ordered.append(row)
+    table = pd.DataFrame(ordered, columns=COLUMNS).astype(
+        {"input_tokens": "Int64", "output_tokens": "Int64", "attempts": "Int64"}
+    )
+    run_id = options.run_id or f"merged-{new_run_id()}"
+    run_dir = options.out_dir / loaded.suite.name / run_id
+    if run_dir.exists():
+        raise InputError("this run folder exists; choose another --run-id", path=run_dir)
+    run_dir.mkdir(parents=True)
+    results = {**run_metadata(loaded, plan, run_id, started), **analyse(table, loaded)}
+    results["merged_from"] = [
+        str(d) for d, _, _ in sorted(shards, key=lambda s: s[1]["shard"]["index"])
+    ]
+    earlier = None
+    if options.baseline_run:
+        from evalkit.gate import load_run
+
+        earlier = load_run(options.baseline_run)
+    gates = _gate_report(loaded, results, table, earlier)
+    results["gates"] = None if isinstance(gates, InputError) else gates.to_dict()
+    write_outputs(run_dir, results, table)
+    journal.write_manifest(
+        run_dir,
+        {"state": journal.COMPLETE, "suite": str(loaded.path), "suite_sha256": loaded.sha256,
+         "shard": None, "merged_from": results["merged_from"], "started_at": journal.now_iso(),
+         "finished_at": journal.now_iso(), "resume_command": None},
+    )  # fmt: skip
+    point_latest(run_dir.parent, run_id)
+    if isinstance(gates, InputError):
+        raise gates
+    return RunOutcome(run_dir=run_dir, results=results, table=table, gates=gates)
+
+
+def export_inspect_logs(run_dir: Path, suite_path: Path | None = None) -> list[Path]:
+    """`evalkit logs`: write logs/*.eval for a finished run from its suite and journal."""
+    from evalkit.report.inspect_log import write_inspect_logs
+
+    journal.require_finished(run_dir)
+    manifest = journal.read_manifest(run_dir)
+    if manifest is None:
+        raise InputError(
+            "not a run folder made by this version of evalkit (no run.json)", path=run_dir
+        )
+    loaded = _load_suite_of(manifest, run_dir, suite_path)
+    shard = Shard(**manifest["shard"]) if manifest.get("shard") else None
+    plan = plan_suite(loaded, shard)
+    # a merged run's answers are in its shards' journals
+    folders = [run_dir, *(Path(d) for d in manifest.get("merged_from") or [])]
+    records = journal.latest_records(f for d in folders for f in journal.journal_files(d))
+    return write_inspect_logs(run_dir / "logs", plan, records, manifest.get("started_at"))

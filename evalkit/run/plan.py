@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from evalkit.errors import InputError
 from evalkit.prompts import TemplateRenderError, render_text
 from evalkit.suite.load import LoadedSuite
 from evalkit.suite.schema import ARMS, Arm, Judge
 
+T = TypeVar("T")
 TASK = "task"
 PROBE = "probe"
 TRAINING_SAMPLE = "training_sample"  # training items both arms answer, next to held-out
@@ -38,6 +40,7 @@ class ModelSpec:
     model_args: tuple[tuple[str, Any], ...]
     base_url: str | None
     adapter_sha256: str | None
+    where: str = ""  # the suite key that configures it ("arms.baseline"), for messages
 
     @property
     def identity(self) -> str:
@@ -61,18 +64,11 @@ class TaskPlan:
     top_p: float | None
     seed: int | None
     stop: tuple[str, ...] | None
-    prompt_sha256: str
     samples: tuple[PlannedSample, ...]
 
     @property
     def name(self) -> str:
         return f"{self.arm}__{self.section}__{self.dataset}"
-
-    @property
-    def cache_scope(self) -> dict[str, str]:
-        # inspect's cache key ignores model_args: the arm's full identity must be in the scope,
-        # or two adapters behind one model name would share answers.
-        return {"evalkit_model": self.model.identity, "evalkit_prompt": self.prompt_sha256}
 
 
 @dataclass(frozen=True)
@@ -95,7 +91,7 @@ def path_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def model_spec(arm: Arm | Judge, adapter_path: str | None) -> ModelSpec:
+def model_spec(arm: Arm | Judge, adapter_path: str | None, where: str) -> ModelSpec:
     """The identity of an arm's (or the judge's) model endpoint, adapter content included."""
     args = dict(arm.model_args)
     if adapter_path:
@@ -105,6 +101,7 @@ def model_spec(arm: Arm | Judge, adapter_path: str | None) -> ModelSpec:
         model_args=tuple(sorted(args.items())),
         base_url=arm.base_url,
         adapter_sha256=path_sha256(adapter_path) if adapter_path else None,
+        where=where,
     )
 
 
@@ -120,13 +117,45 @@ def _messages(
         ) from None
 
 
-def plan_suite(loaded: LoadedSuite) -> Plan:
-    """Every (arm, dataset) task, task datasets first, then probes with their neutral prompt."""
+@dataclass(frozen=True)
+class Shard:
+    """Part `index` of `count` (1-based): every count-th item of every arm × dataset."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`"2/4"` → Shard(2, 4); a located InputError for anything else."""
+        index, _, count = text.partition("/")
+        if not (index.isdigit() and count.isdigit()) or not 1 <= int(index) <= int(count):
+            raise InputError(
+                f"expected I/N with 1 ≤ I ≤ N (e.g. 2/4), found {text!r}", where="--shard"
+            )
+        return cls(int(index), int(count))
+
+    def keeps(self, position: int) -> bool:
+        """Whether the item at `position` (0-based, in its dataset) belongs to this shard."""
+        return position % self.count == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def _take(items: Sequence[T], shard: Shard | None) -> list[T]:
+    return [it for i, it in enumerate(items) if shard is None or shard.keeps(i)]
+
+
+def plan_suite(loaded: LoadedSuite, shard: Shard | None = None) -> Plan:
+    """Every (arm, dataset) task, task datasets first, then probes with their neutral prompt.
+
+    With a shard, each task keeps the shard's items only; both arms keep the same ones.
+    """
     suite = loaded.suite
     tasks: list[TaskPlan] = []
     for arm_name in ARMS:
         arm = suite.arms[arm_name]
-        spec = model_spec(arm, loaded.adapters.get(arm_name))
+        spec = model_spec(arm, loaded.adapters.get(arm_name), f"arms.{arm_name}")
         prompt = loaded.prompts[arm_name]
         common = dict(
             arm=arm_name,
@@ -152,7 +181,7 @@ def plan_suite(loaded: LoadedSuite) -> Plan:
                         loaded,
                     ),
                 )
-                for it in items
+                for it in _take(items, shard)
             )
             tasks.append(
                 TaskPlan(
@@ -162,7 +191,6 @@ def plan_suite(loaded: LoadedSuite) -> Plan:
                     kind=kind,
                     max_tokens=arm.generate.max_tokens,
                     stop=tuple(arm.generate.stop) if arm.generate.stop else None,
-                    prompt_sha256=prompt.sha256,
                     samples=samples,
                 )
             )
@@ -183,7 +211,7 @@ def plan_suite(loaded: LoadedSuite) -> Plan:
                         loaded,
                     ),
                 )
-                for it in probe.items
+                for it in _take(probe.items, shard)
             )
             tasks.append(
                 TaskPlan(
@@ -193,7 +221,6 @@ def plan_suite(loaded: LoadedSuite) -> Plan:
                     kind=PROBE,
                     max_tokens=probe.max_tokens,
                     stop=None,
-                    prompt_sha256=hashlib.sha256(probe.prompt.encode()).hexdigest(),
                     samples=samples,
                 )
             )

@@ -49,7 +49,7 @@ def _model_string(v: str) -> str:
         )
     if m["provider"] == "openai-api" and len([p for p in v.split("/") if p]) < 3:
         raise ValueError("expected 'openai-api/<service>/<model>'")
-    # the response cache files answers under the model string: '..' would leave its folder
+    # inspect-ai's response cache files answers under the model string: '..' would leave it
     if ".." in v.split("/"):
         raise ValueError("a model string has no '..' segment")
     return v
@@ -268,11 +268,41 @@ class Stats(Strict):
 
 
 class RunSettings(Strict):
-    max_connections: int = Field(default=8, ge=1, le=MAX_CONNECTIONS)
-    max_retries: int = Field(default=2, ge=0, le=MAX_RETRIES)
-    timeout: int = Field(default=120, ge=1, le=MAX_TIMEOUT_S, description="seconds per model call")
+    max_connections: int = Field(
+        default=8,
+        ge=1,
+        le=MAX_CONNECTIONS,
+        description="requests in flight at once per endpoint (server)",
+    )
+    max_retries: int = Field(
+        default=2, ge=0, le=MAX_RETRIES, description="retries of a transient failure"
+    )
+    timeout: float = Field(default=120, gt=0, le=MAX_TIMEOUT_S, description="seconds per attempt")
+    total_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_TIMEOUT_S,
+        description="seconds per request, every attempt and wait included",
+    )
+    hedge_after: float | Literal["auto", "off"] = Field(
+        default="auto",
+        description="seconds before a slow attempt is raced by a second one; auto: 5× the "
+        "endpoint's median answer time, at least 1 s",
+    )
+    client: Literal["auto", "native", "inspect"] = Field(
+        default="auto",
+        description="native: evalkit's own OpenAI-compatible client; inspect: inspect-ai's "
+        "provider; auto: native where it supports the arm",
+    )
     cache: bool = True
     max_errors: int = Field(default=0, ge=0, description="errored samples a gate tolerates")
+
+    @field_validator("hedge_after")
+    @classmethod
+    def _positive(cls, v: float | str) -> float | str:
+        if isinstance(v, float | int) and v <= 0:
+            raise ValueError("hedge_after: give seconds > 0, 'auto' or 'off'")
+        return v
 
 
 # ">= 0.98": an operator and a number; the gate reads both groups back from stored results

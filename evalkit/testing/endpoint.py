@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
+import subprocess
 import sys
+import tempfile
+import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,6 +198,61 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(serve(endpoint, args.host, args.port))
     except KeyboardInterrupt:
         sys.exit(0)
+
+
+# loopback needs no proxy: an HTTP(S)_PROXY in the environment must not reroute the counters
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass(frozen=True)
+class RunningEndpoint:
+    """An endpoint started by `running_endpoint`: its URL and its counters."""
+
+    url: str  # http://127.0.0.1:PORT/v1: what a suite's base_url (or <SVC>_BASE_URL) takes
+
+    @property
+    def root(self) -> str:
+        return self.url.removesuffix("/v1")
+
+    def stats(self) -> dict[str, Any]:
+        """What it received: requests, answered, per-fault counts, `models` {model id: requests}."""
+        with _OPENER.open(self.root + "/stats", timeout=10) as response:
+            return json.load(response)
+
+    def reset(self) -> None:
+        """Forget the counts, e.g. between two runs against one endpoint."""
+        request = urllib.request.Request(self.root + "/reset", method="POST")
+        with _OPENER.open(request, timeout=10):
+            pass
+
+
+@contextlib.contextmanager
+def running_endpoint(*args: str, answers: Path | None = None) -> Iterator[RunningEndpoint]:
+    """This endpoint in a process of its own on a free port (ARGS as on the command line)."""
+    extra = [*args, *(["--answers", str(answers)] if answers else [])]
+    with tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "evalkit.testing.endpoint", "--port", "0", *extra],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        try:
+            first = process.stdout.readline() if process.stdout else ""
+            if not first.startswith("listening on "):
+                process.wait(timeout=10)
+                stderr.seek(0)
+                raise RuntimeError(f"the endpoint did not start: {first!r} {stderr.read()}")
+            yield RunningEndpoint(url=first.split()[-1])
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout:
+                process.stdout.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,223 @@
+"""The engine: send requests to model clients, bounded in time under faults, record each answer.
+
+For every request: at most `max_connections` attempts in flight per endpoint; each attempt
+bounded by `timeout`; a transient failure (429, 5xx, reset, timeout, unparsable body) retried
+up to `max_retries` times, after the server's `Retry-After` or an exponential backoff with
+jitter (no connection is held while waiting); an attempt that runs far longer than the
+endpoint's typical answer is raced by a second one (hedging), so one hung connection costs
+seconds, not the whole timeout. Only a request whose retries are exhausted becomes an error,
+with its cause. Each record goes to the sink the moment it exists (journal, cache, progress).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from evalkit.errors import InputError
+from evalkit.models.clients import AttemptFailed, Client, Completion, GenConfig
+from evalkit.run.journal import Record
+from evalkit.run.plan import ModelSpec
+
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 30.0
+HEDGE_MIN_S = 1.0  # never race an attempt younger than this
+HEDGE_FACTOR = 5.0  # ... or younger than this many times the endpoint's median answer
+HEDGE_WARMUP = 20  # answers an endpoint must have given before its median is trusted
+ADMISSION_FACTOR = 4  # requests alive (in flight or backing off) per connection
+
+
+@dataclass(frozen=True)
+class Request:
+    task: str
+    item: str
+    model: ModelSpec
+    messages: tuple[tuple[str, str], ...]
+    config: GenConfig
+
+    @cached_property
+    def key(self) -> str:
+        """What decides the answer: the arm's identity, the messages and the settings."""
+        c = self.config
+        payload = [self.model.identity, self.messages,
+                   [c.max_tokens, c.temperature, c.top_p, c.seed, list(c.stop)]]  # fmt: skip
+        return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How hard to try: the suite's `run:` block."""
+
+    max_connections: int = 8
+    max_retries: int = 2
+    timeout: float = 120.0  # seconds per attempt
+    total_timeout: float | None = None  # seconds per request, all attempts and waits
+    hedge_after: float | None = None  # None: automatic; 0: never hedge
+
+
+def backoff(retry: int, rng: random.Random) -> float:
+    """Seconds before retry number `retry` (0-based): exponential, capped, half of it jittered."""
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**retry)
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+def error_record(req: Request, message: str, attempts: int) -> Record:
+    """The record of a request that got no answer, with the cause and the attempts made."""
+    plural = "s" if attempts != 1 else ""
+    return Record(
+        task=req.task,
+        item=req.item,
+        key=req.key,
+        output="",
+        error=f"{message} (after {attempts} attempt{plural})",
+        input_tokens=None,
+        output_tokens=None,
+        latency_s=None,
+        attempts=attempts,
+        cached=False,
+    )
+
+
+class _Endpoint:
+    """One server's connection slots and recent answer times (for the hedging delay)."""
+
+    def __init__(self, limit: int) -> None:
+        self.slots = asyncio.Semaphore(limit)
+        self.admission = asyncio.Semaphore(limit * ADMISSION_FACTOR)
+        self.seconds: deque[float] = deque(maxlen=200)
+
+    def hedge_delay(self, policy: Policy) -> float | None:
+        if policy.hedge_after is not None:
+            return policy.hedge_after or None
+        if len(self.seconds) < HEDGE_WARMUP:
+            return None
+        return max(HEDGE_MIN_S, HEDGE_FACTOR * statistics.median(self.seconds))
+
+
+class Engine:
+    def __init__(
+        self, clients: dict[str, Client], policy: Policy, sink: Callable[[Record], None]
+    ) -> None:
+        self._clients = clients
+        self._policy = policy
+        self._sink = sink
+        self._rng = random.Random(0)
+        self._endpoints: dict[str, _Endpoint] = {}
+        for client in clients.values():
+            if client.endpoint not in self._endpoints:
+                limit = min(policy.max_connections, client.limit or policy.max_connections)
+                self._endpoints[client.endpoint] = _Endpoint(max(1, limit))
+
+    async def run(self, requests: Sequence[Request]) -> None:
+        """Send every request; returns when each has a record. Fatal errors propagate."""
+        groups: dict[str, list[Request]] = {}
+        for req in requests:
+            groups.setdefault(self._clients[req.model.identity].endpoint, []).append(req)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for endpoint, reqs in groups.items():
+                    tg.create_task(self._dispatch(self._endpoints[endpoint], reqs))
+        except BaseExceptionGroup as group:
+            # the first real failure (an InputError from a provider, say), not the group
+            raise group.exceptions[0] from None
+
+    async def _dispatch(self, endpoint: _Endpoint, requests: list[Request]) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for req in requests:
+                await endpoint.admission.acquire()
+                task = tg.create_task(self._request(endpoint, req))
+                task.add_done_callback(lambda _: endpoint.admission.release())
+
+    async def _request(self, endpoint: _Endpoint, req: Request) -> None:
+        client = self._clients[req.model.identity]
+        policy = self._policy
+        started = time.monotonic()
+        tries = [0]
+        for retry in range(policy.max_retries + 1):
+            try:
+                completion, seconds = await self._hedged(client, endpoint, req, tries)
+            except AttemptFailed as e:
+                wait = e.retry_after if e.retry_after is not None else backoff(retry, self._rng)
+                if e.retry_after is not None:  # spread a burst of 429s over a little time
+                    wait += self._rng.uniform(0, 0.1 * wait + 0.05)
+                if not e.transient or retry == policy.max_retries:
+                    self._sink(error_record(req, str(e), tries[0]))
+                    return
+                budget = policy.total_timeout
+                if budget is not None and time.monotonic() - started + wait > budget:
+                    self._sink(error_record(req, f"{e}; run.total_timeout reached", tries[0]))
+                    return
+                await asyncio.sleep(wait)
+                continue
+            self._sink(
+                Record(
+                    task=req.task,
+                    item=req.item,
+                    key=req.key,
+                    output=completion.text,
+                    error=None,
+                    input_tokens=completion.input_tokens,
+                    output_tokens=completion.output_tokens,
+                    latency_s=completion.seconds if completion.seconds is not None else seconds,
+                    attempts=tries[0],
+                    cached=False,
+                    stop_reason=completion.stop_reason,
+                )
+            )
+            return
+
+    async def _attempt(
+        self, client: Client, endpoint: _Endpoint, req: Request, tries: list[int]
+    ) -> tuple[Completion, float]:
+        async with endpoint.slots:
+            tries[0] += 1
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(self._policy.timeout):
+                    completion = await client.generate(req.messages, req.config)
+            except TimeoutError:
+                raise AttemptFailed(
+                    f"no answer within {self._policy.timeout:g} s (run.timeout)", transient=True
+                ) from None
+            except (AttemptFailed, InputError):
+                raise
+            except Exception as e:  # a client bug must cost one sample, not the run
+                raise AttemptFailed(f"{type(e).__name__}: {e}", transient=False) from None
+            seconds = time.perf_counter() - started
+            endpoint.seconds.append(seconds)
+            return completion, seconds
+
+    async def _hedged(
+        self, client: Client, endpoint: _Endpoint, req: Request, tries: list[int]
+    ) -> tuple[Completion, float]:
+        """One attempt, raced by a second if it outlives the endpoint's hedging delay."""
+        delay = endpoint.hedge_delay(self._policy) if client.hedgeable else None
+        if delay is None:
+            return await self._attempt(client, endpoint, req, tries)
+        first = asyncio.ensure_future(self._attempt(client, endpoint, req, tries))
+        pending = {first}
+        try:
+            done, _ = await asyncio.wait(pending, timeout=delay)
+            if done:
+                return first.result()
+            pending.add(asyncio.ensure_future(self._attempt(client, endpoint, req, tries)))
+            failure: BaseException | None = None
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task.exception() is None:
+                        return task.result()
+                    failure = failure or task.exception()
+            assert failure is not None
+            raise failure
+        finally:
+            for task in pending:  # the loser of the race: close its connection now
+                task.cancel()

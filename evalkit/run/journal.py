@@ -1,0 +1,169 @@
+"""The run folder's memory while a run is under way: its manifest and an append-only journal.
+
+`run.json` says what the run is (suite, hash, shard) and how far it got: `running`,
+`interrupted`, `failed` or `complete`. Every finished request is appended to a journal
+(`journal.jsonl`, or `journal-<k>.jsonl` per worker process) the moment it completes, so a
+run killed at any point (`kill -9`, power loss, Ctrl-C) is resumed by re-sending only the
+requests the journal has no answer for. A torn last line is ignored on reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import InputError
+
+MANIFEST = "run.json"
+RUNNING, INTERRUPTED, FAILED, COMPLETE = "running", "interrupted", "failed", "complete"
+FSYNC_EVERY_S = 1.0  # a power loss costs at most this much finished work
+
+
+@dataclass(frozen=True)
+class Record:
+    """What came of one request: an answer, or the error that ended its last attempt."""
+
+    task: str
+    item: str
+    key: str  # the request's hash: a journal entry counts only for the same request
+    output: str
+    error: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    latency_s: float | None
+    attempts: int
+    cached: bool
+    stop_reason: str | None = None
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(Record))
+
+
+class Journal:
+    """Appends records as JSON lines; flushed per line, fsynced at most once a second."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = path.open("a", encoding="utf-8")
+        self._synced = time.monotonic()
+
+    def append(self, record: Record) -> None:
+        self._fh.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+        self._fh.flush()
+        now = time.monotonic()
+        if now - self._synced >= FSYNC_EVERY_S:
+            os.fsync(self._fh.fileno())
+            self._synced = now
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+
+
+def journal_files(run_dir: Path) -> list[Path]:
+    return sorted(run_dir.glob("journal*.jsonl"))
+
+
+def parse_lines(lines: Iterable[str]) -> Iterator[Record]:
+    """The records among journal lines; a line cut short by a crash (no newline) ends them."""
+    for line in lines:
+        if not line.endswith("\n"):
+            return  # the write the crash interrupted
+        try:
+            data = json.loads(line)
+            yield Record(**{k: data[k] for k in _RECORD_FIELDS if k in data})
+        except (ValueError, TypeError):
+            continue
+
+
+def read_records(path: Path) -> Iterator[Record]:
+    """Every whole record of one journal file."""
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        yield from parse_lines(fh)
+
+
+def latest_records(paths: Iterable[Path]) -> dict[tuple[str, str], Record]:
+    """(task, item) → its record; an answer wins over an error, a later line over an earlier."""
+    out: dict[tuple[str, str], Record] = {}
+    for path in paths:
+        for rec in read_records(path):
+            key = (rec.task, rec.item)
+            old = out.get(key)
+            if old is None or old.error is not None or rec.error is None:
+                out[key] = rec
+    return out
+
+
+# ---- the manifest --------------------------------------------------------------------------
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    tmp = run_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(run_dir / MANIFEST)
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """The run's manifest, or None for a folder written before manifests existed."""
+    path = run_dir / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"not a readable run manifest ({e})", path=path) from None
+    if not isinstance(data, dict) or "state" not in data:
+        raise InputError("not a run manifest (no 'state')", path=path)
+    return data
+
+
+def update_manifest(run_dir: Path, **changes: Any) -> None:
+    manifest = read_manifest(run_dir) or {}
+    write_manifest(run_dir, {**manifest, **changes})
+
+
+def _process_alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def unfinished_reason(manifest: dict[str, Any]) -> str | None:
+    """Why a run folder is not a finished run, or None when it is complete."""
+    state = manifest.get("state")
+    if state == COMPLETE:
+        return None
+    if state == RUNNING:
+        if manifest.get("host") == os.uname().nodename and _process_alive(manifest.get("pid")):
+            return "it is still running"
+        return "it stopped without finishing (the process was killed)"
+    if state == INTERRUPTED:
+        return "it was interrupted"
+    return f"it failed ({manifest.get('error') or 'see the log'})"
+
+
+def require_finished(run_dir: Path) -> None:
+    """Raise a located InputError unless the run folder holds a finished run."""
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        return
+    reason = unfinished_reason(manifest)
+    if reason:
+        raise InputError(
+            f"this run did not finish: {reason}; resume it with: {manifest.get('resume_command')}",
+            path=run_dir,
+        )

@@ -1,0 +1,212 @@
+"""The engine's rules, with a fake client: retries, Retry-After, per-attempt timeouts, hedging,
+connection limits and budgets. Each test runs the engine directly on a handful of requests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+
+from evalkit.models.clients import AttemptFailed, Completion, GenConfig
+from evalkit.run.engine import Engine, Policy, Request
+from evalkit.run.journal import Record
+from evalkit.run.plan import ModelSpec
+
+SPEC = ModelSpec(model="fake/m", model_args=(), base_url=None, adapter_sha256=None)
+
+
+class FakeClient:
+    """Answers `item` by calling `behaviour(item, attempt)`: a coroutine that returns text or raises."""
+
+    endpoint = "fake"
+    limit = None
+    hedgeable = True
+
+    def __init__(self, behaviour: Callable) -> None:
+        self.behaviour = behaviour
+        self.calls: dict[str, int] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.cancelled = 0
+
+    async def generate(self, messages, config) -> Completion:
+        item = messages[-1][1]
+        attempt = self.calls.get(item, 0)
+        self.calls[item] = attempt + 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            text = await self.behaviour(item, attempt)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            self.in_flight -= 1
+        return Completion(text=text, input_tokens=3, output_tokens=1, stop_reason="stop")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _run(client: FakeClient, items: list[str], **policy: object) -> dict[str, Record]:
+    records: dict[str, Record] = {}
+    requests = [
+        Request("t", item, SPEC, (("user", item),), GenConfig(max_tokens=8)) for item in items
+    ]
+    engine = Engine(
+        {SPEC.identity: client}, Policy(**policy), lambda r: records.__setitem__(r.item, r)
+    )
+    asyncio.run(engine.run(requests))
+    return records
+
+
+def test_a_transient_failure_is_retried_and_then_answered() -> None:
+    async def flaky(item: str, attempt: int) -> str:
+        if attempt == 0:
+            raise AttemptFailed("HTTP 500: boom", transient=True, retry_after=0)
+        return f"answer {item}"
+
+    records = _run(FakeClient(flaky), ["a", "b"], max_retries=2)
+    assert {r.output for r in records.values()} == {"answer a", "answer b"}
+    assert all(r.error is None and r.attempts == 2 for r in records.values())
+
+
+def test_a_permanent_failure_is_not_retried() -> None:
+    async def refused(item: str, attempt: int) -> str:
+        raise AttemptFailed("HTTP 401: bad key", transient=False)
+
+    client = FakeClient(refused)
+    record = _run(client, ["a"], max_retries=5)["a"]
+    assert client.calls == {"a": 1}
+    assert record.error == "HTTP 401: bad key (after 1 attempt)" and record.output == ""
+
+
+def test_exhausted_retries_become_an_error_with_the_cause() -> None:
+    async def always(item: str, attempt: int) -> str:
+        raise AttemptFailed("HTTP 503: overloaded", transient=True, retry_after=0)
+
+    record = _run(FakeClient(always), ["a"], max_retries=3)["a"]
+    assert record.error == "HTTP 503: overloaded (after 4 attempts)" and record.attempts == 4
+
+
+def test_retry_after_is_waited_for_before_the_next_attempt() -> None:
+    seen: list[float] = []
+
+    async def limited(item: str, attempt: int) -> str:
+        seen.append(time.monotonic())
+        if attempt == 0:
+            raise AttemptFailed("HTTP 429: slow down", transient=True, retry_after=0.3)
+        return "ok"
+
+    assert _run(FakeClient(limited), ["a"], max_retries=1)["a"].output == "ok"
+    # the server asked for 0.3 s; the engine's own backoff would have waited 0.5–1 s
+    assert 0.3 <= seen[1] - seen[0] < 0.5
+
+
+def test_a_hung_attempt_ends_at_the_per_attempt_timeout_and_is_retried() -> None:
+    async def hangs_once(item: str, attempt: int) -> str:
+        if attempt == 0:
+            await asyncio.sleep(30)
+        return "ok"
+
+    started = time.monotonic()
+    record = _run(FakeClient(hangs_once), ["a"], timeout=0.2, max_retries=1, hedge_after=0)["a"]
+    assert record.output == "ok" and record.attempts == 2
+    assert time.monotonic() - started < 5  # bounded by the attempt timeout, not the hang
+
+
+def test_a_slow_attempt_is_raced_by_a_hedge_and_the_loser_is_cancelled() -> None:
+    async def first_hangs(item: str, attempt: int) -> str:
+        if attempt == 0:
+            await asyncio.sleep(30)
+        return "hedged"
+
+    client = FakeClient(first_hangs)
+    started = time.monotonic()
+    record = _run(client, ["a"], timeout=20, max_retries=0, hedge_after=0.1)["a"]
+    assert record.output == "hedged" and record.error is None and record.attempts == 2
+    assert time.monotonic() - started < 5
+    assert client.cancelled == 1  # the hung connection was closed, not left running
+
+
+def test_hedging_off_waits_for_the_attempt() -> None:
+    async def slow(item: str, attempt: int) -> str:
+        await asyncio.sleep(0.3)
+        return "slow"
+
+    client = FakeClient(slow)
+    record = _run(client, ["a"], timeout=5, hedge_after=0)["a"]
+    assert record.output == "slow" and record.attempts == 1 and client.calls == {"a": 1}
+
+
+def test_connections_in_flight_never_exceed_the_limit() -> None:
+    async def quick(item: str, attempt: int) -> str:
+        await asyncio.sleep(0.01)
+        return item
+
+    client = FakeClient(quick)
+    records = _run(client, [f"i{n}" for n in range(60)], max_connections=4)
+    assert len(records) == 60 and client.max_in_flight == 4
+
+
+def test_total_timeout_stops_retrying() -> None:
+    async def limited(item: str, attempt: int) -> str:
+        raise AttemptFailed("HTTP 429: slow down", transient=True, retry_after=5)
+
+    started = time.monotonic()
+    record = _run(FakeClient(limited), ["a"], max_retries=10, total_timeout=1)["a"]
+    assert "run.total_timeout reached" in record.error and record.attempts == 1
+    assert time.monotonic() - started < 1
+
+
+def test_an_unexpected_client_exception_costs_one_request_not_the_run() -> None:
+    async def buggy(item: str, attempt: int) -> str:
+        if item == "bad":
+            raise KeyError("choices")
+        return "fine"
+
+    records = _run(FakeClient(buggy), ["bad", "good"], max_retries=3)
+    assert records["good"].output == "fine"
+    assert records["bad"].error.startswith("KeyError") and records["bad"].attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "1.5"}, 1.5),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"Retry-After": "x"}, None),
+    ],
+)
+def test_retry_after_headers(headers: dict, expected: float | None) -> None:
+    from evalkit.models.clients import retry_after
+
+    assert retry_after(headers) == expected
+
+
+def _rec(task: str, error: str | None = None, cached: bool = False) -> Record:
+    return Record(task, "i", "k", "", error, None, None, None, 1, cached)
+
+
+def test_progress_counts_each_task_and_reads_as_one_log_line() -> None:
+    import io
+
+    from evalkit.run.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(
+        labels={"b": "baseline · heldout", "c": "candidate · heldout"},
+        totals={"b": 4, "c": 4},
+        mode="log",
+        stream=stream,
+    )
+    progress.start()
+    for rec in (_rec("b"), _rec("b", error="HTTP 500"), _rec("c", cached=True), _rec("c")):
+        progress.add(rec)
+    progress.stop()  # a log ends with the final line
+    line = stream.getvalue().strip()
+    assert line.startswith("progress [") and "4/8 (50%)" in line and "1 errors" in line
+    assert "baseline · heldout 2/4" in line and "candidate · heldout 2/4" in line
+    assert "req/s" in line and "ETA" in line
