@@ -16,11 +16,11 @@ import yaml
 
 from evalkit.errors import InputError
 
-Expect = Literal["file", "dir", "any"]
+Expect = Literal["file", "any"]  # "any": a file or a folder (an adapter, a probe pack)
 
 
 def path_problem(path: Path, expect: Expect = "file") -> str | None:
-    """Why `path` cannot be read as a file (or folder), or None when it can."""
+    """Why `path` cannot be read as a file (or, with "any", a folder), or None when it can."""
     try:
         st = path.stat()
     except OSError as e:
@@ -34,8 +34,6 @@ def path_problem(path: Path, expect: Expect = "file") -> str | None:
     is_dir = path.is_dir()
     if expect == "file" and is_dir:
         return "is a folder, expected a file"
-    if expect == "dir" and not is_dir:
-        return "is a file, expected a folder"
     if not is_dir and not path.is_file():
         return f"not a regular file (mode {st.st_mode:o})"
     return None
@@ -131,11 +129,6 @@ def load_yaml_document(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
         loader.dispose()
 
 
-def is_inside(path: Path, folder: Path) -> bool:
-    """Whether `path`, with every symlink followed, lies in `folder`."""
-    return path.resolve().is_relative_to(folder.resolve())
-
-
 @dataclass(frozen=True)
 class SuiteFolder:
     """Where a suite's relative paths resolve, and whether they may leave its folder."""
@@ -164,8 +157,8 @@ class SuiteFolder:
         p = (base or self.root) / Path(rel).expanduser()
         # outside first: a file outside the folder is not even looked at
         if not self.allow_outside:
-            try:
-                inside = is_inside(p, self.root)
+            try:  # with every symlink followed
+                inside = p.resolve().is_relative_to(self.root.resolve())
             except (OSError, RuntimeError):  # a loop further up the path
                 raise InputError(f"symlink loop: {p}", path=named_in, where=where) from None
             if not inside:
