@@ -22,7 +22,7 @@ class FakeClient:
 
     endpoint = "fake"
     limit = None
-    hedgeable = True
+    in_process = False
 
     def __init__(self, behaviour: Callable) -> None:
         self.behaviour = behaviour

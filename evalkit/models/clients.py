@@ -77,7 +77,7 @@ class AttemptFailed(Exception):
 class Client(Protocol):
     endpoint: str  # requests to one endpoint share its max_connections
     limit: int | None  # the provider's own cap on concurrent requests, if any
-    hedgeable: bool  # a slow attempt may be raced by a second one
+    in_process: bool  # the model runs in this process: never hedged, never in workers
 
     async def generate(
         self, messages: tuple[tuple[str, str], ...], config: GenConfig
@@ -218,7 +218,7 @@ def parse_completion(body: bytes) -> Completion:
 class OpenAICompatClient:
     """Chat completions over aiohttp; one session per client, created inside the running loop."""
 
-    hedgeable = True
+    in_process = False
     limit = None
 
     def __init__(self, spec: ModelSpec, max_connections: int) -> None:
@@ -320,8 +320,8 @@ class InspectClient:
             raise RunFailed(f"cannot start model {spec.model!r}: {type(e).__name__}: {e}") from None
         api = self._model.api
         provider = spec.model.partition("/")[0]
-        self.hedgeable = provider not in IN_PROCESS_PROVIDERS
-        self.limit = api.max_connections() if provider in IN_PROCESS_PROVIDERS else None
+        self.in_process = provider in IN_PROCESS_PROVIDERS
+        self.limit = api.max_connections() if self.in_process else None
         self.endpoint = f"{provider}:{api.connection_key()}"
 
     async def generate(

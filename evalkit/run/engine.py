@@ -199,7 +199,7 @@ class Engine:
         self, client: Client, endpoint: _Endpoint, req: Request, tries: list[int]
     ) -> tuple[Completion, float]:
         """One attempt, raced by a second if it outlives the endpoint's hedging delay."""
-        delay = endpoint.hedge_delay(self._policy) if client.hedgeable else None
+        delay = None if client.in_process else endpoint.hedge_delay(self._policy)
         if delay is None:
             return await self._attempt(client, endpoint, req, tries)
         first = asyncio.ensure_future(self._attempt(client, endpoint, req, tries))

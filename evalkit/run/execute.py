@@ -160,7 +160,7 @@ def _clients(requests: Sequence[Request], settings: ExecSettings) -> dict[str, C
 
 def _worker_count(requests: Sequence[Request], clients: dict[str, Client], wanted: int) -> int:
     # a model in this process (local weights) uses every core itself: one process
-    if any(c.limit is not None for c in clients.values()):
+    if any(c.in_process for c in clients.values()):
         return 1
     return max(1, min(wanted, math.ceil(len(requests) / MIN_REQUESTS_PER_WORKER)))
 
