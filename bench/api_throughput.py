@@ -114,7 +114,7 @@ stats: {{bootstrap: 1000}}
 def evalkit_run(folder: Path, items: int, port: int, concurrency: int) -> float:
     import os
 
-    from evalkit.run.pipeline import RunOptions, run_suite
+    from evalkit.pipeline import RunOptions, run_suite
 
     os.environ.setdefault("STUB_API_KEY", "not-a-real-key")
     rows = [

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from evalkit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, EvalkitError, InputError
+from evalkit.names import ARMS, TASK
 
 if TYPE_CHECKING:
     from evalkit.gate import GateReport
@@ -82,8 +83,8 @@ def _display(choice: str | None) -> str:
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from evalkit.pipeline import RunOptions, run_suite
     from evalkit.report.terminal import print_summary
-    from evalkit.run.pipeline import RunOptions, run_suite
 
     outcome = run_suite(
         args.suite,
@@ -127,8 +128,9 @@ def _step_summary(run_dir: Path) -> None:
 
 
 def _cmd_gate(args: argparse.Namespace, console: Console) -> int:
-    from evalkit.gate import judge_run, load_run
-    from evalkit.run.pipeline import write_reports
+    from evalkit.gate import judge_run
+    from evalkit.pipeline import write_reports
+    from evalkit.results import load_run
 
     run = load_run(args.run)
     report = judge_run(run, load_run(args.baseline) if args.baseline else None)
@@ -143,8 +145,8 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
     from evalkit.analysis.compare import compare_runs
-    from evalkit.gate import load_run
     from evalkit.report.terminal import fmt
+    from evalkit.results import load_run
 
     a, b = load_run(args.run_a), load_run(args.run_b)
     title = "  ·  ".join(
@@ -158,12 +160,12 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
         table.add_column(col, justify="right", no_wrap=True)
     changed_items = set()
     for row in compare_runs(a.results, b.results):
-        name = row["dataset"] if row["section"] == "task" else f"probes.{row['dataset']}"
+        name = row["dataset"] if row["section"] == TASK else f"probes.{row['dataset']}"
         if row["same_items"] is False:
             changed_items.add(name)
             name += " *"
         cells = []
-        for arm in ("baseline", "candidate"):
+        for arm in ARMS:
             v = row[arm]
             cells += [fmt(v["a"]), fmt(v["b"]), fmt(v["change"], signed=True)]
         table.add_row(name, row["metric"], *cells)

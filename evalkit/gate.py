@@ -12,7 +12,6 @@ work. A path that matches nothing is an InputError, never a silent pass.
 
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,13 +25,11 @@ from pydantic import ValidationError
 from evalkit.analysis.metrics import statistics_for
 from evalkit.analysis.stats import PairedResult, paired_bootstrap, quantile_key
 from evalkit.errors import InputError
-from evalkit.report.files import read_samples, resolve_run
-from evalkit.run.plan import TRAINING_SAMPLE
+from evalkit.names import PROBE, PROBES_PREFIX, TASK, TRAINING_KIND, TRAINING_SAMPLE
+from evalkit.results import StoredRun
 from evalkit.suite.schema import COMPARATOR, GateCheck, NonInferior, Regression, Suite
 
-PROBES = "probes"
 ERRORS_RULE = "errors"
-_TRAINING_KIND = "training"  # the training-sample set: a memorisation diagnostic, not a target
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -78,29 +75,6 @@ class GateReport:
         return {"passed": self.passed, "results": [r.to_dict() for r in self.results]}
 
 
-@dataclass(frozen=True)
-class StoredRun:
-    """A finished run folder: its results.json and, where present, its per-item rows."""
-
-    path: Path
-    results: dict[str, Any]
-    samples: pd.DataFrame | None
-
-
-def load_run(path: Path) -> StoredRun:
-    """Read a run folder, a suite folder (its latest run) or a results.json; InputError if absent."""
-    try:
-        run_dir = resolve_run(path)
-        results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise InputError("no results.json here (expected a run folder)", path=path) from e
-    except json.JSONDecodeError as e:
-        raise InputError(f"results.json is not valid JSON: {e}", path=path) from e
-    samples_path = run_dir / "samples.jsonl"
-    samples = read_samples(samples_path) if samples_path.is_file() else None
-    return StoredRun(path=run_dir, results=results, samples=samples)
-
-
 def gates_from_results(results: Mapping[str, Any]) -> list[dict[str, GateCheck]]:
     """The suite's gates as stored in results.json, validated again with the suite schema."""
     config = results.get("suite", {}).get("config", {})
@@ -125,7 +99,9 @@ def max_errors_from_results(results: Mapping[str, Any]) -> int:
 def _split(path: str) -> tuple[str, str, str] | None:
     """(section, dataset pattern, metric) or None when the path has no metric part."""
     section, rest = (
-        ("probe", path[len(PROBES) + 1 :]) if path.startswith(PROBES + ".") else ("task", path)
+        (PROBE, path[len(PROBES_PREFIX) + 1 :])
+        if path.startswith(PROBES_PREFIX + ".")
+        else (TASK, path)
     )
     dataset, _, metric = rest.partition(".")
     return (section, dataset, metric) if dataset and metric else None
@@ -137,7 +113,7 @@ def _is_pattern(text: str) -> bool:
 
 def path_of(row: Mapping[str, Any]) -> str:
     """The gate path that names one metric row."""
-    prefix = f"{PROBES}." if row["section"] == "probe" else ""
+    prefix = f"{PROBES_PREFIX}." if row["section"] == PROBE else ""
     return f"{prefix}{row['dataset']}.{row['metric']}"
 
 
@@ -154,7 +130,7 @@ def expand_path(path: str, metrics: Sequence[Mapping[str, Any]]) -> list[Mapping
         if m["section"] == section
         and m["metric"] == metric
         and (
-            fnmatchcase(m["dataset"], dataset) and m.get("kind") != _TRAINING_KIND
+            fnmatchcase(m["dataset"], dataset) and m.get("kind") != TRAINING_KIND
             if wildcard
             else m["dataset"] == dataset
         )
@@ -174,9 +150,9 @@ def check_gate_targets(suite: Suite, probe_names: Sequence[str], suite_path: str
                     where=f"gates[{i}]",
                 )
             section, name, _ = parts
-            known = probe_names if section == "probe" else datasets
+            known = probe_names if section == PROBE else datasets
             if not any(fnmatchcase(k, name) for k in known):
-                what = "probe pack" if section == "probe" else "dataset"
+                what = "probe pack" if section == PROBE else "dataset"
                 raise InputError(
                     f"gate path {path!r}: no {what} matches {name!r}; "
                     f"{what}s in this suite: {', '.join(known) or 'none'}",

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from evalkit.errors import InputError
-from evalkit.gate import StoredRun, evaluate_gates, expand_path
+from evalkit.gate import evaluate_gates, expand_path
 from evalkit.report.junit import junit_xml
 from evalkit.report.markdown import summary_markdown
+from evalkit.results import StoredRun
 from evalkit.suite.schema import GateCheck
 
 QUANTILE_KEYS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.9", "0.95", "0.975", "0.99", "0.995")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evalkit.run.pipeline import RunOptions, RunOutcome, run_suite
+from evalkit.pipeline import RunOptions, RunOutcome, run_suite
 
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 # CI sets this so that a missing browser fails the test instead of skipping it unseen

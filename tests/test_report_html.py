@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from evalkit.pipeline import RunOptions, RunOutcome, run_suite
 from evalkit.report.html import FLAGS, browser_rows, render_report
-from evalkit.run.pipeline import RunOptions, RunOutcome, run_suite
 
 XSS_1 = "<script>alert(1)</script>"
 XSS_2 = "</script><script>alert(2)</script>"

@@ -15,8 +15,8 @@ import yaml
 from sklearn.metrics import cohen_kappa_score
 
 from evalkit.errors import InputError
-from evalkit.report.files import read_samples
-from evalkit.run.pipeline import RunOptions, RunOutcome, run_suite
+from evalkit.pipeline import RunOptions, RunOutcome, run_suite
+from evalkit.results import read_samples
 from evalkit.scoring.rubric import (
     JudgeReplyError,
     fence,

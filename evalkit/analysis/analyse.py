@@ -12,7 +12,7 @@ from evalkit.analysis.economics import arm_economics
 from evalkit.analysis.metrics import dataset_analysis
 from evalkit.analysis.rubric import rubric_analysis
 from evalkit.analysis.stats import non_inferior, quantile_key
-from evalkit.run.plan import TRAINING_SAMPLE
+from evalkit.names import ARMS, TRAINING_SAMPLE
 from evalkit.scoring.probes import LETTERS
 from evalkit.suite.load import LoadedSuite
 
@@ -86,7 +86,7 @@ def generalisation(datasets: dict[str, Any], loaded: LoadedSuite, metric: str) -
     if held is None or held["diff"] is None:  # e.g. no item with a judge score for both arms
         return {}
     out: dict[str, Any] = {"metric": metric, "arms": {}}
-    for arm in ("baseline", "candidate"):
+    for arm in ARMS:
         entry: dict[str, Any] = {"heldout": held[arm], "out_of_domain": {}}
         for name in loaded.suite.datasets:
             if loaded.suite.dataset_kind(name) == "out_of_domain" and (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-ARMS = ("baseline", "candidate")
+from evalkit.names import ARMS
 
 
 def _key(m: dict[str, Any]) -> tuple[str, str, str]:

@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 from inspect_ai.log import EvalLog, EvalSample
 
-from evalkit.run.plan import PROBE, Plan, TaskPlan
+from evalkit.names import PROBE
+from evalkit.run.plan import Plan, TaskPlan
 from evalkit.scoring.extract import extract_label
 from evalkit.scoring.format import default_checks, run_checks
 from evalkit.scoring.probes import extract_answer, is_correct, parse_options

@@ -58,13 +58,6 @@ def write_samples(path: Path, table: pd.DataFrame) -> None:
             fh.write(json.dumps(_clean(row), ensure_ascii=False) + "\n")
 
 
-def read_samples(path: Path) -> pd.DataFrame:
-    rows = [
-        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
-    return pd.DataFrame(rows)
-
-
 def point_latest(suite_dir: Path, run_id: str) -> None:
     """`reports/<suite>/latest` → the newest run (a symlink, or a text file where links fail)."""
     latest = suite_dir / "latest"
@@ -74,17 +67,3 @@ def point_latest(suite_dir: Path, run_id: str) -> None:
         os.symlink(run_id, latest, target_is_directory=True)
     except OSError:
         latest.write_text(run_id + "\n", encoding="utf-8")
-
-
-def resolve_run(path: Path) -> Path:
-    """A run folder, a suite folder (its latest run) or a results.json → the run folder."""
-    if path.is_file() and path.name == "results.json":
-        return path.parent
-    if (path / "results.json").is_file():
-        return path
-    latest = path / "latest"
-    if latest.is_file():
-        return path / latest.read_text(encoding="utf-8").strip()
-    if latest.is_dir():
-        return latest.resolve()
-    raise FileNotFoundError(f"{path}: no results.json here (expected a run folder)")

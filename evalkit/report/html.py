@@ -15,8 +15,9 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
+from evalkit.names import ARMS
+
 TEMPLATES = Path(__file__).parent / "templates"
-ARMS = ("baseline", "candidate")
 PAGE_SIZE = 100
 CONTAMINATION_SHOWN = 200  # matches listed in full; the rest are counted
 # Sample-browser flag bits, shared with the page's JS (report.js.j2 reads them by name)

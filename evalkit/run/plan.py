@@ -12,13 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evalkit.names import ARMS, PROBE, TASK, TRAINING_KIND, TRAINING_SAMPLE
 from evalkit.prompts import render_text
 from evalkit.suite.load import LoadedSuite
-from evalkit.suite.schema import ARMS, Arm, Judge
-
-TASK = "task"
-PROBE = "probe"
-TRAINING_SAMPLE = "training_sample"  # training items both arms answer, next to held-out
+from evalkit.suite.schema import Arm, Judge
 
 
 @dataclass(frozen=True)
@@ -124,7 +121,7 @@ def plan_suite(loaded: LoadedSuite) -> Plan:
         )
         task_sets = [(n, items, suite.dataset_kind(n)) for n, items in loaded.datasets.items()]
         if loaded.training_sample:
-            task_sets.append((TRAINING_SAMPLE, loaded.training_sample, "training"))
+            task_sets.append((TRAINING_SAMPLE, loaded.training_sample, TRAINING_KIND))
         for ds_name, items, kind in task_sets:
             samples = tuple(
                 PlannedSample(

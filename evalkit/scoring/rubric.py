@@ -20,9 +20,10 @@ from pydantic import Field, field_validator, model_validator
 
 from evalkit.data.readers import jsonl_rows
 from evalkit.errors import InputError
+from evalkit.names import ARMS, NAME
 from evalkit.prompts import check_template, render_text
-from evalkit.suite.load import parse_yaml_model
-from evalkit.suite.schema import _NAME, Strict, Suite
+from evalkit.suite.schema import Strict, Suite
+from evalkit.yamlfile import parse_yaml_model
 
 POINTWISE_TEMPLATE = "judge_pointwise.jinja"
 PAIRWISE_TEMPLATE = "judge_pairwise.jinja"
@@ -52,7 +53,7 @@ class Criterion(Strict):
     @field_validator("name")
     @classmethod
     def _name_ok(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not NAME.match(v):
             raise ValueError("use letters, digits, '-' and '_' (it names a metric)")
         if v in RESERVED:
             raise ValueError(f"{v!r} names a rubric-wide metric; choose another criterion name")
@@ -83,7 +84,7 @@ class Rubric(Strict):
     @field_validator("name")
     @classmethod
     def _name_ok(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not NAME.match(v):
             raise ValueError("use letters, digits, '-' and '_' (it names metrics and gates)")
         return v
 
@@ -361,7 +362,7 @@ def read_human_labels(path: Path, rubric: Rubric) -> tuple[HumanLabel, ...]:
             raise InputError(
                 "each row needs exactly the keys id, arm and scores", path=path, line=lineno
             )
-        if row["arm"] not in ("baseline", "candidate"):
+        if row["arm"] not in ARMS:
             raise InputError(
                 f"arm must be baseline or candidate (found {row['arm']!r})", path=path, line=lineno
             )

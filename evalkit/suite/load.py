@@ -12,22 +12,19 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import jinja2
-import pydantic
-import yaml
 
 from evalkit.data.items import Item
 from evalkit.data.readers import items_sha256, read_items, subset
 from evalkit.errors import InputError
+from evalkit.names import ARMS
 from evalkit.prompts import CompiledPrompt, Example, check_template
-from evalkit.suite.schema import ARMS, Arm, Dataset, Suite
-
-M = TypeVar("M", bound=pydantic.BaseModel)
-
-if TYPE_CHECKING:
-    from evalkit.scoring.rubric import LoadedRubricUse
+from evalkit.scoring.probes import load_pack, select_items
+from evalkit.scoring.rubric import LoadedRubricUse, load_rubric_uses
+from evalkit.suite.schema import Arm, Dataset, Suite
+from evalkit.yamlfile import parse_yaml_model
 
 
 @dataclass(frozen=True)
@@ -61,84 +58,6 @@ class LoadedSuite:
     @property
     def folder(self) -> Path:
         return self.path.parent
-
-
-def _line_index(text: str) -> dict[tuple[str, ...], int]:
-    """Key path → 1-based line, from YAML's node tree (pydantic errors carry only paths)."""
-    index: dict[tuple[str, ...], int] = {}
-
-    def walk(node: yaml.Node, prefix: tuple[str, ...]) -> None:
-        index.setdefault(prefix, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                path = (*prefix, str(key.value))
-                index[path] = key.start_mark.line + 1
-                walk(value, path)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, value in enumerate(node.value):
-                walk(value, (*prefix, str(i)))
-
-    root = yaml.compose(text)
-    if root is not None:
-        walk(root, ())
-    return index
-
-
-def _nearest_line(index: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int | None:
-    for cut in range(len(loc), -1, -1):
-        if loc[:cut] in index:
-            return index[loc[:cut]]
-    return None
-
-
-def _describe(error: Any, docs: str) -> str:
-    found = error.get("input")
-    msg = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        return f"unknown key (check the spelling; see {docs})"
-    if error["type"] == "missing":
-        return "required key is missing"
-    if found is not None and not isinstance(found, dict | list):
-        return f"{msg} (found {found!r})"
-    return msg
-
-
-def parse_yaml_model(path: Path, model: type[M], what: str, docs: str) -> tuple[M, str]:
-    """Read a YAML file into a pydantic model; errors name the file, key path and line.
-
-    Returns the model and the file's text (callers hash it). `what` names the file in
-    messages ("suite", "rubric"); `docs` is the page an unknown key points to.
-    """
-    if not path.is_file():
-        raise InputError(f"{what} file not found", path=path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-        index = _line_index(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InputError(
-            f"not valid YAML: {getattr(e, 'problem', e)}",
-            path=path,
-            line=mark.line + 1 if mark else None,
-        ) from e
-    if not isinstance(data, dict):
-        raise InputError(f"expected a mapping of {what} keys at the top level", path=path)
-    try:
-        return model.model_validate(data), text
-    except pydantic.ValidationError as e:
-        # a misspelt key yields "unknown key" and "missing" together; the unknown one is the news
-        errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")
-        first = errors[0]
-        # pydantic reports union/alias internals in loc; keep only the user's keys
-        loc = tuple(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise InputError(
-            _describe(first, docs) + more,
-            path=path,
-            where=".".join(loc) or None,
-            line=_nearest_line(index, loc),
-        ) from None
 
 
 def parse_suite(path: Path) -> tuple[Suite, str]:
@@ -273,8 +192,6 @@ def _adapter(arm_name: str, arm: Arm, base: Path, suite_path: Path) -> str | Non
 def _probes(suite: Suite, base: Path, suite_path: Path) -> tuple[LoadedProbe, ...]:
     if not suite.probes:
         return ()
-    from evalkit.scoring.probes import load_pack, select_items
-
     loaded = []
     for i, probe in enumerate(suite.probes):
         try:
@@ -294,13 +211,6 @@ def _probes(suite: Suite, base: Path, suite_path: Path) -> tuple[LoadedProbe, ..
     if len(set(names)) != len(names):
         raise InputError("the same probe pack is listed twice", path=suite_path, where="probes")
     return tuple(loaded)
-
-
-def _rubrics(suite: Suite, base: Path, suite_path: Path) -> tuple[LoadedRubricUse, ...]:
-    # imported here: the rubric module reuses this module's located-error helpers
-    from evalkit.scoring.rubric import load_rubric_uses
-
-    return load_rubric_uses(suite, base, suite_path)
 
 
 def load_suite(path: str | Path) -> LoadedSuite:
@@ -356,5 +266,5 @@ def load_suite(path: str | Path) -> LoadedSuite:
         json_schema=schema,
         training=training,
         training_sample=training_sample,
-        rubrics=_rubrics(suite, base, suite_path),
+        rubrics=load_rubric_uses(suite, base, suite_path),
     )

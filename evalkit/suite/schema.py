@@ -11,10 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ARMS = ("baseline", "candidate")
-# names evalkit gives its own sets: the training sample, and the prefix of probe metric paths
-RESERVED_DATASETS = ("training_sample", "probes")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+from evalkit.names import ARMS, NAME, RESERVED_NAMES, ArmName
 
 
 class Strict(BaseModel):
@@ -234,7 +231,7 @@ class NonInferior(Strict):
 
 class Regression(Strict):
     tolerance: float = Field(default=0.0, ge=0.0)
-    arm: Literal["baseline", "candidate"] = "candidate"
+    arm: ArmName = "candidate"
 
 
 class GateCheck(Strict):
@@ -259,7 +256,7 @@ class Suite(Strict):
     name: str
     description: str = ""
     task: TaskSpec
-    arms: dict[Literal["baseline", "candidate"], Arm]
+    arms: dict[ArmName, Arm]
     datasets: dict[str, Dataset]
     scorers: Scorers = Scorers()
     probes: list[Probe] = Field(default_factory=list)
@@ -275,7 +272,7 @@ class Suite(Strict):
     @field_validator("name")
     @classmethod
     def _name_ok(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not NAME.match(v):
             raise ValueError("use letters, digits, '-' and '_' (it names the report folder)")
         return v
 
@@ -293,9 +290,9 @@ class Suite(Strict):
         if "heldout" not in v:
             raise ValueError("a 'heldout' dataset (in-domain, never trained on) is required")
         for name in v:
-            if not _NAME.match(name):
+            if not NAME.match(name):
                 raise ValueError(f"dataset name {name!r}: use letters, digits, '-' and '_'")
-            if name in RESERVED_DATASETS:
+            if name in RESERVED_NAMES:
                 raise ValueError(f"dataset name {name!r} is reserved; choose another")
         return v
 

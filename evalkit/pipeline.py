@@ -16,7 +16,8 @@ import evalkit
 from evalkit.analysis.analyse import analyse
 from evalkit.analysis.table import build_table
 from evalkit.errors import InputError, RunFailed
-from evalkit.gate import GateReport, StoredRun, check_gate_targets, evaluate_gates, load_run
+from evalkit.gate import GateReport, check_gate_targets, evaluate_gates
+from evalkit.names import ARMS
 from evalkit.report.files import (
     RESULTS_SCHEMA_VERSION,
     point_latest,
@@ -24,6 +25,7 @@ from evalkit.report.files import (
     write_json,
     write_samples,
 )
+from evalkit.results import StoredRun, load_run
 from evalkit.run.execute import ExecSettings, execute
 from evalkit.run.judge import apply_judgments, run_judge
 from evalkit.run.plan import Plan, plan_suite
@@ -74,7 +76,7 @@ def run_metadata(loaded: LoadedSuite, plan: Plan, run_id: str, started: float) -
     """Who, what and with which versions: everything needed to trust or repeat the run."""
     suite = loaded.suite
     arms = {}
-    for arm in ("baseline", "candidate"):
+    for arm in ARMS:
         tp = plan.for_arm(arm)[0]
         arms[arm] = {
             "model": suite.arms[arm].model,
