@@ -145,7 +145,7 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
     from evalkit.analysis.compare import compare_runs
-    from evalkit.report.terminal import fmt
+    from evalkit.report.numbers import num, signed
     from evalkit.results import load_run
 
     a, b = load_run(args.run_a), load_run(args.run_b)
@@ -167,7 +167,7 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
         cells = []
         for arm in ARMS:
             v = row[arm]
-            cells += [fmt(v["a"]), fmt(v["b"]), fmt(v["change"], signed=True)]
+            cells += [num(v["a"]), num(v["b"]), signed(v["change"])]
         table.add_row(name, row["metric"], *cells)
     console.print(table)
     if changed_items:

@@ -17,6 +17,7 @@ from evalkit.analysis.analyse import analyse
 from evalkit.analysis.table import build_table
 from evalkit.errors import InputError, RunFailed
 from evalkit.gate import GateReport, check_gate_targets, evaluate_gates
+from evalkit.home import responses_dir
 from evalkit.names import ARMS
 from evalkit.report.files import (
     RESULTS_SCHEMA_VERSION,
@@ -52,18 +53,11 @@ class RunOutcome:
     gates: GateReport
 
 
-def default_cache_dir() -> Path:
-    """The response cache: a folder CI can save and restore between runs."""
-    import os
-
-    return Path(os.environ.get("EVALKIT_HOME", Path.home() / ".cache" / "evalkit")) / "responses"
-
-
 def _settings(loaded: LoadedSuite, options: RunOptions, run_dir: Path) -> ExecSettings:
     run = loaded.suite.run
     return ExecSettings(
         log_dir=run_dir / "logs",
-        cache_dir=options.cache_dir or default_cache_dir(),
+        cache_dir=options.cache_dir or responses_dir(),
         max_connections=run.max_connections,
         max_retries=run.max_retries,
         timeout=run.timeout,

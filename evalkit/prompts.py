@@ -7,12 +7,13 @@ typo in a template fails the suite check instead of rendering an empty string.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from evalkit.hashing import sha256_text
 
 _ENV = ImmutableSandboxedEnvironment(
     undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
@@ -60,7 +61,7 @@ class CompiledPrompt:
             },
             sort_keys=True,
         )
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return sha256_text(payload)
 
 
 def check_template(source: str) -> str | None:

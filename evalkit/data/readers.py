@@ -7,7 +7,6 @@ never dropped silently.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import random
 from collections.abc import Iterator, Sequence
@@ -16,10 +15,7 @@ from typing import Any
 
 from evalkit.data.items import Item
 from evalkit.errors import InputError
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from evalkit.hashing import sha256_chunks
 
 
 def detect_format(path: Path, declared: str) -> str:
@@ -153,7 +149,4 @@ def subset(
 
 def items_sha256(items: Sequence[Item]) -> str:
     """A hash of exactly what is evaluated (after limit/sample), for the results file."""
-    h = hashlib.sha256()
-    for it in items:
-        h.update(json.dumps([it.id, it.input, it.target]).encode())
-    return h.hexdigest()
+    return sha256_chunks(json.dumps([it.id, it.input, it.target]).encode() for it in items)

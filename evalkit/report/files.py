@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from evalkit.jsonutil import json_ready
 from evalkit.suite.schema import SECRET_KEY
 
 RESULTS_SCHEMA_VERSION = 1
@@ -33,29 +33,16 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _clean(value: Any) -> Any:
-    """JSON-ready: NaN → null, numpy scalars → Python."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.write_text(json.dumps(json_ready(data), indent=2, ensure_ascii=False), encoding="utf-8")
     tmp.replace(path)
 
 
 def write_samples(path: Path, table: pd.DataFrame) -> None:
     with path.open("w", encoding="utf-8") as fh:
         for row in table.to_dict(orient="records"):
-            fh.write(json.dumps(_clean(row), ensure_ascii=False) + "\n")
+            fh.write(json.dumps(json_ready(row), ensure_ascii=False) + "\n")
 
 
 def point_latest(suite_dir: Path, run_id: str) -> None:

@@ -15,7 +15,9 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
+from evalkit.jsonutil import json_ready
 from evalkit.names import ARMS
+from evalkit.report.numbers import missing, num, pct, pvalue, short_hash, signed
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE_SIZE = 100
@@ -31,39 +33,10 @@ ROW_FIELDS = [
 ]  # fmt: skip
 
 
-def _missing(x: Any) -> bool:
-    # results handed over in-process still hold NaN where results.json has null
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
-def fmt_num(x: Any, digits: int = 3) -> str:
-    """A number for a table cell; a dash when missing."""
-    return "—" if _missing(x) else f"{float(x):.{digits}f}"
-
-
-def fmt_signed(x: Any, digits: int = 3) -> str:
-    return "—" if _missing(x) else f"{float(x):+.{digits}f}"
-
-
-def fmt_pct(x: Any, digits: int = 1) -> str:
-    return "—" if _missing(x) else f"{100 * float(x):.{digits}f}%"
-
-
-def fmt_p(x: Any) -> str:
-    """A p-value: small ones in scientific notation so they don't read as zero."""
-    if _missing(x):
-        return "—"
-    return f"{float(x):.2e}" if float(x) < 0.001 else f"{float(x):.3f}"
-
-
-def short_hash(x: Any, n: int = 12) -> str:
-    return "—" if not x else str(x)[:n]
-
-
 def direction(m: dict[str, Any]) -> str:
     """'good', 'bad' or 'neutral': does the interval exclude zero, and on which side?"""
     lo, hi = m.get("ci_low"), m.get("ci_high")
-    if _missing(lo) or _missing(hi):
+    if missing(lo) or missing(hi):
         return "neutral"
     up, down = lo > 0, hi < 0
     if m.get("higher_is_better", True):
@@ -73,7 +46,7 @@ def direction(m: dict[str, Any]) -> str:
 
 def _bar(m: dict[str, Any], scale: float) -> dict[str, float] | None:
     """SVG x positions (0–120, zero at 60) of the interval and the difference."""
-    if any(_missing(m.get(k)) for k in ("ci_low", "ci_high", "diff")):
+    if any(missing(m.get(k)) for k in ("ci_low", "ci_high", "diff")):
         return None
 
     def x(v: float) -> float:
@@ -88,7 +61,7 @@ def _with_bars(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
         abs(float(m[k]))
         for m in metrics
         for k in ("ci_low", "ci_high", "diff")
-        if not _missing(m.get(k))
+        if not missing(m.get(k))
     ]
     scale = max([*spans, 1e-9])
     return [{**m, "bar": _bar(m, scale), "direction": direction(m)} for m in metrics]
@@ -156,23 +129,14 @@ def _economics(results: dict[str, Any]) -> dict[str, Any] | None:
         return None
     b_in = (econ.get("baseline") or {}).get("mean_input_tokens")
     c_in = (econ.get("candidate") or {}).get("mean_input_tokens")
-    ratio = None if _missing(b_in) or _missing(c_in) or not c_in else float(b_in) / float(c_in)
+    ratio = None if missing(b_in) or missing(c_in) or not c_in else float(b_in) / float(c_in)
     return {"arms": econ, "input_ratio": ratio}
-
-
-def _clean(v: Any) -> Any:
-    """JSON-ready cell: NaN → null, numpy scalars → Python, containers kept."""
-    if isinstance(v, dict | list | str | bool) or v is None:
-        return v
-    if hasattr(v, "item"):
-        v = v.item()
-    return None if _missing(v) else v
 
 
 def _column(rows: pd.DataFrame, name: str) -> list[Any]:
     if name not in rows.columns:
         return [None] * len(rows)
-    return [_clean(v) for v in rows[name].tolist()]
+    return [json_ready(v) for v in rows[name].tolist()]
 
 
 def _flags(b: tuple[Any, ...], c: tuple[Any, ...]) -> int:
@@ -207,7 +171,7 @@ def judge_text(entry: Any) -> str | None:
             parts.append(f"{name}: not judged ({j['error']})")
         else:
             verdict = {True: "pass", False: "fail"}.get(j.get("passed"), "no pass/fail")
-            lines = [f"{name}: overall {fmt_num(j.get('overall'), 2)} ({verdict})"]
+            lines = [f"{name}: overall {num(j.get('overall'), 2)} ({verdict})"]
             reasons = j.get("reasons") or {}
             for crit, score in (j.get("scores") or {}).items():
                 reason = reasons.get(crit)
@@ -268,7 +232,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=fmt_num, signed=fmt_signed, pct=fmt_pct, pvalue=fmt_p, short=short_hash)
+    env.filters.update(num=num, signed=signed, pct=pct, pvalue=pvalue, short=short_hash)
     return env
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from evalkit.report.numbers import num, signed
 from evalkit.report.terminal import HEADLINE
 
 _MARK = {True: "✅ pass", False: "❌ fail", None: "⚠️ not evaluated"}
@@ -15,12 +16,6 @@ _ORDER = {False: 0, None: 1, True: 2}  # failures first: they are what a reviewe
 def _cell(value: Any) -> str:
     # a stray '|' or newline would break the table; rule text is the only free text here
     return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _num(x: float | None, signed: bool = False) -> str:
-    if x is None:
-        return "—"
-    return f"{x:+.3f}" if signed else f"{x:.3f}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -52,18 +47,14 @@ def _metric_lines(results: dict[str, Any]) -> list[str]:
         ):
             continue
         errs = results.get("errors", {}).get(m["dataset"], {})
-        ci = (
-            f"[{_num(m['ci_low'], True)}, {_num(m['ci_high'], True)}]"
-            if m["ci_low"] is not None
-            else "—"
-        )
+        ci = f"[{signed(m['ci_low'])}, {signed(m['ci_high'])}]" if m["ci_low"] is not None else "—"
         rows.append(
             (
                 m["dataset"],
                 m["metric"],
-                _num(m["baseline"]),
-                _num(m["candidate"]),
-                _num(m["diff"], True),
+                num(m["baseline"]),
+                num(m["candidate"]),
+                signed(m["diff"]),
                 ci,
                 f"{errs.get('baseline', 0)}/{errs.get('candidate', 0)}",
             )
@@ -82,10 +73,10 @@ def _probe_lines(results: dict[str, Any]) -> list[str]:
         (
             p["probe"],
             p["n"],
-            _num(p["baseline"]),
-            _num(p["candidate"]),
-            _num(p["diff"], True),
-            f"{_num(p['lower_bound'], True)} (margin {p['margin']:g})",
+            num(p["baseline"]),
+            num(p["candidate"]),
+            signed(p["diff"]),
+            f"{signed(p['lower_bound'])} (margin {p['margin']:g})",
             "yes" if p["non_inferior"] else "**no**",
             "**yes**" if p.get("format_collapse") else "no",
         )
@@ -107,10 +98,10 @@ def _economics_lines(results: dict[str, Any]) -> list[str]:
                 arm,
                 f"`{e['model']}`",
                 e["requests"],
-                _num(e["mean_input_tokens"]),
-                _num(e["mean_output_tokens"]),
-                _num(e["latency_p50_s"]),
-                _num(e["latency_p95_s"]),
+                num(e["mean_input_tokens"]),
+                num(e["mean_output_tokens"]),
+                num(e["latency_p50_s"]),
+                num(e["latency_p95_s"]),
                 "unknown" if cost is None else f"${cost:.4f}",
             )
         )

@@ -7,14 +7,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from evalkit.report.numbers import num, signed
+
 HEADLINE = ("macro_f1", "accuracy", "format_adherence", "unparsed_rate", "error_rate")
-
-
-def fmt(x: float | None, signed: bool = False) -> str:
-    """A value to 3 decimals; "—" where there is none (e.g. no item judged in both arms)."""
-    if x is None:
-        return "—"
-    return f"{x:+.3f}" if signed else f"{x:.3f}"
 
 
 def summary_table(results: dict[str, Any]) -> Table:
@@ -37,12 +32,10 @@ def summary_table(results: dict[str, Any]) -> Table:
         table.add_row(
             m["dataset"],
             m["metric"],
-            fmt(m["baseline"]),
-            fmt(m["candidate"]),
-            fmt(m["diff"], signed=True),
-            "—"
-            if m["ci_low"] is None
-            else f"[{fmt(m['ci_low'], True)}, {fmt(m['ci_high'], True)}]",
+            num(m["baseline"]),
+            num(m["candidate"]),
+            signed(m["diff"]),
+            "—" if m["ci_low"] is None else f"[{signed(m['ci_low'])}, {signed(m['ci_high'])}]",
             errors,
         )
     return table
@@ -54,8 +47,8 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
     for arm, e in econ.items():
         cost = e.get("cost_per_1k_requests")
         console.print(
-            f"{arm:>9}: {e['model']} · {fmt(e['mean_input_tokens'])} in / "
-            f"{fmt(e['mean_output_tokens'])} out tokens per request · p50 {fmt(e['latency_p50_s'])} s"
+            f"{arm:>9}: {e['model']} · {num(e['mean_input_tokens'])} in / "
+            f"{num(e['mean_output_tokens'])} out tokens per request · p50 {num(e['latency_p50_s'])} s"
             f" · {'$' + format(cost, '.4f') if cost is not None else 'price unknown'} per 1k requests"
         )
     console.print(f"[bold]{results['verdict']['sentence']}[/bold]")

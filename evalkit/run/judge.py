@@ -9,7 +9,6 @@ as a judge error, never as a score.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ import pandas as pd
 from inspect_ai.log import EvalSample
 
 from evalkit.analysis.table import sample_cached, sample_error, sample_usage
+from evalkit.hashing import sha256_text
 from evalkit.names import ARMS, BASELINE, CANDIDATE, JUDGE, TASK
 from evalkit.run.execute import ExecSettings, execute
 from evalkit.run.plan import ModelSpec, Plan, PlannedSample, TaskPlan, model_spec
@@ -134,7 +134,7 @@ def _task_plans(
             top_p=None,
             seed=attempt,
             stop=None,
-            prompt_sha256=hashlib.sha256(scope.encode()).hexdigest(),
+            prompt_sha256=sha256_text(scope),
             samples=tuple(
                 PlannedSample(id=c.item_id, input=c.prompt, target="", messages=_messages(c))
                 for c in members

@@ -6,12 +6,11 @@ same plan make the same requests, and the cache can be scoped by what the plan s
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from evalkit.hashing import sha256_path, sha256_text
 from evalkit.names import ARMS, PROBE, TASK, TRAINING_KIND, TRAINING_SAMPLE
 from evalkit.prompts import render_text
 from evalkit.suite.load import LoadedSuite
@@ -42,7 +41,7 @@ class ModelSpec:
             sort_keys=True,
             default=str,
         )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return sha256_text(payload)[:16]
 
 
 @dataclass(frozen=True)
@@ -80,17 +79,6 @@ class Plan:
         return tuple(t for t in self.tasks if t.arm == arm)
 
 
-def path_sha256(path: str | Path) -> str:
-    """Content hash of a file or of every file under a folder (names included)."""
-    p = Path(path)
-    h = hashlib.sha256()
-    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-    for f in files:
-        h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
-
-
 def model_spec(arm: Arm | Judge, adapter_path: str | None) -> ModelSpec:
     """The identity of an arm's (or the judge's) model endpoint, adapter content included."""
     args = dict(arm.model_args)
@@ -100,7 +88,7 @@ def model_spec(arm: Arm | Judge, adapter_path: str | None) -> ModelSpec:
         model=arm.model,
         model_args=tuple(sorted(args.items())),
         base_url=arm.base_url,
-        adapter_sha256=path_sha256(adapter_path) if adapter_path else None,
+        adapter_sha256=sha256_path(adapter_path) if adapter_path else None,
     )
 
 
@@ -163,7 +151,7 @@ def plan_suite(loaded: LoadedSuite) -> Plan:
                     kind=PROBE,
                     max_tokens=probe.max_tokens,
                     stop=None,
-                    prompt_sha256=hashlib.sha256(probe.prompt.encode()).hexdigest(),
+                    prompt_sha256=sha256_text(probe.prompt),
                     samples=samples,
                 )
             )

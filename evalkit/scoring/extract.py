@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from evalkit.jsonutil import first_json_object
+
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 
 
 @dataclass(frozen=True)
@@ -24,23 +24,6 @@ class Extraction:
 def normalise(text: str) -> str:
     """Lowercase, every run of non-alphanumerics to one space: 'Card-Arrival' == 'card arrival'."""
     return _NON_ALNUM.sub(" ", text.lower()).strip()
-
-
-def first_json_object(text: str) -> object | None:
-    """The first JSON value that parses, from a bare answer, a fenced block, or text around it."""
-    stripped = _FENCE.sub("", text.strip())
-    try:
-        return json.loads(stripped)
-    except json.JSONDecodeError:
-        pass
-    decoder = json.JSONDecoder()
-    for start in (m.start() for m in re.finditer(r"\{", text)):
-        try:
-            value, _ = decoder.raw_decode(text, start)
-            return value
-        except json.JSONDecodeError:
-            continue
-    return None
 
 
 def match_label(answer: str, labels: Sequence[str]) -> str | None:

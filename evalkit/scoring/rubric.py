@@ -7,7 +7,6 @@ and must reply in JSON; a reply that does not parse strictly is a judge error, n
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from pydantic import Field, field_validator, model_validator
 
 from evalkit.data.readers import jsonl_rows
 from evalkit.errors import InputError
+from evalkit.hashing import sha256_text
+from evalkit.jsonutil import first_json_object
 from evalkit.names import ARMS, NAME
 from evalkit.prompts import check_template, render_text
 from evalkit.suite.schema import Strict, Suite
@@ -156,9 +157,7 @@ def load_rubric(path: str | Path) -> LoadedRubric:
     pairwise = _template(
         path.parent, rubric.pairwise_template, PAIRWISE_TEMPLATE, path, "pairwise_template"
     )
-    digest = hashlib.sha256(
-        json.dumps([text, pointwise, pairwise], ensure_ascii=False).encode()
-    ).hexdigest()
+    digest = sha256_text(json.dumps([text, pointwise, pairwise], ensure_ascii=False))
     loaded = LoadedRubric(rubric, path, pointwise, pairwise, digest)
     try:
         render_pointwise(loaded, "question", "answer", "reference")
@@ -209,7 +208,7 @@ class Fenced:
 def fence(label: str, text: str) -> Fenced:
     """Fence `text` as data; the nonce is a hash of the (neutralised) text itself."""
     clean = neutralise(text)
-    nonce = hashlib.sha256(f"{label}\0{clean}".encode()).hexdigest()[:16]
+    nonce = sha256_text(f"{label}\0{clean}")[:16]
     return Fenced(label=label, nonce=nonce, text=clean)
 
 
@@ -278,16 +277,11 @@ class Judgment:
 
 
 def _json_object(reply: str) -> dict[str, Any]:
-    text = reply.strip()
     # models often wrap JSON in a markdown code fence or add a sentence around it: take the
-    # outermost object, then validate it strictly
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end < start:
-        raise JudgeReplyError("no JSON object in the reply")
-    try:
-        value = json.loads(text[start : end + 1])
-    except json.JSONDecodeError as e:
-        raise JudgeReplyError(f"reply is not valid JSON ({e.msg})") from None
+    # first object that parses, then validate it strictly
+    value = first_json_object(reply)
+    if value is None:
+        raise JudgeReplyError("no JSON object that parses in the reply")
     if not isinstance(value, dict):
         raise JudgeReplyError("reply is not a JSON object")
     return value

@@ -6,7 +6,6 @@ was expected and what was found. Paths in the suite resolve against the suite's 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections import defaultdict
@@ -19,6 +18,7 @@ import jinja2
 from evalkit.data.items import Item
 from evalkit.data.readers import items_sha256, read_items, subset
 from evalkit.errors import InputError
+from evalkit.hashing import sha256_text
 from evalkit.names import ARMS
 from evalkit.prompts import CompiledPrompt, Example, check_template
 from evalkit.scoring.probes import load_pack, select_items
@@ -63,7 +63,7 @@ class LoadedSuite:
 def parse_suite(path: Path) -> tuple[Suite, str]:
     """Read and validate the YAML; returns the suite and the file's sha256."""
     suite, text = parse_yaml_model(path, Suite, "suite", "docs/suite-reference.md")
-    return suite, hashlib.sha256(text.encode()).hexdigest()
+    return suite, sha256_text(text)
 
 
 def _resolve(base: Path, rel: str, where: str, suite_path: Path) -> Path:
