@@ -131,8 +131,8 @@ def test_extract_letter_from_restated_option_text(geography: tuple[Item, ...]) -
         "a currency.",
     ):
         expected = "A" if "currency" in reply else "B"
-        assert extract_answer("multiple_choice", reply, options) == expected
-    assert extract_answer("multiple_choice", "something else entirely", options) is None
+        assert extract_answer("multiple_choice", reply, item.input) == expected
+    assert extract_answer("multiple_choice", "something else entirely", item.input) is None
 
 
 def test_real_mmlu_targets_round_trip(geography: tuple[Item, ...]) -> None:
@@ -150,7 +150,7 @@ def test_real_mmlu_targets_round_trip(geography: tuple[Item, ...]) -> None:
             f"{letter.lower()})",
             options[letter],
         ):
-            got = extract_answer("multiple_choice", reply, options)
+            got = extract_answer("multiple_choice", reply, item.input)
             assert got == letter, (item.id, reply, got)
             assert is_correct("multiple_choice", got, item.target)
 
@@ -217,7 +217,9 @@ def test_is_correct() -> None:
 
 
 def test_unknown_kind_is_a_programming_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        KeyError, match="unknown probe kind 'essay'; known: multiple_choice, numeric"
+    ):
         extract_answer("essay", "x")
 
 

@@ -13,7 +13,7 @@ from evalkit.analysis.metrics import dataset_analysis
 from evalkit.analysis.rubric import rubric_analysis
 from evalkit.analysis.stats import non_inferior, quantile_key
 from evalkit.names import ARMS, TRAINING_SAMPLE
-from evalkit.scoring.probes import LETTERS
+from evalkit.scoring.probes import PROBE_KINDS
 from evalkit.suite.load import LoadedSuite
 
 READABLE = {"macro_f1": "macro F1", "format_adherence": "format adherence"}
@@ -31,11 +31,6 @@ def primary_metric(loaded: LoadedSuite) -> str:
 def _metric(datasets: dict[str, Any], dataset: str, metric: str) -> dict[str, Any] | None:
     rows = datasets.get(dataset, {}).get("metrics", [])
     return next((m for m in rows if m["metric"] == metric), None)
-
-
-def chance_level(kind: str) -> float:
-    """Accuracy of guessing: one of four letters, or (practically) never the right number."""
-    return 1 / len(LETTERS) if kind == "multiple_choice" else 0.0
 
 
 def probe_verdicts(datasets: dict[str, Any], loaded: LoadedSuite) -> list[dict[str, Any]]:
@@ -68,11 +63,11 @@ def probe_verdicts(datasets: dict[str, Any], loaded: LoadedSuite) -> list[dict[s
                 },
                 # more than half the answers unparsable where the baseline had few: the fine-tune
                 # answers in its task format instead of answering the question
-                "chance": chance_level(probe.kind),
+                "chance": PROBE_KINDS.lookup(probe.kind).chance,
                 # forgetting needs an ability to forget: a baseline at chance, or one that
                 # cannot answer most items, makes "not worse" vacuous
                 "informative": unparsed["baseline"] < 0.5
-                and acc["baseline"] > chance_level(probe.kind),
+                and acc["baseline"] > PROBE_KINDS.lookup(probe.kind).chance,
                 "format_collapse": unparsed["candidate"] >= 0.5
                 and unparsed["candidate"] - unparsed["baseline"] >= 0.25,
             }

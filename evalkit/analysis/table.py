@@ -17,7 +17,7 @@ from evalkit.names import PROBE
 from evalkit.run.plan import Plan, TaskPlan
 from evalkit.scoring.extract import extract_label
 from evalkit.scoring.format import default_checks, run_checks
-from evalkit.scoring.probes import extract_answer, is_correct, parse_options
+from evalkit.scoring.probes import extract_answer, is_correct
 from evalkit.suite.load import LoadedSuite
 
 COLUMNS = [
@@ -68,9 +68,7 @@ def _score(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
     output = row["output"]
     if tp.section == PROBE:
         kind = next(p.kind for p in loaded.probes if p.name == tp.dataset)
-        # an answer that restates an option's text is mapped back to its letter
-        options = parse_options(row["input"]) if kind == "multiple_choice" else None
-        answer = extract_answer(kind, output, options)
+        answer = extract_answer(kind, output, row["input"])
         row.update(
             label=answer,
             parsed=answer is not None,
