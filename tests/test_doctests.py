@@ -12,6 +12,7 @@ MODULES = [
     "evalkit.jsonutil",
     "evalkit.registry",
     "evalkit.report.numbers",
+    "evalkit.scoring.format",
     "evalkit.scoring.probes",
 ]
 
