@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from evalkit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, EvalkitError, InputError
-from evalkit.names import ARMS, TASK
+from evalkit.names import ARMS, PROBES_PREFIX, TASK
 
 if TYPE_CHECKING:
-    from evalkit.gate import GateReport
+    from evalkit.results import Gates
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,7 +104,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     return EXIT_GATE_FAILED if args.gate and not outcome.gates.passed else EXIT_OK
 
 
-def _print_gates(report: GateReport, console: Console) -> None:
+def _print_gates(report: Gates, console: Console) -> None:
     marks = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "[yellow]skip[/yellow]"}
     for r in report.results:
         console.print(
@@ -135,7 +135,7 @@ def _cmd_gate(args: argparse.Namespace, console: Console) -> int:
     run = load_run(args.run)
     report = judge_run(run, load_run(args.baseline) if args.baseline else None)
     # the HTML shows the gates at the top, so it is rendered again with the new verdicts
-    write_reports(run.path, {**run.results, "gates": report.to_dict()}, run.samples)
+    write_reports(run.path, run.results.model_copy(update={"gates": report}), run.samples)
     _print_gates(report, console)
     _step_summary(run.path)
     return EXIT_OK if report.passed else EXIT_GATE_FAILED
@@ -150,8 +150,7 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
     a, b = load_run(args.run_a), load_run(args.run_b)
     title = "  ·  ".join(
-        f"{tag} = {r.results['suite']['name']}/{r.results['run_id']}"
-        for tag, r in (("A", a), ("B", b))
+        f"{tag} = {r.results.suite.name}/{r.results.run_id}" for tag, r in (("A", a), ("B", b))
     )
     table = Table(title=title)
     table.add_column("dataset", no_wrap=True)
@@ -160,15 +159,15 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
         table.add_column(col, justify="right", no_wrap=True)
     changed_items = set()
     for row in compare_runs(a.results, b.results):
-        name = row["dataset"] if row["section"] == TASK else f"probes.{row['dataset']}"
-        if row["same_items"] is False:
+        name = row.dataset if row.section == TASK else f"{PROBES_PREFIX}.{row.dataset}"
+        if row.same_items is False:
             changed_items.add(name)
             name += " *"
         cells = []
         for arm in ARMS:
-            v = row[arm]
-            cells += [num(v["a"]), num(v["b"]), signed(v["change"])]
-        table.add_row(name, row["metric"], *cells)
+            v = row.arms[arm]
+            cells += [num(v.a), num(v.b), signed(v.change)]
+        table.add_row(name, row.metric, *cells)
     console.print(table)
     if changed_items:
         console.print(f"* items differ between the runs: {', '.join(sorted(changed_items))}")

@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import inspect_ai
 import pandas as pd
@@ -16,17 +15,22 @@ import evalkit
 from evalkit.analysis.analyse import analyse
 from evalkit.analysis.table import build_table
 from evalkit.errors import InputError, RunFailed
-from evalkit.gate import GateReport, check_gate_targets, evaluate_gates
+from evalkit.gate import check_gate_targets, evaluate_gates
 from evalkit.home import responses_dir
 from evalkit.names import ARMS
-from evalkit.report.files import (
-    RESULTS_SCHEMA_VERSION,
-    point_latest,
-    redact,
-    write_json,
-    write_samples,
+from evalkit.report.files import point_latest, redact, write_samples
+from evalkit.results import (
+    ArmInfo,
+    Gates,
+    Message,
+    Results,
+    RunInfo,
+    StoredRun,
+    SuiteInfo,
+    Versions,
+    load_run,
+    write_results,
 )
-from evalkit.results import StoredRun, load_run
 from evalkit.run.execute import ExecSettings, execute
 from evalkit.run.judge import apply_judgments, run_judge
 from evalkit.run.plan import Plan, plan_suite
@@ -48,9 +52,9 @@ class RunOptions:
 @dataclass(frozen=True)
 class RunOutcome:
     run_dir: Path
-    results: dict[str, Any]
+    results: Results
     table: pd.DataFrame
-    gates: GateReport
+    gates: Gates
 
 
 def _settings(loaded: LoadedSuite, options: RunOptions, run_dir: Path) -> ExecSettings:
@@ -66,44 +70,43 @@ def _settings(loaded: LoadedSuite, options: RunOptions, run_dir: Path) -> ExecSe
     )
 
 
-def run_metadata(loaded: LoadedSuite, plan: Plan, run_id: str, started: float) -> dict[str, Any]:
+def run_metadata(loaded: LoadedSuite, plan: Plan, run_id: str, started: float) -> RunInfo:
     """Who, what and with which versions: everything needed to trust or repeat the run."""
     suite = loaded.suite
     arms = {}
     for arm in ARMS:
         tp = plan.for_arm(arm)[0]
-        arms[arm] = {
-            "model": suite.arms[arm].model,
-            "identity": tp.model.identity,
-            "adapter_sha256": tp.model.adapter_sha256,
-            "prompt_sha256": loaded.prompts[arm].sha256,
-            "fewshot_examples": len(loaded.prompts[arm].examples),
+        arms[arm] = ArmInfo(
+            model=suite.arms[arm].model,
+            identity=tp.model.identity,
+            adapter_sha256=tp.model.adapter_sha256,
+            prompt_sha256=loaded.prompts[arm].sha256,
+            fewshot_examples=len(loaded.prompts[arm].examples),
             # the first held-out item as the arm really sent it: the prompt a reader can inspect
-            "example_messages": [{"role": r, "content": c} for r, c in tp.samples[0].messages],
-        }
-    return {
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "run_id": run_id,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "duration_s": round(time.time() - started, 2),
-        "versions": {
-            "evalkit": evalkit.__version__,
-            "inspect_ai": inspect_ai.__version__,
-            "python": platform.python_version(),
-        },
-        "suite": {
-            "name": suite.name,
-            "description": suite.description,
-            "path": str(loaded.path),
-            "sha256": loaded.sha256,
-            "task_type": suite.task.type,
-            "labels": list(loaded.labels),
-            "config": redact(suite.model_dump(mode="json", by_alias=True)),
-        },
-        "arms": redact(arms),
-        "dataset_hashes": loaded.dataset_hashes,
-        "stats": loaded.suite.stats.model_dump(),
-    }
+            example_messages=[Message(role=r, content=c) for r, c in tp.samples[0].messages],
+        )
+    return RunInfo(
+        run_id=run_id,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        duration_s=round(time.time() - started, 2),
+        versions=Versions(
+            evalkit=evalkit.__version__,
+            inspect_ai=inspect_ai.__version__,
+            python=platform.python_version(),
+        ),
+        suite=SuiteInfo(
+            name=suite.name,
+            description=suite.description,
+            path=str(loaded.path),
+            sha256=loaded.sha256,
+            task_type=suite.task.type,
+            labels=list(loaded.labels),
+            config=redact(suite.model_dump(mode="json", by_alias=True)),
+        ),
+        arms=arms,
+        dataset_hashes=loaded.dataset_hashes,
+        stats=suite.stats,
+    )
 
 
 def new_run_id() -> str:
@@ -128,9 +131,12 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     if loaded.rubrics:
         # the judge pass: a second eval over the arms' answers, with the judge model
         table = apply_judgments(table, loaded, run_judge(loaded, table, settings))
-    results = {**run_metadata(loaded, plan, run_id, started), **analyse(table, loaded)}
+    results = Results(
+        **dict(run_metadata(loaded, plan, run_id, started)), **dict(analyse(table, loaded))
+    )
     gates = _gate_report(loaded, results, table, earlier)
-    results["gates"] = gates.to_dict() if isinstance(gates, GateReport) else None
+    if isinstance(gates, Gates):
+        results = results.model_copy(update={"gates": gates})
     # the run folder is written before any failure is raised, so the evidence is on disk
     write_outputs(run_dir, results, table)
     point_latest(suite_dir, run_id)
@@ -141,8 +147,8 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
 
 
 def _gate_report(
-    loaded: LoadedSuite, results: dict[str, Any], table: pd.DataFrame, earlier: StoredRun | None
-) -> GateReport | InputError:
+    loaded: LoadedSuite, results: Results, table: pd.DataFrame, earlier: StoredRun | None
+) -> Gates | InputError:
     """The gate report, or the error of a gate path that names no metric of this run."""
     try:
         return evaluate_gates(
@@ -167,19 +173,19 @@ def _raise_if_arm_failed(table: pd.DataFrame, run_dir: Path) -> None:
             )
 
 
-def write_outputs(run_dir: Path, results: dict[str, Any], table: pd.DataFrame) -> None:
+def write_outputs(run_dir: Path, results: Results, table: pd.DataFrame) -> None:
     """Every file of a run folder except the inspect logs (already there)."""
     write_samples(run_dir / "samples.jsonl", table)
     write_reports(run_dir, results, table)
 
 
-def write_reports(run_dir: Path, results: dict[str, Any], table: pd.DataFrame | None) -> None:
+def write_reports(run_dir: Path, results: Results, table: pd.DataFrame | None) -> None:
     """The files derived from results (and the per-sample table, for the HTML sample browser)."""
     from evalkit.report.html import write_html
     from evalkit.report.junit import write_junit
     from evalkit.report.markdown import write_summary
 
-    write_json(run_dir / "results.json", results)
+    write_results(run_dir / "results.json", results)
     write_junit(run_dir / "junit.xml", results)
     write_summary(run_dir / "summary.md", results)
     if table is not None:

@@ -10,11 +10,21 @@ import pandas as pd
 import pytest
 
 from evalkit.errors import InputError
-from evalkit.gate import evaluate_gates, expand_path
+from evalkit.gate import GATE_RULES, evaluate_gates, expand_path
 from evalkit.report.junit import junit_xml
 from evalkit.report.markdown import summary_markdown
-from evalkit.results import StoredRun
-from evalkit.suite.schema import GateCheck
+from evalkit.results import (
+    ArmCounts,
+    DatasetResult,
+    Gates,
+    MetricResult,
+    Results,
+    StoredRun,
+    SuiteInfo,
+    Verdict,
+    Versions,
+)
+from evalkit.suite.schema import GateCheck, Stats
 
 QUANTILE_KEYS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.9", "0.95", "0.975", "0.99", "0.995")
 
@@ -30,40 +40,55 @@ def row(
     kind: str = "in_domain",
     lower95: float | None = None,
     upper95: float | None = None,
-) -> dict[str, Any]:
+) -> MetricResult:
     """A metric row; the one-sided 95% bounds default to the two-sided interval's ends."""
     low, high = ci
     quantiles = dict.fromkeys(QUANTILE_KEYS[:5], low) | dict.fromkeys(QUANTILE_KEYS[5:], high)
     quantiles["0.05"] = low if lower95 is None else lower95
     quantiles["0.95"] = high if upper95 is None else upper95
-    return {
-        "dataset": dataset,
-        "section": section,
-        "kind": kind,
-        "metric": metric,
-        "higher_is_better": metric not in ("error_rate", "unparsed_rate"),
-        "baseline": baseline,
-        "candidate": candidate,
-        "diff": candidate - baseline,
-        "ci_low": low,
-        "ci_high": high,
-        "confidence": 0.95,
-        "n": 200,
-        "resamples": 2000,
-        "quantiles": quantiles,
-    }
+    return MetricResult(
+        dataset=dataset,
+        section=section,
+        kind=kind,
+        metric=metric,
+        higher_is_better=metric not in ("error_rate", "unparsed_rate"),
+        baseline=baseline,
+        candidate=candidate,
+        diff=candidate - baseline,
+        ci_low=low,
+        ci_high=high,
+        confidence=0.95,
+        n=200,
+        resamples=2000,
+        quantiles=quantiles,
+    )
 
 
-def results(*metrics: dict[str, Any], errors: dict[str, dict[str, int]] | None = None) -> dict:
-    names = dict.fromkeys(m["dataset"] for m in metrics)
-    return {
-        "run_id": "r1",
-        "suite": {"name": "s", "path": "suite.yaml", "task_type": "classification", "labels": []},
-        "stats": {"confidence": 0.95, "bootstrap": 500, "seed": 0},
-        "metrics": list(metrics),
-        "datasets": {n: {"n": 200} for n in names},
-        "errors": errors or {n: {"baseline": 0, "candidate": 0} for n in names},
-    }
+def results(*metrics: MetricResult, errors: dict[str, dict[str, int]] | None = None) -> Results:
+    """A finished run holding these metric rows (200 items per dataset)."""
+    names = dict.fromkeys(m.dataset for m in metrics)
+    sections = {m.dataset: (m.section, m.kind) for m in metrics}
+    errors = errors or {}
+    return Results(
+        run_id="r1",
+        created_at="2026-01-01T00:00:00+00:00",
+        duration_s=1.0,
+        versions=Versions(evalkit="0", inspect_ai="0", python="3"),
+        suite=SuiteInfo(name="s", path="suite.yaml", sha256="0", task_type="classification"),
+        arms={},
+        dataset_hashes={},
+        stats=Stats(confidence=0.95, bootstrap=500, seed=0),
+        metrics=list(metrics),
+        datasets={
+            n: DatasetResult(
+                section=sections[n][0],
+                kind=sections[n][1],
+                n=200,
+                errors=ArmCounts(**errors.get(n, {})),
+            )
+            for n in names
+        },
+    )
 
 
 RUN = results(
@@ -78,7 +103,7 @@ RUN = results(
 )
 
 
-def judge(gates: list[dict[str, dict]], run: dict | None = None, **kw: Any):
+def judge(gates: list[dict[str, dict]], run: Results | None = None, **kw: Any) -> Gates:
     parsed = [{p: GateCheck.model_validate(c) for p, c in g.items()} for g in gates]
     return evaluate_gates(run or RUN, parsed, max_errors=kw.pop("max_errors", 0), **kw)
 
@@ -91,8 +116,12 @@ def only(report, rule: str):
 # ---- paths ---------------------------------------------------------------------------------
 
 
+def test_every_gate_check_in_the_schema_has_one_handler() -> None:
+    assert set(GATE_RULES.names()) == set(GateCheck.model_fields)
+
+
 def test_paths_and_wildcards() -> None:
-    names = lambda p: [(m["dataset"], m["metric"]) for m in expand_path(p, RUN["metrics"])]  # noqa: E731
+    names = lambda p: [(m.dataset, m.metric) for m in expand_path(p, RUN.metrics)]  # noqa: E731
     assert names("heldout.macro_f1") == [("heldout", "macro_f1")]
     assert names("heldout.format.json") == [("heldout", "format.json")]
     assert names("heldout.rubric.tone.overall") == [("heldout", "rubric.tone.overall")]
@@ -204,8 +233,10 @@ def test_non_inferior_lower_is_better_flips_direction() -> None:
 
 
 def test_errors_above_allowance_fail_even_without_gates() -> None:
-    run = results(row("heldout", "macro_f1", 0.7, 0.8, (0.05, 0.15)))
-    run["errors"] = {"heldout": {"baseline": 0, "candidate": 3}}
+    run = results(
+        row("heldout", "macro_f1", 0.7, 0.8, (0.05, 0.15)),
+        errors={"heldout": {"baseline": 0, "candidate": 3}},
+    )
     report = judge([], run)
     assert not report.passed
     (r,) = report.results
@@ -216,13 +247,14 @@ def test_errors_above_allowance_fail_even_without_gates() -> None:
 
 def test_no_gates_passes_with_an_empty_list() -> None:
     report = judge([])
-    assert report.passed and report.to_dict() == {"passed": True, "results": []}
+    assert report.passed and report.model_dump() == {"passed": True, "results": []}
 
 
 def test_to_dict_shape() -> None:
-    d = judge([{"heldout.macro_f1": {"candidate": ">= 0.5"}}]).to_dict()
+    d = judge([{"heldout.macro_f1": {"candidate": ">= 0.5"}}]).model_dump()
     assert d["passed"] is True
-    assert [set(r) for r in d["results"]] == [{"rule", "check", "passed", "evidence"}] * 2
+    fields = {"rule", "check", "passed", "evidence", "value", "bound"}
+    assert [set(r) for r in d["results"]] == [fields] * 2
     assert d["results"][0]["rule"] == "errors"
 
 
@@ -248,10 +280,9 @@ def samples(correct: list[bool], arm: str = "candidate", dataset: str = "heldout
     )
 
 
-def run_with(accuracy: float) -> dict:
+def run_with(accuracy: float) -> Results:
     r = results(row("heldout", "accuracy", 0.5, accuracy, (-0.1, 0.1)))
-    r["suite"]["labels"] = ["a", "b"]
-    return r
+    return r.model_copy(update={"suite": r.suite.model_copy(update={"labels": ["a", "b"]})})
 
 
 GATE = [{"heldout.accuracy": {"no_regression": {"tolerance": 0.02}}}]
@@ -330,7 +361,9 @@ def test_junit_and_markdown_list_failures(tmp_path: Path) -> None:
             row("heldout", "accuracy", 0.7, 0.8, (0.05, 0.15)),
         ),
     )
-    run = {**RUN, "gates": report.to_dict(), "verdict": {"sentence": "x < y & z"}}
+    run = RUN.model_copy(
+        update={"gates": report, "verdict": Verdict(outcome="unknown", sentence="x < y & z")}
+    )
     xml = junit_xml(run)
     assert 'tests="4" failures="1" errors="0" skipped="1"' in xml
     assert 'type="GateFailed"' in xml and "&lt; y &amp; z" in xml

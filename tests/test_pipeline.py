@@ -45,7 +45,7 @@ def test_run_writes_the_run_folder(run) -> None:
         assert (run_dir / name).is_file(), name
     assert list((run_dir / "logs").glob("*.eval")), "inspect logs belong inside the run folder"
     results = json.loads((run_dir / "results.json").read_text())
-    assert results["schema_version"] == 1
+    assert results["schema_version"] == 2
     assert results["versions"]["inspect_ai"] and results["versions"]["evalkit"]
     assert set(results["arms"]) == {"baseline", "candidate"}
     assert (
@@ -63,7 +63,7 @@ def test_every_item_has_a_row_per_arm(run) -> None:
 
 def test_errors_are_counted_and_scored_wrong(run) -> None:
     results = json.loads((run[1] / "results.json").read_text())
-    assert results["errors"]["heldout"] == {"baseline": 0, "candidate": 1}
+    assert results["datasets"]["heldout"]["errors"] == {"baseline": 0, "candidate": 1}
     row = _samples(run[1]).query("arm == 'candidate' and id == 'q5'").iloc[0]
     assert "ScriptedFailure" in row["error"] and not row["correct"]
     assert _metric(results, "heldout", "error_rate")["candidate"] == pytest.approx(1 / 6)

@@ -1,4 +1,5 @@
-"""Writers for the machine-readable outputs: results.json, samples.jsonl, and the run folder."""
+"""Writers for the per-sample rows (samples.jsonl) and the run folder; results.json is
+written by `evalkit.results`, next to its schema."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ import pandas as pd
 
 from evalkit.jsonutil import json_ready
 from evalkit.suite.schema import SECRET_KEY
-
-RESULTS_SCHEMA_VERSION = 1
 
 
 def redact(value: Any) -> Any:
@@ -31,12 +30,6 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(json_ready(data), indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
 
 
 def write_samples(path: Path, table: pd.DataFrame) -> None:

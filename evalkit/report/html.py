@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from markupsafe import Markup
 from evalkit.jsonutil import json_ready
 from evalkit.names import ARMS
 from evalkit.report.numbers import missing, num, pct, pvalue, short_hash, signed
+from evalkit.results import ClassDetail, MetricResult, Results
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE_SIZE = 100
@@ -33,38 +35,46 @@ ROW_FIELDS = [
 ]  # fmt: skip
 
 
-def direction(m: dict[str, Any]) -> str:
+def direction(m: MetricResult) -> str:
     """'good', 'bad' or 'neutral': does the interval exclude zero, and on which side?"""
-    lo, hi = m.get("ci_low"), m.get("ci_high")
+    lo, hi = m.ci_low, m.ci_high
     if missing(lo) or missing(hi):
         return "neutral"
     up, down = lo > 0, hi < 0
-    if m.get("higher_is_better", True):
+    if m.higher_is_better:
         return "good" if up else "bad" if down else "neutral"
     return "good" if down else "bad" if up else "neutral"
 
 
-def _bar(m: dict[str, Any], scale: float) -> dict[str, float] | None:
-    """SVG x positions (0–120, zero at 60) of the interval and the difference."""
-    if any(missing(m.get(k)) for k in ("ci_low", "ci_high", "diff")):
+@dataclass(frozen=True)
+class MetricView:
+    """A metric row as a table shows it: the row's fields, its interval bar and its colour."""
+
+    row: MetricResult
+    bar: dict[str, float] | None  # SVG x positions (0–120, zero at 60)
+    direction: str
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
+
+
+def _bar(m: MetricResult, scale: float) -> dict[str, float] | None:
+    if m.ci_low is None or m.ci_high is None or m.diff is None:
         return None
 
     def x(v: float) -> float:
         return round(60 + 55 * float(v) / scale, 2)
 
-    return {"lo": x(m["ci_low"]), "hi": x(m["ci_high"]), "diff": x(m["diff"])}
+    return {"lo": x(m.ci_low), "hi": x(m.ci_high), "diff": x(m.diff)}
 
 
-def _with_bars(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_bars(metrics: list[MetricResult]) -> list[MetricView]:
     # one scale per table, so the bars of a dataset compare with each other
     spans = [
-        abs(float(m[k]))
-        for m in metrics
-        for k in ("ci_low", "ci_high", "diff")
-        if not missing(m.get(k))
+        abs(float(v)) for m in metrics for v in (m.ci_low, m.ci_high, m.diff) if not missing(v)
     ]
     scale = max([*spans, 1e-9])
-    return [{**m, "bar": _bar(m, scale), "direction": direction(m)} for m in metrics]
+    return [MetricView(m, _bar(m, scale), direction(m)) for m in metrics]
 
 
 def _is_format(name: str) -> bool:
@@ -80,55 +90,49 @@ def _heat(matrix: list[list[int]]) -> list[list[dict[str, Any]]]:
     return out
 
 
-def _classes(classes: dict[str, Any] | None) -> dict[str, Any] | None:
+def _classes(classes: dict[str, ClassDetail] | None) -> dict[str, Any] | None:
     if not classes:
         return None
-    per = {arm: {c["label"]: c for c in classes.get(arm, {}).get("per_class", [])} for arm in ARMS}
-    labels = list(dict.fromkeys([*per["baseline"], *per["candidate"]]))
-    confusion = {}
-    for arm in ARMS:
-        cm = classes.get(arm, {}).get("confusion")
-        if cm:
-            confusion[arm] = {**cm, "cells": _heat(cm["matrix"])}
+    per = {arm: {c.label: c for c in d.per_class} for arm, d in classes.items()}
+    labels = list(dict.fromkeys(lab for arm in ARMS for lab in per.get(arm, {})))
+    confusion = {
+        arm: {**d.confusion.model_dump(), "cells": _heat(d.confusion.matrix)}
+        for arm, d in classes.items()
+    }
     return {
         "per_class": [
-            {
-                "label": lab,
-                "baseline": per["baseline"].get(lab),
-                "candidate": per["candidate"].get(lab),
-            }
-            for lab in labels
+            {arm: per.get(arm, {}).get(lab) for arm in ARMS} | {"label": lab} for lab in labels
         ],
         "confusion": confusion,
     }
 
 
-def _datasets(results: dict[str, Any]) -> list[dict[str, Any]]:
+def _datasets(results: Results) -> list[dict[str, Any]]:
     out = []
-    for name, d in results.get("datasets", {}).items():
-        metrics = d.get("metrics", [])
+    for name, d in results.datasets.items():
+        metrics = results.metrics_of(name)
         out.append(
             {
                 "name": name,
-                "section": d.get("section"),
-                "kind": d.get("kind"),
-                "n": d.get("n"),
-                "errors": d.get("errors", {}),
-                "paired": d.get("paired"),
-                "metrics": _with_bars([m for m in metrics if not _is_format(m["metric"])]),
-                "format": _with_bars([m for m in metrics if _is_format(m["metric"])]),
-                "classes": _classes(d.get("classes")),
+                "section": d.section,
+                "kind": d.kind,
+                "n": d.n,
+                "errors": d.errors,
+                "paired": d.paired,
+                "metrics": _with_bars([m for m in metrics if not _is_format(m.metric)]),
+                "format": _with_bars([m for m in metrics if _is_format(m.metric)]),
+                "classes": _classes(d.classes),
             }
         )
     return out
 
 
-def _economics(results: dict[str, Any]) -> dict[str, Any] | None:
-    econ = results.get("economics")
+def _economics(results: Results) -> dict[str, Any] | None:
+    econ = results.economics
     if not econ:
         return None
-    b_in = (econ.get("baseline") or {}).get("mean_input_tokens")
-    c_in = (econ.get("candidate") or {}).get("mean_input_tokens")
+    b_in = econ["baseline"].mean_input_tokens if "baseline" in econ else None
+    c_in = econ["candidate"].mean_input_tokens if "candidate" in econ else None
     ratio = None if missing(b_in) or missing(c_in) or not c_in else float(b_in) / float(c_in)
     return {"arms": econ, "input_ratio": ratio}
 
@@ -236,40 +240,38 @@ def _environment() -> Environment:
     return env
 
 
-def render_report(results: dict[str, Any], table: pd.DataFrame) -> str:
+def render_report(results: Results, table: pd.DataFrame) -> str:
     """The whole report page as one HTML string."""
-    gates = results.get("gates")
+    gates = results.gates
     if gates:
         # failures first: they are what a reader has to act on
         order = {False: 0, None: 1, True: 2}  # failed, not evaluated, passed
-        gates = {
-            **gates,
-            "results": sorted(gates.get("results", []), key=lambda g: order[g.get("passed")]),
-        }
-    contamination = results.get("contamination")
-    generalisation = results.get("generalisation") or None
+        gates = gates.model_copy(
+            update={"results": sorted(gates.results, key=lambda g: order[g.passed])}
+        )
+    generalisation = results.generalisation
     blob = browser_rows(table)
     context = {
         "r": results,
-        "suite": results.get("suite", {}),
-        "arms": results.get("arms", {}),
-        "verdict": results.get("verdict") or {"outcome": "unknown", "sentence": "No verdict."},
+        "suite": results.suite,
+        "arms": results.arms,
+        "verdict": results.verdict,
         "gates": gates,
         "datasets": _datasets(results),
-        "probes": results.get("probes") or [],
+        "probes": results.probes,
         "generalisation": generalisation,
         "ood_names": list(
             dict.fromkeys(
                 name
-                for arm in (generalisation or {}).get("arms", {}).values()
-                for name in arm.get("out_of_domain", {})
+                for arm in (generalisation.arms.values() if generalisation else [])
+                for name in arm.out_of_domain
             )
         ),
-        "contamination": contamination,
+        "contamination": results.contamination,
         "contamination_shown": CONTAMINATION_SHOWN,
-        "rubrics": results.get("rubrics") or [],
+        "rubrics": results.rubrics,
         "economics": _economics(results),
-        "stats": results.get("stats") or {},
+        "stats": results.stats,
         "browser": json_for_script(blob),
         "browser_total": len(blob["rows"]),
         "browser_datasets": blob["datasets"],
@@ -278,7 +280,7 @@ def render_report(results: dict[str, Any], table: pd.DataFrame) -> str:
     return _environment().get_template("report.html.j2").render(**context)
 
 
-def write_html(path: Path, results: dict[str, Any], table: pd.DataFrame) -> None:
+def write_html(path: Path, results: Results, table: pd.DataFrame) -> None:
     """Write the report next to results.json (atomically, like the other run files)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(render_report(results, table), encoding="utf-8")

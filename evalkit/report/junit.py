@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+
+from evalkit.results import Results
 
 
-def junit_xml(results: dict[str, Any]) -> str:
+def junit_xml(results: Results) -> str:
     """`<testsuites>` with one `<testsuite name="evalkit.<suite>">`, one testcase per gate result."""
-    gates = (results.get("gates") or {}).get("results", [])
-    failures = sum(g["passed"] is False for g in gates)
-    skipped = sum(g["passed"] is None for g in gates)
-    time = f"{float(results.get('duration_s') or 0.0):.3f}"
-    name = f"evalkit.{results['suite']['name']}"
+    gates = results.gates.results if results.gates else []
+    failures = sum(g.passed is False for g in gates)
+    skipped = sum(g.passed is None for g in gates)
+    time = f"{results.duration_s:.3f}"
+    name = f"evalkit.{results.suite.name}"
     counts = {"tests": str(len(gates)), "failures": str(failures), "errors": "0"}
     root = ET.Element("testsuites", {"name": name, **counts, "time": time})
     suite = ET.SubElement(
@@ -24,14 +25,14 @@ def junit_xml(results: dict[str, Any]) -> str:
             **counts,
             "skipped": str(skipped),
             "time": time,
-            "timestamp": str(results.get("created_at", "")),
+            "timestamp": results.created_at,
         },
     )
     props = ET.SubElement(suite, "properties")
     for key, value in (
-        ("run_id", results.get("run_id")),
-        ("suite_sha256", results.get("suite", {}).get("sha256")),
-        ("verdict", results.get("verdict", {}).get("sentence")),
+        ("run_id", results.run_id),
+        ("suite_sha256", results.suite.sha256),
+        ("verdict", results.verdict.sentence),
     ):
         if value:
             ET.SubElement(props, "property", {"name": key, "value": str(value)})
@@ -39,20 +40,20 @@ def junit_xml(results: dict[str, Any]) -> str:
         case = ET.SubElement(
             suite,
             "testcase",
-            {"classname": "evalkit.gates", "name": f"{g['rule']} {g['check']}", "time": "0"},
+            {"classname": "evalkit.gates", "name": f"{g.rule} {g.check}", "time": "0"},
         )
-        if g["passed"] is False:
+        if g.passed is False:
             failure = ET.SubElement(
-                case, "failure", {"message": g["evidence"][:200], "type": "GateFailed"}
+                case, "failure", {"message": g.evidence[:200], "type": "GateFailed"}
             )
-            failure.text = g["evidence"]
-        elif g["passed"] is None:
-            ET.SubElement(case, "skipped", {"message": g["evidence"]})
+            failure.text = g.evidence
+        elif g.passed is None:
+            ET.SubElement(case, "skipped", {"message": g.evidence})
         else:
-            ET.SubElement(case, "system-out").text = g["evidence"]
+            ET.SubElement(case, "system-out").text = g.evidence
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def write_junit(path: Path, results: dict[str, Any]) -> None:
+def write_junit(path: Path, results: Results) -> None:
     path.write_text(junit_xml(results), encoding="utf-8")

@@ -2,53 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 from rich.table import Table
 
 from evalkit.report.numbers import num, signed
+from evalkit.results import Results
 
-HEADLINE = ("macro_f1", "accuracy", "format_adherence", "unparsed_rate", "error_rate")
 
-
-def summary_table(results: dict[str, Any]) -> Table:
-    table = Table(title=f"{results['suite']['name']} · run {results['run_id']}", show_lines=False)
+def summary_table(results: Results) -> Table:
+    table = Table(title=f"{results.suite.name} · run {results.run_id}", show_lines=False)
     for col in ("dataset", "metric", "baseline", "candidate", "diff", "CI", "errors b/c"):
         table.add_column(col, justify="left" if col in ("dataset", "metric") else "right")
     # a rubric score's own failures are the judge's, shown beside the arms' errors
-    judge_errors = {
-        (r["dataset"], r["rubric"]): r["judge_errors"] for r in results.get("rubrics") or []
-    }
-    for m in results["metrics"]:
-        if m["metric"] not in HEADLINE and not m["metric"].startswith("rubric."):
+    judge_errors = {(r.dataset, r.rubric): r.judge_errors for r in results.rubrics}
+    for m in results.metrics:
+        if not m.headline:
             continue
-        errs = results["errors"].get(m["dataset"], {})
-        errors = f"{errs.get('baseline', 0)}/{errs.get('candidate', 0)}"
-        if m["metric"].startswith("rubric.") and (
-            judged := judge_errors.get((m["dataset"], m["metric"].split(".")[1]))
+        errs = results.errors.get(m.dataset)
+        errors = f"{errs.baseline}/{errs.candidate}" if errs else "0/0"
+        if m.metric.startswith("rubric.") and (
+            judged := judge_errors.get((m.dataset, m.metric.split(".")[1]))
         ):
-            errors += f" judge {judged.get('baseline', 0)}/{judged.get('candidate', 0)}"
+            errors += f" judge {judged.baseline}/{judged.candidate}"
         table.add_row(
-            m["dataset"],
-            m["metric"],
-            num(m["baseline"]),
-            num(m["candidate"]),
-            signed(m["diff"]),
-            "—" if m["ci_low"] is None else f"[{signed(m['ci_low'])}, {signed(m['ci_high'])}]",
+            m.dataset,
+            m.metric,
+            num(m.baseline),
+            num(m.candidate),
+            signed(m.diff),
+            "—" if m.ci_low is None else f"[{signed(m.ci_low)}, {signed(m.ci_high)}]",
             errors,
         )
     return table
 
 
-def print_summary(results: dict[str, Any], console: Console) -> None:
+def print_summary(results: Results, console: Console) -> None:
     console.print(summary_table(results))
-    econ = results.get("economics", {})
-    for arm, e in econ.items():
-        cost = e.get("cost_per_1k_requests")
+    for arm, e in results.economics.items():
+        cost = e.cost_per_1k_requests
         console.print(
-            f"{arm:>9}: {e['model']} · {num(e['mean_input_tokens'])} in / "
-            f"{num(e['mean_output_tokens'])} out tokens per request · p50 {num(e['latency_p50_s'])} s"
+            f"{arm:>9}: {e.model} · {num(e.mean_input_tokens)} in / "
+            f"{num(e.mean_output_tokens)} out tokens per request · p50 {num(e.latency_p50_s)} s"
             f" · {'$' + format(cost, '.4f') if cost is not None else 'price unknown'} per 1k requests"
         )
-    console.print(f"[bold]{results['verdict']['sentence']}[/bold]")
+    console.print(f"[bold]{results.verdict.sentence}[/bold]")

@@ -235,6 +235,8 @@ class Regression(Strict):
 
 
 class GateCheck(Strict):
+    """One check of a gate: exactly one key, each judged by its handler in `evalkit.gate`."""
+
     baseline: Comparator | None = None
     candidate: Comparator | None = None
     candidate_minus_baseline: Comparator | None = None
@@ -246,10 +248,14 @@ class GateCheck(Strict):
         set_ = [k for k, v in self.__dict__.items() if v is not None]
         if len(set_) != 1:
             raise ValueError(
-                "a gate needs exactly one of: baseline, candidate, candidate_minus_baseline, "
-                f"non_inferior, no_regression (found {set_ or 'none'})"
+                f"a gate needs exactly one of: {', '.join(type(self).model_fields)} "
+                f"(found {set_ or 'none'})"
             )
         return self
+
+    def rule(self) -> tuple[str, Any]:
+        """(the check's key, its settings)."""
+        return next((k, v) for k, v in self.__dict__.items() if v is not None)
 
 
 class Suite(Strict):
