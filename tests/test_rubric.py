@@ -141,7 +141,7 @@ def test_parse_valid_reply_in_a_code_fence(demo: Any) -> None:
             "unknown criteria",
         ),
         ("I would give it a 4.", "no JSON object"),
-        ("{not json}", "no JSON object that parses"),
+        ("{not json}", "not valid JSON"),
         ('{"clarity": 4, "accuracy": 3}', "no 'scores'"),
     ],
 )

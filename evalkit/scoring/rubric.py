@@ -281,7 +281,9 @@ def _json_object(reply: str) -> dict[str, Any]:
     # first object that parses, then validate it strictly
     value = first_json_object(reply)
     if value is None:
-        raise JudgeReplyError("no JSON object that parses in the reply")
+        # the wording goes back to the judge in the retry prompt; it is part of the cache key
+        found = "reply is not valid JSON" if "{" in reply else "no JSON object in the reply"
+        raise JudgeReplyError(found)
     if not isinstance(value, dict):
         raise JudgeReplyError("reply is not a JSON object")
     return value
