@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from evalkit.analysis.metrics import statistics_for
+from evalkit.analysis.metrics import MetricContext, statistics_for
 from evalkit.analysis.stats import PairedResult, paired_bootstrap, quantile_key
 from evalkit.errors import InputError
 from evalkit.names import PROBE, PROBES_PREFIX, TASK, TRAINING_KIND, TRAINING_SAMPLE
@@ -265,20 +265,20 @@ def cross_run_change(
     shared = [i for i in o.index if i in n.index]
     if not shared:
         return None
-    statistics = statistics_for(
-        o.loc[shared], n.loc[shared], row.section, results.suite.task_type, results.suite.labels
-    )
+    suite = results.suite
+    ctx = MetricContext(suite.task_type, tuple(suite.labels), row.section, tuple(suite.scorers))
+    statistics = statistics_for(o.loc[shared], n.loc[shared], ctx)
     if row.metric not in statistics:
         return None
-    _, old_stat, new_stat = statistics[row.metric]
-    stats = results.stats
-    return paired_bootstrap(
-        {row.metric: (old_stat, new_stat)},
+    paired, stats = statistics[row.metric], results.stats
+    change = paired_bootstrap(
+        {row.metric: (paired.baseline, paired.candidate)},
         len(shared),
         resamples=stats.bootstrap,
         seed=stats.seed,
         confidence=stats.confidence,
     )[row.metric]
+    return change if paired.n is None else replace(change, n=paired.n)
 
 
 @gate_rule("no_regression")

@@ -102,6 +102,7 @@ def run_metadata(loaded: LoadedSuite, plan: Plan, run_id: str, started: float) -
             task_type=suite.task.type,
             labels=list(loaded.labels),
             config=redact(suite.model_dump(mode="json", by_alias=True)),
+            scorers=[s.info for s in loaded.scorers],
         ),
         arms=arms,
         dataset_hashes=loaded.dataset_hashes,

@@ -278,8 +278,8 @@ class Gates(Model):
         return [g for g in self.results if g.passed is None]
 
 
-class CustomScorer(Model):
-    """A suite's own check or metric (a plug-in), as the run used it."""
+class ScorerInfo(Model):
+    """A suite's own check or metric (a plug-in, `scorers.custom`), as the run used it."""
 
     name: str
     kind: Literal["check", "score"]
@@ -302,7 +302,7 @@ class SuiteInfo(Model):
     task_type: str
     labels: list[str] = Field(default_factory=list)
     config: dict[str, Any] = Field(default_factory=dict)  # the suite as run, secrets redacted
-    custom_scorers: list[CustomScorer] = Field(default_factory=list)
+    scorers: list[ScorerInfo] = Field(default_factory=list)  # its plug-ins, in suite order
 
 
 class Message(Model):

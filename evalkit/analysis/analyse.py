@@ -162,6 +162,7 @@ def analyse(table: pd.DataFrame, loaded: LoadedSuite) -> Analysis:
         datasets[dataset], metrics[dataset] = dataset_analysis(
             table, dataset, section=section, kind=kind, task_type=suite.task.type,
             labels=loaded.labels, stats=suite.stats,
+            scorers=tuple(s.info for s in loaded.scorers),
         )  # fmt: skip
     rubrics, rubric_rows = rubric_analysis(table, loaded)
     for row in rubric_rows:

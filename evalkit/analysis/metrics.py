@@ -6,8 +6,9 @@ metric can never look better because samples failed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,8 @@ from evalkit.analysis.stats import (
     mean_stat,
     paired_bootstrap,
 )
-from evalkit.names import ARMS, PROBE, TASK
+from evalkit.names import PROBE, TASK
+from evalkit.plugins import PREFIX as CUSTOM_PREFIX
 from evalkit.registry import Registry
 from evalkit.results import (
     ArmCounts,
@@ -32,6 +34,7 @@ from evalkit.results import (
     DatasetResult,
     McNemarCounts,
     MetricResult,
+    ScorerInfo,
 )
 from evalkit.suite.schema import Stats
 
@@ -46,6 +49,7 @@ OTHER = "(other)"
 class MetricContext:
     """What a metric may know besides one arm's rows: the task, the section, the arm.
 
+    `scorers` are the suite's plug-ins (their values are in the rows' `custom` column).
     `shared` lets metrics computed together from the same rows (macro, micro and weighted
     F1) build their common part once; it lives as long as this context, one arm of one
     dataset.
@@ -54,7 +58,8 @@ class MetricContext:
     task_type: str
     labels: tuple[str, ...]
     section: str
-    arm: str
+    scorers: tuple[ScorerInfo, ...] = ()
+    arm: str = ""
     shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def once(self, key: str, build: Callable[[], Any]) -> Any:
@@ -97,6 +102,8 @@ class MetricSpec:
     applies_to: AppliesTo = AppliesTo()
     headline: bool = False  # shown in the terminal summary and summary.md
     readable: str | None = None  # the name in the verdict sentence
+    # how many of one arm's rows the metric's own scorer failed on (plug-ins); None: no scorer
+    scorer_errors: Callable[[pd.DataFrame], int] | None = None
 
     def __post_init__(self) -> None:
         if (self.per_item is None) == (self.corpus is None):
@@ -112,7 +119,7 @@ class MetricFamily:
     """Metrics whose names come from the rows (one `format.<check>` per check that ran)."""
 
     name: str
-    members: Callable[[pd.DataFrame, pd.DataFrame], list[MetricSpec]]
+    members: Callable[[pd.DataFrame, pd.DataFrame, MetricContext], list[MetricSpec]]
     applies_to: AppliesTo = AppliesTo()
 
 
@@ -159,7 +166,7 @@ def metric(
 def metric_family(
     name: str, *, sections: tuple[str, ...] = (TASK,)
 ) -> Callable[[Callable[..., list[MetricSpec]]], Callable[..., list[MetricSpec]]]:
-    """Register the decorated `(baseline rows, candidate rows) → [MetricSpec]` as a family."""
+    """Register the decorated `(baseline rows, candidate rows, context) → [MetricSpec]` as a family."""
 
     def register(fn: Callable[..., list[MetricSpec]]) -> Callable[..., list[MetricSpec]]:
         METRICS.register(name, MetricFamily(name, fn, AppliesTo(frozenset(sections))))
@@ -228,7 +235,7 @@ def _check_rate(name: str) -> PerItem:
 
 
 @metric_family("format")
-def _format(b: pd.DataFrame, c: pd.DataFrame) -> list[MetricSpec]:
+def _format(b: pd.DataFrame, c: pd.DataFrame, ctx: MetricContext) -> list[MetricSpec]:
     """format_adherence and one format.<check> rate per check that ran; none without checks."""
     names = sorted({k for ch in [*b["checks"], *c["checks"]] for k in ch})
     if not names:  # no checks configured: no adherence to report, not 0
@@ -242,6 +249,42 @@ def _format(b: pd.DataFrame, c: pd.DataFrame) -> list[MetricSpec]:
     return [adherence, *(MetricSpec(f"format.{n}", per_item=_check_rate(n)) for n in names)]
 
 
+def _custom_entries(rows: pd.DataFrame, name: str) -> list[dict[str, Any]]:
+    """Each row's result of one plug-in; {} where it did not run (a failed request)."""
+    column = rows.get("custom", [None] * len(rows))  # samples.jsonl of older runs lack it
+    return [(e.get(name) or {}) if isinstance(e, dict) else {} for e in column]
+
+
+def _custom_values(name: str, kind: str) -> PerItem:
+    def values(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
+        got = [e.get("value") for e in _custom_entries(rows, name)]
+        if kind == "check":  # like a format check: a failure, an error or no value never passes
+            return np.array([1.0 if v is True else 0.0 for v in got])
+        # a score: an item without one (failed request, scorer error) is left out of both arms
+        return np.array([np.nan if v is None else float(v) for v in got])
+
+    return values
+
+
+def _custom_errors(name: str) -> Callable[[pd.DataFrame], int]:
+    return lambda rows: sum(bool(e.get("error")) for e in _custom_entries(rows, name))
+
+
+@metric_family("custom")
+def _custom(b: pd.DataFrame, c: pd.DataFrame, ctx: MetricContext) -> list[MetricSpec]:
+    """custom.<name> for each of the suite's plug-ins, in the suite's order."""
+    return [
+        MetricSpec(
+            f"{CUSTOM_PREFIX}.{s.name}",
+            per_item=_custom_values(s.name, s.kind),
+            higher_is_better=s.higher_is_better,
+            headline=s.headline,
+            scorer_errors=_custom_errors(s.name),
+        )
+        for s in ctx.scorers
+    ]
+
+
 @metric("error_rate", higher_is_better=False, sections=(TASK, PROBE), headline=True)
 def _error_rate(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
     return errored(rows).astype(float)
@@ -253,46 +296,51 @@ def _error_rate(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
 def metrics_for(
     b: pd.DataFrame,
     c: pd.DataFrame,
-    section: str,
-    task_type: str,
+    ctx: MetricContext,
     registry: Registry[MetricSpec | MetricFamily] = METRICS,
 ) -> list[MetricSpec]:
     """The metrics one dataset reports, in registry order, families expanded."""
     out: list[MetricSpec] = []
     for entry in registry.values():
-        if not entry.applies_to(section, task_type):
+        if not entry.applies_to(ctx.section, ctx.task_type):
             continue
-        out += entry.members(b, c) if isinstance(entry, MetricFamily) else [entry]
+        out += entry.members(b, c, ctx) if isinstance(entry, MetricFamily) else [entry]
     return out
 
 
+@dataclass(frozen=True)
+class PairedStatistics:
+    """One metric's statistic for each arm, ready for the paired bootstrap."""
+
+    spec: MetricSpec
+    baseline: Statistic
+    candidate: Statistic
+    n: int | None = None  # items both arms have a value for, where some have none
+
+
 def _paired(
-    spec: MetricSpec, b: pd.DataFrame, c: pd.DataFrame, ctx: dict[str, MetricContext]
-) -> tuple[Statistic, Statistic]:
+    spec: MetricSpec, b: pd.DataFrame, c: pd.DataFrame, cb: MetricContext, cc: MetricContext
+) -> PairedStatistics:
     if spec.corpus is not None:
-        return spec.corpus(b, ctx["baseline"]), spec.corpus(c, ctx["candidate"])
+        return PairedStatistics(spec, spec.corpus(b, cb), spec.corpus(c, cc))
     assert spec.per_item is not None
-    xb, xc = spec.per_item(b, ctx["baseline"]), spec.per_item(c, ctx["candidate"])
-    return mean_stat(xb), mean_stat(xc)
+    xb, xc = spec.per_item(b, cb), spec.per_item(c, cc)
+    keep = ~(np.isnan(xb) | np.isnan(xc))
+    if keep.all():
+        return PairedStatistics(spec, mean_stat(xb), mean_stat(xc))
+    return PairedStatistics(spec, mean_stat(xb, keep), mean_stat(xc, keep), int(keep.sum()))
 
 
 def statistics_for(
     b: pd.DataFrame,
     c: pd.DataFrame,
-    section: str,
-    task_type: str,
-    labels: Sequence[str],
+    ctx: MetricContext,
     registry: Registry[MetricSpec | MetricFamily] = METRICS,
-) -> dict[str, tuple[MetricSpec, Statistic, Statistic]]:
-    """Every metric this dataset reports: its spec and the (baseline, candidate) statistics."""
-    ctx = {
-        arm: MetricContext(task_type=task_type, labels=tuple(labels), section=section, arm=arm)
-        for arm in ARMS
-    }
-    return {
-        spec.name: (spec, *_paired(spec, b, c, ctx))
-        for spec in metrics_for(b, c, section, task_type, registry)
-    }
+) -> dict[str, PairedStatistics]:
+    """Every metric this dataset reports, with the (baseline, candidate) statistics."""
+    # one context per arm for all metrics, so metrics computed together share their work
+    cb, cc = replace(ctx, arm="baseline", shared={}), replace(ctx, arm="candidate", shared={})
+    return {spec.name: _paired(spec, b, c, cb, cc) for spec in metrics_for(b, c, ctx, registry)}
 
 
 def readable(name: str) -> str:
@@ -309,6 +357,11 @@ def paired_rows(table: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, pd.Dat
     if set(b.index) != set(c.index):
         raise ValueError(f"dataset {dataset!r}: the arms did not see the same items")
     return b, c.loc[b.index]
+
+
+def _value(x: float) -> float | None:
+    # no item with a value in both arms: no value, shown as a dash and failing any gate on it
+    return None if math.isnan(x) else x
 
 
 def metric_result(
@@ -331,15 +384,15 @@ def metric_result(
         metric=name,
         higher_is_better=higher_is_better,
         headline=headline,
-        baseline=r.baseline,
-        candidate=r.candidate,
-        diff=r.diff,
-        ci_low=r.ci_low,
-        ci_high=r.ci_high,
+        baseline=_value(r.baseline),
+        candidate=_value(r.candidate),
+        diff=_value(r.diff),
+        ci_low=_value(r.ci_low),
+        ci_high=_value(r.ci_high),
         confidence=r.confidence,
         n=r.n if n is None else n,
         resamples=r.resamples,
-        quantiles=r.quantiles,
+        quantiles={k: v for k, v in r.quantiles.items() if not math.isnan(v)},
         scorer_errors=scorer_errors,
     )
 
@@ -379,29 +432,35 @@ def dataset_analysis(
     task_type: str,
     labels: Sequence[str],
     stats: Stats,
+    scorers: tuple[ScorerInfo, ...] = (),
 ) -> tuple[DatasetResult, list[MetricResult]]:
     """Everything the report says about one dataset: its details and its metric rows."""
     b, c = paired_rows(table, dataset)
-    computed = statistics_for(b, c, section, task_type, labels)
+    ctx = MetricContext(task_type, tuple(labels), section, scorers)
+    computed = statistics_for(b, c, ctx)
     results = paired_bootstrap(
-        {name: (sb, sc) for name, (_, sb, sc) in computed.items()},
+        {name: (p.baseline, p.candidate) for name, p in computed.items()},
         len(b),
         resamples=stats.bootstrap,
         seed=stats.seed,
         confidence=stats.confidence,
     )
-    metrics = [
-        metric_result(
-            dataset,
-            section,
-            kind,
-            name,
-            r,
-            higher_is_better=computed[name][0].higher_is_better,
-            headline=computed[name][0].headline,
+    metrics = []
+    for name, r in results.items():
+        spec, count = computed[name].spec, computed[name].spec.scorer_errors
+        metrics.append(
+            metric_result(
+                dataset,
+                section,
+                kind,
+                name,
+                r,
+                higher_is_better=spec.higher_is_better,
+                headline=spec.headline,
+                n=computed[name].n,
+                scorer_errors=ArmCounts(baseline=count(b), candidate=count(c)) if count else None,
+            )
         )
-        for name, r in results.items()
-    ]
     classification = task_type == "classification"
     paired = None
     if classification or section == PROBE:

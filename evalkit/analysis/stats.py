@@ -27,9 +27,33 @@ def quantile_key(q: float) -> str:
     return f"{q:.3g}"
 
 
-def mean_stat(values: Sequence[float] | np.ndarray) -> Statistic:
+def mean_stat(values: Sequence[float] | np.ndarray, keep: np.ndarray | None = None) -> Statistic:
+    """The (weighted) mean of `values`, over the items `keep` marks when it is given.
+
+    Args:
+        values: one number per item.
+        keep: which items count; a resample with none of them has no mean (NaN).
+
+    Returns:
+        A statistic: weight matrix (resamples × items) → one mean per resample.
+
+    >>> import numpy as np
+    >>> mean_stat([1.0, 0.0, 1.0, 0.0])(np.ones((1, 4)))
+    array([0.5])
+    >>> mean_stat([1.0, np.nan, 3.0], keep=np.array([True, False, True]))(np.array([[1, 1, 1], [0, 2, 0]]))
+    array([ 2., nan])
+    """
     x = np.asarray(values, dtype=float)
-    return lambda w: (w @ x) / w.sum(axis=1)
+    if keep is None:
+        return lambda w: (w @ x) / w.sum(axis=1)
+    k = np.asarray(keep, dtype=float)
+    kept = np.where(k > 0, x, 0.0)
+
+    def mean(w: np.ndarray) -> np.ndarray:
+        total, weight = w @ kept, w @ k
+        return np.divide(total, weight, out=np.full_like(total, np.nan), where=weight > 0)
+
+    return mean
 
 
 def f1_stats(
@@ -130,7 +154,9 @@ def paired_bootstrap(
     for name, (base, cand) in statistics.items():
         d = np.concatenate(draws[name])
         b_point, c_point = float(base(ones)[0]), float(cand(ones)[0])
-        low, high, lower = np.quantile(d, [alpha / 2, 1 - alpha / 2, alpha])
+        # a resample can miss every item a statistic has values for (NaN): it says nothing
+        quantile = np.nanquantile if np.isnan(d).any() else np.quantile
+        low, high, lower = quantile(d, [alpha / 2, 1 - alpha / 2, alpha])
         results[name] = PairedResult(
             baseline=b_point,
             candidate=c_point,
@@ -143,7 +169,7 @@ def paired_bootstrap(
             resamples=resamples,
             quantiles={
                 quantile_key(q): float(v)
-                for q, v in zip(QUANTILES, np.quantile(d, QUANTILES), strict=True)
+                for q, v in zip(QUANTILES, quantile(d, QUANTILES), strict=True)
             },
         )
     return results

@@ -14,6 +14,7 @@ import pandas as pd
 from inspect_ai.log import EvalLog, EvalSample
 
 from evalkit.names import PROBE
+from evalkit.plugins import score_row
 from evalkit.run.plan import Plan, TaskPlan
 from evalkit.scoring.extract import extract_label
 from evalkit.scoring.format import default_checks, run_checks
@@ -23,6 +24,7 @@ from evalkit.suite.load import LoadedSuite
 COLUMNS = [
     "arm", "dataset", "section", "kind", "id", "input", "target", "output", "error",
     "label", "parsed", "correct", "checks", "format_ok",
+    "custom",  # the suite's own scorers (plug-ins): {name: {value, explanation, error}}
     "input_tokens", "output_tokens", "latency_s", "cached",
     "judge",  # rubric judgments, filled in by evalkit.run.judge after the arms' pass
 ]  # fmt: skip
@@ -61,9 +63,9 @@ def sample_cached(sample: EvalSample) -> bool:
 
 
 def _score(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
-    """Add label, parsed, correct, checks and format_ok to a row, in place."""
+    """Add label, parsed, correct, checks, format_ok and custom to a row, in place."""
     if row["error"] is not None:
-        row.update(label=None, parsed=False, correct=False, checks={}, format_ok=False)
+        row.update(label=None, parsed=False, correct=False, checks={}, format_ok=False, custom={})
         return
     output = row["output"]
     if tp.section == PROBE:
@@ -75,6 +77,7 @@ def _score(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
             correct=answer is not None and is_correct(kind, answer, row["target"]),
             checks={},
             format_ok=None,
+            custom={},
         )
         return
     suite = loaded.suite
@@ -91,6 +94,8 @@ def _score(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
     checks_spec = suite.scorers.format or default_checks(suite.task.output.format, classification)
     checks = run_checks(output, checks_spec, json_schema=loaded.json_schema, label_in_set=in_set)
     row.update(checks=checks, format_ok=all(checks.values()) if checks else None)
+    # the suite's plug-ins see the row as scored so far, and never the failed requests
+    row["custom"] = score_row(loaded.scorers, row) if loaded.scorers else {}
 
 
 def build_table(plan: Plan, logs: dict[str, EvalLog], loaded: LoadedSuite) -> pd.DataFrame:

@@ -55,7 +55,12 @@ def _metric_lines(results: Results) -> list[str]:
                 num(m.candidate),
                 signed(m.diff),
                 ci,
-                f"{errs.baseline}/{errs.candidate}" if errs else "0/0",
+                (f"{errs.baseline}/{errs.candidate}" if errs else "0/0")
+                + (
+                    f" scorer {se.baseline}/{se.candidate}"
+                    if (se := m.scorer_errors) and se.baseline + se.candidate
+                    else ""
+                ),
             )
         )
     if not rows:

@@ -24,6 +24,8 @@ def summary_table(results: Results) -> Table:
             judged := judge_errors.get((m.dataset, m.metric.split(".")[1]))
         ):
             errors += f" judge {judged.baseline}/{judged.candidate}"
+        if (se := m.scorer_errors) and se.baseline + se.candidate:  # a plug-in that raised
+            errors += f" scorer {se.baseline}/{se.candidate}"
         table.add_row(
             m.dataset,
             m.metric,

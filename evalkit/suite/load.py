@@ -20,6 +20,7 @@ from evalkit.data.readers import items_sha256, read_items, subset
 from evalkit.errors import InputError
 from evalkit.hashing import sha256_text
 from evalkit.names import ARMS
+from evalkit.plugins import Scorer, load_scorers
 from evalkit.prompts import CompiledPrompt, Example, check_template
 from evalkit.scoring.probes import load_pack, select_items
 from evalkit.scoring.rubric import LoadedRubricUse, load_rubric_uses
@@ -54,6 +55,7 @@ class LoadedSuite:
     training: tuple[Item, ...]  # every training item (contamination check)
     training_sample: tuple[Item, ...]  # the seeded sample both arms also answer (memorisation)
     rubrics: tuple[LoadedRubricUse, ...] = ()  # scorers.rubrics, each rubric file read and checked
+    scorers: tuple[Scorer, ...] = ()  # scorers.custom, each function imported for this suite only
 
     @property
     def folder(self) -> Path:
@@ -267,4 +269,5 @@ def load_suite(path: str | Path) -> LoadedSuite:
         training=training,
         training_sample=training_sample,
         rubrics=load_rubric_uses(suite, base, suite_path),
+        scorers=load_scorers(suite, base, suite_path),
     )

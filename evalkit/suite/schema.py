@@ -166,10 +166,29 @@ class RubricUse(Strict):
     human_labels: str | None = Field(default=None, description="JSONL of human scores")
 
 
+class CustomScorer(Strict):
+    """A suite's own check or metric: a Python function (see docs/plugins.md)."""
+
+    python: str | None = Field(
+        default=None, description="path/to/file.py:function, relative to the suite file"
+    )
+    entry_point: str | None = Field(
+        default=None, description="the name of an installed entry point (group evalkit.scorers)"
+    )
+    name: str | None = Field(default=None, description="the metric is custom.<name>")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CustomScorer:
+        if (self.python is None) == (self.entry_point is None):
+            raise ValueError("give exactly one of 'python' (file:function) or 'entry_point'")
+        return self
+
+
 class Scorers(Strict):
     classification: bool = True
     format: FormatChecks | None = None
     rubrics: list[RubricUse] = Field(default_factory=list)
+    custom: list[CustomScorer] = Field(default_factory=list)
 
 
 class Probe(Strict):
