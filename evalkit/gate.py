@@ -301,6 +301,14 @@ def _no_regression(rule: str, row: MetricResult, spec: Regression, ctx: GateCont
             passed=None,
             evidence=f"not evaluated: the baseline run {earlier.path} has no {rule}",
         )
+    if row[arm] is None:  # e.g. a rubric criterion no item of this run was scored on
+        return GateOutcome(
+            rule=rule,
+            check=check,
+            passed=False,
+            evidence=f"this run has no {arm} value for {rule} (the baseline run has "
+            f"{old_row[arm]:.4f}), so it cannot show that it did not regress",
+        )
     higher = row.higher_is_better
     # a drop for higher-is-better metrics, a rise for lower-is-better ones
     bound = (-tol or 0.0) if higher else tol  # `or 0.0`: never print -0

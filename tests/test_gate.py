@@ -340,6 +340,19 @@ def test_no_regression_falls_back_to_points_without_samples() -> None:
     assert r.passed is False
 
 
+def test_no_regression_fails_without_a_traceback_when_this_run_has_no_value() -> None:
+    """A rubric criterion no item was scored on has no value: no regression is not shown."""
+    unscored = row("heldout", "rubric.tone.overall", 0, 0, (0, 0)).model_copy(
+        update=dict.fromkeys(("baseline", "candidate", "diff", "ci_low", "ci_high"))
+    )
+    earlier = StoredRun(
+        Path("old"), results(row("heldout", "rubric.tone.overall", 3, 3.5, (0, 1))), None
+    )
+    gate = [{"heldout.rubric.tone.overall": {"no_regression": {}}}]
+    r = only(judge(gate, results(unscored), earlier=earlier), "heldout.rubric.tone.overall")
+    assert r.passed is False and "this run has no candidate value" in r.evidence
+
+
 def test_no_regression_metric_missing_from_the_earlier_run_is_not_evaluated() -> None:
     earlier = StoredRun(Path("old"), results(row("ood", "accuracy", 0.5, 0.5, (0, 0))), None)
     r = only(judge(GATE, run_with(0.8), earlier=earlier), "heldout.accuracy")
