@@ -341,6 +341,8 @@ def test_folder_without_manifest(tmp_path: Path) -> None:
         (MANIFEST.replace("{{ input }}", "{{ input"), r"\[prompt\]"),
         (MANIFEST.replace("{{ input }}", "the question"), r"\[prompt\].*never uses"),
         (MANIFEST.replace("name: my-pack", "name: ''"), r"\[name\]"),
+        (MANIFEST.replace("name: my-pack", "name: my pack!"), r"\[name\]: 'my pack!': use letters"),
+        (MANIFEST.replace("name: my-pack", "name: training_sample"), r"\[name\].*is reserved"),
         ("- just\n- a list\n", r"must be a mapping"),
         ("name: [unclosed\n", r":\d+: not valid YAML"),
     ],

@@ -25,6 +25,7 @@ import yaml
 from evalkit.data.items import Item
 from evalkit.data.readers import jsonl_rows
 from evalkit.errors import InputError
+from evalkit.names import NAME, RESERVED_NAMES
 from evalkit.prompts import check_template, render_text
 from evalkit.registry import Registry
 
@@ -103,6 +104,15 @@ def _load_manifest(path: Path) -> ProbePack:
     for key in ("name", "prompt", "items", "source", "licence"):
         if not isinstance(manifest[key], str) or not manifest[key].strip():
             raise InputError("must be a non-empty string", path=path, where=key)
+    # the name is part of metric and gate paths (probes.<name>.accuracy), like a dataset's
+    if not NAME.match(manifest["name"]):
+        raise InputError(
+            f"{manifest['name']!r}: use letters, digits, '-' and '_'", path=path, where="name"
+        )
+    if manifest["name"] in RESERVED_NAMES:
+        raise InputError(
+            f"{manifest['name']!r} is reserved; choose another", path=path, where="name"
+        )
     version = manifest["version"]
     if isinstance(version, bool) or not isinstance(version, str | int | float):
         raise InputError("must be a string or a number", path=path, where="version")

@@ -206,6 +206,14 @@ def _probes(suite: Suite, base: Path, suite_path: Path) -> tuple[LoadedProbe, ..
             items = select_items(pack, probe.n, probe.seed)
         except InputError as e:
             raise InputError(e.message, path=suite_path, where=f"probes.{i}.n") from None
+        if pack.name in suite.datasets:
+            # the results, the table and gate paths key a set by its name: they would merge
+            raise InputError(
+                f"dataset name {pack.name!r} is also the name of the probe pack at probes.{i}; "
+                "rename the dataset",
+                path=suite_path,
+                where=f"datasets.{pack.name}",
+            )
         loaded.append(
             LoadedProbe(pack.name, pack.version, pack.kind, pack.prompt, pack.max_tokens, items)
         )
