@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 ITEMS = [
     {"id": "q1", "input": "where is my new card", "target": "card_arrival"},

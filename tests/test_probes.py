@@ -20,7 +20,8 @@ from evalkit.scoring.probes import (
     select_items,
 )
 
-GSM8K_TEST = Path("/work/shared/data/gsm8k/test.jsonl")
+# the GSM8K test rows the gsm8k pack was drawn from, with their line numbers (SOURCE.md there)
+GSM8K_SOURCE = Path(__file__).parent / "data" / "gsm8k" / "source-rows.jsonl"
 BUILTIN_SIZES = {
     "gsm8k": 300,
     "mmlu-elementary-math": 378,
@@ -56,9 +57,16 @@ def test_builtin_pack_is_valid(name: str, tmp_path: Path) -> None:
         assert item.input in prompt and "{{" not in prompt
 
 
+def _gsm8k_source() -> dict[int, dict[str, str]]:
+    lines = GSM8K_SOURCE.read_text(encoding="utf-8").splitlines()
+    return {row["line"]: row for row in map(json.loads, lines)}
+
+
 def test_gsm8k_targets_match_the_source_file() -> None:
-    rows = [json.loads(line) for line in GSM8K_TEST.read_text(encoding="utf-8").splitlines()]
-    for item in load_pack("gsm8k", Path(".")).items:
+    rows = _gsm8k_source()
+    items = load_pack("gsm8k", Path(".")).items
+    assert len(rows) == len(items)
+    for item in items:
         row = rows[int(item.id.removeprefix("gsm8k-"))]
         assert item.input == row["question"].strip()
         assert item.target == row["answer"].split("#### ")[-1].strip().replace(",", "")
@@ -159,9 +167,7 @@ def test_real_mmlu_targets_round_trip(geography: tuple[Item, ...]) -> None:
 
 
 def test_real_gsm8k_solutions_extract_to_their_target() -> None:
-    lines = GSM8K_TEST.read_text(encoding="utf-8").splitlines()[:200]
-    for number, line in enumerate(lines, start=1):
-        row = json.loads(line)
+    for number, row in _gsm8k_source().items():
         target = row["answer"].split("#### ")[-1].strip().replace(",", "")
         got = extract_answer("numeric", row["answer"])
         assert got == target, (number, got, target)
