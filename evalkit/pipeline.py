@@ -189,5 +189,5 @@ def write_reports(run_dir: Path, results: Results, table: pd.DataFrame | None) -
     write_results(run_dir / "results.json", results)
     write_junit(run_dir / "junit.xml", results)
     write_summary(run_dir / "summary.md", results)
-    if table is not None:
-        write_html(run_dir / "index.html", results, table)
+    # always: a report left with the old gate verdicts would contradict results.json
+    write_html(run_dir / "index.html", results, table)

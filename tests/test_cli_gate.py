@@ -137,6 +137,21 @@ def test_gate_command_rejudges_a_finished_run(
     assert summary.read_text(encoding="utf-8").count("## evalkit ·") == 2
 
 
+def test_gate_without_samples_rewrites_the_report_too(work: Path, first: Path) -> None:
+    """A run folder that lost samples.jsonl: index.html must not keep the old verdicts."""
+    lost = work / "lost-samples"
+    shutil.copytree(first, lost)
+    assert main(["gate", str(lost)]) == EXIT_OK  # judged without an earlier run
+    (lost / "samples.jsonl").unlink()
+    stale = (lost / "index.html").read_text(encoding="utf-8")
+    assert "not evaluated: no baseline run given" in stale
+    assert main(["gate", str(lost), "--baseline", str(first)]) == EXIT_OK
+    page = (lost / "index.html").read_text(encoding="utf-8")
+    assert "not evaluated: no baseline run given" not in page
+    assert "so judged on point values" in page  # the new no_regression evidence
+    assert 'id="samples-missing"' in page
+
+
 def test_unknown_dataset_in_a_gate_exits_2_before_running(
     work: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

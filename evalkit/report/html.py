@@ -240,8 +240,14 @@ def _environment() -> Environment:
     return env
 
 
-def render_report(results: Results, table: pd.DataFrame) -> str:
-    """The whole report page as one HTML string."""
+# what the sample browser reads from the per-sample table
+_BROWSER_COLUMNS = ["arm", "dataset", "id", "input", "target", "output", "label", "correct",
+                    "format_ok", "error", "parsed", "judge"]  # fmt: skip
+
+
+def render_report(results: Results, table: pd.DataFrame | None) -> str:
+    """The whole report page as one HTML string; without the per-sample table (a run folder
+    that lost samples.jsonl) the sample browser is empty and says why."""
     gates = results.gates
     if gates:
         # failures first: they are what a reader has to act on
@@ -250,7 +256,7 @@ def render_report(results: Results, table: pd.DataFrame) -> str:
             update={"results": sorted(gates.results, key=lambda g: order[g.passed])}
         )
     generalisation = results.generalisation
-    blob = browser_rows(table)
+    blob = browser_rows(pd.DataFrame(columns=_BROWSER_COLUMNS) if table is None else table)
     context = {
         "r": results,
         "suite": results.suite,
@@ -276,11 +282,12 @@ def render_report(results: Results, table: pd.DataFrame) -> str:
         "browser_total": len(blob["rows"]),
         "browser_datasets": blob["datasets"],
         "has_judge": blob["has_judge"],
+        "samples_missing": table is None,
     }
     return _environment().get_template("report.html.j2").render(**context)
 
 
-def write_html(path: Path, results: Results, table: pd.DataFrame) -> None:
+def write_html(path: Path, results: Results, table: pd.DataFrame | None) -> None:
     """Write the report next to results.json (atomically, like the other run files)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(render_report(results, table), encoding="utf-8")
