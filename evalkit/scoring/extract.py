@@ -37,6 +37,8 @@ def extract_label(output: str, labels: Sequence[str], fmt: str, field: str | Non
         if not isinstance(value, dict) or field not in value or value[field] is None:
             return Extraction(label=None, parsed=False, in_set=False)
         raw = str(value[field]).strip()
+        if not raw:  # {"intent": ""} names no label: an answer with nothing in it
+            return Extraction(label=None, parsed=False, in_set=False)
         label = match_label(raw, labels)
         return Extraction(label=label or raw, parsed=True, in_set=label is not None)
     label = match_label(output, labels)
