@@ -163,3 +163,36 @@ def test_redaction_keeps_gate_paths_and_blanks_secret_values() -> None:
     out = redact(config)
     assert out["arms"]["b"]["model_args"] == {"api_key": "<redacted>", "batch": 8}
     assert out["gates"] == config["gates"]
+
+
+def test_targets_outside_the_label_set_are_normalised_like_answers(make_suite, tmp_path) -> None:
+    """allow_unknown_labels: a verbatim answer to a target in other case or spelling is right."""
+    items = [
+        {
+            "id": "a",
+            "input": "where is my new card",
+            "target": "Card_Arrival",
+        },  # a label, other case
+        {"id": "b", "input": "what is the weather", "target": "Out_Of_Scope"},  # not a label
+    ]
+    text = SUITE.replace(
+        "heldout: {path: items.jsonl, id: id}",
+        "heldout: {path: items.jsonl, id: id, allow_unknown_labels: true}",
+    ).replace(
+        """answers: {"card": '{"intent": "card_arrival"}'""",
+        """answers: {"weather": '{"intent": "Out_Of_Scope"}', "card": '{"intent": "Card_Arrival"}'""",
+    )
+    suite = make_suite(text, items=items)
+    code = main(
+        ["run", str(suite), "--out", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
+    )
+    run_dir = tmp_path / "r" / "tiny" / "latest"
+    samples = _samples(run_dir).query("arm == 'candidate'").set_index("id")
+    assert code == 0
+    assert samples.loc["a", "target"] == "card_arrival"  # the label the target names
+    assert (
+        samples.loc["a", "output"] == '{"intent": "Card_Arrival"}' and samples.loc["a", "correct"]
+    )
+    assert (
+        samples.loc["b", "output"] == '{"intent": "Out_Of_Scope"}' and samples.loc["b", "correct"]
+    )

@@ -16,7 +16,7 @@ from inspect_ai.log import EvalLog, EvalSample
 from evalkit.names import PROBE
 from evalkit.plugins import score_row
 from evalkit.run.plan import Plan, TaskPlan
-from evalkit.scoring.extract import extract_label
+from evalkit.scoring.extract import extract_label, same_label
 from evalkit.scoring.format import default_checks, run_checks
 from evalkit.scoring.probes import extract_answer, is_correct
 from evalkit.suite.load import LoadedSuite
@@ -86,7 +86,7 @@ def _score(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
         ext = extract_label(
             output, loaded.labels, suite.task.output.format, suite.task.output.field
         )
-        row.update(label=ext.label, parsed=ext.parsed, correct=ext.label == row["target"])
+        row.update(label=ext.label, parsed=ext.parsed, correct=same_label(ext.label, row["target"]))
         in_set = ext.in_set
     else:
         row.update(label=None, parsed=None, correct=None)

@@ -27,8 +27,25 @@ def normalise(text: str) -> str:
 
 
 def match_label(answer: str, labels: Sequence[str]) -> str | None:
+    """The label `answer` names, ignoring case and punctuation; None when it names none.
+
+    >>> match_label("Card-Arrival", ["card_arrival", "exchange_rate"])
+    'card_arrival'
+    >>> match_label("refund", ["card_arrival"]) is None
+    True
+    """
     by_norm = {normalise(lab): lab for lab in labels}
     return by_norm.get(normalise(answer))
+
+
+def same_label(answer: str | None, target: str) -> bool:
+    """Whether an extracted answer is the target, compared as labels are (case and punctuation
+    aside), so a target outside the label set is matched like one inside it.
+
+    >>> same_label("out of scope", "Out_Of_Scope"), same_label(None, "card")
+    (True, False)
+    """
+    return answer is not None and normalise(answer) == normalise(target)
 
 
 def extract_label(output: str, labels: Sequence[str], fmt: str, field: str | None) -> Extraction:

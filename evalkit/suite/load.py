@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from evalkit.hashing import sha256_text
 from evalkit.names import ARMS
 from evalkit.plugins import Scorer, load_scorers
 from evalkit.prompts import CompiledPrompt, Example, check_template
+from evalkit.scoring.extract import match_label
 from evalkit.scoring.probes import load_pack, select_items
 from evalkit.scoring.rubric import LoadedRubricUse, load_rubric_uses
 from evalkit.suite.schema import Arm, Dataset, Suite
@@ -114,6 +115,9 @@ def _dataset(
                     path=p,
                     where=f"datasets.{name}",
                 )
+    if suite.task.type == "classification" and ds.allow_unknown_labels:
+        # a target naming a label in another case or spelling is that label, as an answer is
+        items = [replace(it, target=match_label(it.target, labels) or it.target) for it in items]
     try:
         chosen = subset(items, limit=ds.limit, sample=ds.sample, seed=ds.seed)
     except ValueError as e:
