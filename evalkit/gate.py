@@ -15,7 +15,6 @@ the suite's `GateCheck` schema; tests/test_gate.py holds the two to the same nam
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
@@ -26,7 +25,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from evalkit.analysis.metrics import MetricContext, statistics_for
-from evalkit.analysis.stats import PairedResult, paired_bootstrap, quantile_key
+from evalkit.analysis.stats import PairedResult, compare, paired_bootstrap, quantile_key
 from evalkit.errors import InputError
 from evalkit.names import PROBE, PROBES_PREFIX, TASK, TRAINING_KIND, TRAINING_SAMPLE
 from evalkit.registry import Registry
@@ -34,12 +33,6 @@ from evalkit.results import GateOutcome, Gates, MetricResult, Results, StoredRun
 from evalkit.suite.schema import COMPARATOR, GateCheck, NonInferior, Regression, Suite
 
 ERRORS_RULE = "errors"
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    ">": operator.gt,
-    "<": operator.lt,
-}
 
 
 @dataclass(frozen=True)
@@ -169,7 +162,7 @@ def _absolute(rule: str, row: MetricResult, arm: str, comparator: str) -> GateOu
             evidence=f"{arm} has no value for this metric",
             bound=bound,
         )
-    passed = _OPS[op](value, bound)
+    passed = compare(value, op, bound)
     evidence = f"{arm} = {value:.4f} ({'meets' if passed else 'does not meet'} {op} {bound:g})"
     return GateOutcome(
         rule=rule, check=check, passed=passed, evidence=evidence, value=value, bound=bound
@@ -205,11 +198,11 @@ def _difference(rule: str, row: MetricResult, comparator: str, ctx: GateContext)
             bound=bound,
         )
     end, value = ("lower", low) if op in (">=", ">") else ("upper", high)
-    passed = _OPS[op](value, bound)
+    passed = compare(value, op, bound)
     ci = f"{_pct(row.confidence)} CI [{low:+.4f}, {high:+.4f}]"
     if passed:
         evidence = f"diff {diff:+.4f}, {ci}: the {end} end {value:+.4f} meets {op} {bound:g}"
-    elif _OPS[op](diff, bound):
+    elif compare(diff, op, bound):
         evidence = (
             f"the point estimate {diff:+.4f} meets {op} {bound:g} but the {ci} does not: its "
             f"{end} end is {value:+.4f}. The interval must clear the bound (n={row.n}; "
@@ -240,7 +233,7 @@ def _non_inferior(rule: str, row: MetricResult, spec: NonInferior, ctx: GateCont
             passed=False,
             evidence=f"no {_pct(c)} bound stored for this metric",
         )
-    passed = _OPS[op](value, bound)
+    passed = compare(value, op, bound)
     direction = "" if row.higher_is_better else " (lower is better)"
     evidence = (
         f"diff {row.diff:+.4f}; one-sided {_pct(c)} {end} bound {value:+.4f} "
@@ -319,7 +312,7 @@ def _no_regression(rule: str, row: MetricResult, spec: Regression, ctx: GateCont
     if change is None:
         # rubric scores and runs without samples.jsonl: only the point values are comparable
         value = row[arm] - old_row[arm]
-        passed = _OPS[op](value, bound)
+        passed = compare(value, op, bound)
         evidence = (
             f"{arm} {old_row[arm]:.4f} → {row[arm]:.4f} ({value:+.4f}); no per-item rows to pair "
             f"(none shared, or not a per-item metric), so judged on point values: {'meets' if passed else 'does not meet'} {op} {bound:+g}"
@@ -328,7 +321,7 @@ def _no_regression(rule: str, row: MetricResult, spec: Regression, ctx: GateCont
             rule=rule, check=check, passed=passed, evidence=evidence, value=value, bound=bound
         )
     value = change.ci_low if higher else change.ci_high
-    passed = _OPS[op](value, bound)
+    passed = compare(value, op, bound)
     end = "lower" if higher else "upper"
     evidence = (
         f"{arm} {change.baseline:.4f} → {change.candidate:.4f} ({change.diff:+.4f}) on "

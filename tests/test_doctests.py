@@ -12,6 +12,8 @@ MODULES = [
     "evalkit.jsonutil",
     "evalkit.registry",
     "evalkit.report.numbers",
+    "evalkit.analysis.stats",
+    "evalkit.scoring.extract",
     "evalkit.scoring.format",
     "evalkit.scoring.probes",
 ]

@@ -220,6 +220,18 @@ def test_non_inferior_uses_the_one_sided_quantile_at_its_confidence() -> None:
     assert only(judge([gate], run), "heldout.accuracy").passed is False  # 97.5%: -0.08
 
 
+def test_comparisons_decide_ties_by_the_operator_not_by_rounding() -> None:
+    # -13/80 as floating point computes it, a hair above -0.1625
+    run = results(row("heldout", "accuracy", 0.5, 0.4, (-0.2, 0.0), lower95=0.4 - 0.5625))
+    gate = {"heldout.accuracy": {"non_inferior": {"margin": 0.1625}}}
+    assert only(judge([gate], run), "heldout.accuracy").passed is False
+    # 0.7 + 0.2 is 0.8999999999999999: it meets >= 0.9
+    run = results(row("heldout", "accuracy", 0.5, 0.7 + 0.2, (0.3, 0.5)))
+    assert only(
+        judge([{"heldout.accuracy": {"candidate": ">= 0.9"}}], run), "heldout.accuracy"
+    ).passed
+
+
 def test_non_inferior_lower_is_better_flips_direction() -> None:
     # error_rate rose by +0.01; the one-sided 95% upper bound +0.03 must stay below +margin
     gate = {"heldout.error_rate": {"non_inferior": {"margin": 0.05}}}

@@ -127,3 +127,20 @@ def test_non_inferiority_near_margin_on_constructed_probe() -> None:
     assert lower < -0.02  # the bound is below the point estimate
     assert not non_inferior(lower, margin=0.01)
     assert non_inferior(lower, margin=0.08)
+
+
+def test_a_bound_on_the_margin_is_a_tie_not_a_rounding_accident() -> None:
+    """n=80, 8 items lost: the 95% lower bound is -13/80, which floating point puts a hair
+    above -0.1625. On the margin, non-inferiority is not shown, whatever the rounding."""
+    n = 80
+    base = np.zeros(n, bool)
+    base[:40] = True
+    cand = base.copy()
+    cand[:8] = False
+    res = paired_bootstrap(
+        {"acc": (mean_stat(base), mean_stat(cand))}, n, resamples=2000, seed=0, confidence=0.95
+    )["acc"]
+    lower = res.lower_bound(0.95)
+    assert lower == pytest.approx(-13 / 80, abs=1e-12) and lower > -0.1625  # the rounding
+    assert not non_inferior(lower, margin=0.1625)
+    assert non_inferior(lower, margin=0.1626)

@@ -193,6 +193,40 @@ def mcnemar_exact(baseline_correct: Sequence[bool], candidate_correct: Sequence[
     return McNemar(b_only, c_only, int((b & c).sum()), int((~b & ~c).sum()), float(p))
 
 
+# Two floats closer than this are the same number: bounds are differences of shares of n
+# items (multiples of 1/n) computed in floating point, so 0.4 - 0.5 must equal -0.1.
+TOLERANCE = 1e-9
+
+
+def compare(value: float, op: str, bound: float) -> bool:
+    """`value <op> bound` for op in >=, >, <=, <, where values within TOLERANCE are equal.
+
+    A tie at the bound is decided by the operator, never by rounding: `>` fails on it and
+    `>=` passes.
+
+    >>> 0.4 - 0.5 > -0.1, compare(0.4 - 0.5, ">", -0.1)
+    (True, False)
+    >>> compare(0.7 + 0.2, ">=", 0.9), compare(0.3, "<", 0.3)
+    (True, False)
+    """
+    if op == ">":
+        return value > bound + TOLERANCE
+    if op == ">=":
+        return value >= bound - TOLERANCE
+    if op == "<":
+        return value < bound - TOLERANCE
+    if op == "<=":
+        return value <= bound + TOLERANCE
+    raise ValueError(f"unknown comparison {op!r}")
+
+
 def non_inferior(lower_bound: float, margin: float) -> bool:
-    """Not worse by more than `margin`: the one-sided lower bound of the difference stays above −margin."""
-    return lower_bound > -margin
+    """Not worse by more than `margin`: the one-sided lower bound of candidate − baseline
+    stays above −margin. On the margin itself, non-inferiority is not shown.
+
+    >>> non_inferior(-0.029, margin=0.03), non_inferior(-0.03, margin=0.03)
+    (True, False)
+    >>> non_inferior(32 / 80 - 40 / 80, margin=0.1)  # -0.1 in floating point
+    False
+    """
+    return compare(lower_bound, ">", -margin)
