@@ -183,11 +183,37 @@ def _candidate_bound(
     return _absolute(rule, row, "candidate", comparator)
 
 
+def _uninformative(
+    rule: str, check: str, row: MetricResult, ctx: GateContext
+) -> GateOutcome | None:
+    """Not evaluated, when the row is the accuracy of a probe whose baseline had nothing to lose.
+
+    A baseline at chance (or one that could not answer most items) cannot get worse, so the
+    candidate being "not worse" says nothing about forgetting: such a check must not pass.
+    """
+    if row.section != PROBE or row.metric != "accuracy":
+        return None
+    probe = next((p for p in ctx.results.probes if p.probe == row.dataset), None)
+    if probe is None or probe.informative:
+        return None
+    return GateOutcome(
+        rule=rule,
+        check=check,
+        passed=None,
+        evidence=f"not evaluated: the probe is uninformative (baseline accuracy "
+        f"{probe.baseline or 0.0:.4f}, chance {probe.chance:.4f}, unparsable "
+        f"{probe.unparsed_rate.baseline or 0.0:.0%}): the baseline had no ability to lose, so "
+        "the comparison says nothing about forgetting",
+    )
+
+
 @gate_rule("candidate_minus_baseline")
 def _difference(rule: str, row: MetricResult, comparator: str, ctx: GateContext) -> GateOutcome:
     """The bound applies to the CI: '>=' needs its lower end, '<=' its upper end."""
     op, bound = _comparator(comparator)
     check = f"candidate_minus_baseline {op} {bound:g}"
+    if vacuous := _uninformative(rule, check, row, ctx):
+        return vacuous
     low, high, diff = row.ci_low, row.ci_high, row.diff
     if low is None or high is None or diff is None:
         return GateOutcome(
@@ -220,6 +246,8 @@ def _non_inferior(rule: str, row: MetricResult, spec: NonInferior, ctx: GateCont
     """One-sided bound of candidate − baseline beyond −margin (beyond +margin if lower is better)."""
     c = spec.confidence
     check = f"non_inferior margin {spec.margin:g} at {_pct(c)}"
+    if vacuous := _uninformative(rule, check, row, ctx):
+        return vacuous
     if row.higher_is_better:
         value, bound = row.quantiles.get(quantile_key(1 - c)), -spec.margin or 0.0
         op, end = ">", "lower"

@@ -69,4 +69,19 @@ def test_verdict_sentence_follows_the_interval() -> None:
     )
     out = verdict(unclear, "macro_f1")
     assert out.outcome == "inconclusive"
-    assert "no clear difference" in out.sentence and "1 uninformative" in out.sentence
+    assert "no clear difference" in out.sentence
+    assert "No forgetting probe is informative" in out.sentence
+
+
+def test_verdict_counts_only_informative_probes() -> None:
+    """An uninformative probe is neither a success nor a failure of non-inferiority."""
+    [shown] = probe_verdicts(_probe((0.60, 0.58, -0.01), (0.0, 0.0)), _loaded(("p", "numeric")))
+    [failed] = probe_verdicts(_probe((0.60, 0.40, -0.30), (0.0, 0.0)), _loaded(("p", "numeric")))
+    vacuous = shown.model_copy(update={"probe": "q", "informative": False})
+    held = Analysis(
+        metrics=[_row("macro_f1", 0.3, 0.7, 0.25, dataset="heldout")],
+        probes=[shown, failed.model_copy(update={"probe": "r"}), vacuous],
+    )
+    sentence = verdict(held, "macro_f1").sentence
+    assert "Non-inferiority is shown on 1 of 2 informative forgetting probes" in sentence
+    assert "1 more is uninformative" in sentence

@@ -15,9 +15,11 @@ from evalkit.report.junit import junit_xml
 from evalkit.report.markdown import summary_markdown
 from evalkit.results import (
     ArmCounts,
+    ArmValues,
     DatasetResult,
     Gates,
     MetricResult,
+    ProbeVerdict,
     Results,
     StoredRun,
     SuiteInfo,
@@ -230,6 +232,31 @@ def test_comparisons_decide_ties_by_the_operator_not_by_rounding() -> None:
     assert only(
         judge([{"heldout.accuracy": {"candidate": ">= 0.9"}}], run), "heldout.accuracy"
     ).passed
+
+
+def test_an_uninformative_probe_is_not_evaluated_never_passed() -> None:
+    """gsm8k's baseline is at chance in RUN: 'not worse' says nothing about forgetting."""
+
+    def verdict(name: str, informative: bool) -> ProbeVerdict:
+        return ProbeVerdict(probe=name, version="1", n=200, baseline=0.4, candidate=0.38,
+                            diff=-0.02, ci_low=-0.06, ci_high=0.02, lower_bound=-0.06, margin=0.1,
+                            confidence=0.95, non_inferior=True, chance=0.25,
+                            unparsed_rate=ArmValues(baseline=0.0, candidate=0.0),
+                            informative=informative, format_collapse=False)  # fmt: skip
+
+    run = RUN.model_copy(update={"probes": [verdict("gsm8k", False), verdict("mmlu", True)]})
+    gates = [
+        {"probes.*.accuracy": {"non_inferior": {"margin": 0.1}}},
+        {"probes.gsm8k.accuracy": {"candidate_minus_baseline": ">= -0.1"}},
+    ]
+    report = judge(gates, run)
+    gsm8k = [r for r in report.results if r.rule == "probes.gsm8k.accuracy"]
+    assert [r.passed for r in gsm8k] == [None, None]
+    assert all("uninformative" in r.evidence for r in gsm8k)
+    assert only(report, "probes.mmlu.accuracy").passed is True
+    # an absolute bound still says something about the candidate
+    absolute = judge([{"probes.gsm8k.accuracy": {"candidate": ">= 0.3"}}], run)
+    assert only(absolute, "probes.gsm8k.accuracy").passed is True
 
 
 def test_non_inferior_lower_is_better_flips_direction() -> None:

@@ -210,7 +210,12 @@ def test_probes_generalisation_contamination_economics(run: RunOutcome, page: st
     probe = run.results.probes[0]
     assert f'data-probe="{probe.probe}"' in page
     assert f'data-v="{probe.lower_bound}"' in page
-    assert ("PASS" if probe.non_inferior else "FAIL") in page
+    row = page[page.index(f'data-probe="{probe.probe}"') :].split("</tr>")[0]
+    if not probe.informative:
+        assert "NOT EVALUATED: uninformative" in row and "PASS" not in row
+    else:
+        assert ("PASS" if probe.non_inferior else "FAIL: non-inferiority not shown") in row
+    assert "worse beyond the margin" not in page.replace("not worse beyond the margin", "")
     gen = run.results.generalisation
     assert gen and gen.arms["candidate"].out_of_domain["casual"]
     assert "casual (gap)" in page

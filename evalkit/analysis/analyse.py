@@ -129,17 +129,27 @@ def verdict(analysis: Analysis, metric: str) -> Verdict:
         f"{m.candidate:.3f} vs {m.baseline:.3f} ({m.diff:+.3f}, {pct}% CI "
         f"{m.ci_low:+.3f} to {m.ci_high:+.3f}, n={m.n})."
     )
-    probes = analysis.probes
-    if probes:
-        held = sum(p.non_inferior for p in probes)
-        sentence += f" It is non-inferior on {held} of {len(probes)} forgetting probes"
-        vacuous = sum(not p.informative for p in probes)
-        sentence += (
-            f" ({vacuous} uninformative: the baseline did not beat chance on them)."
-            if vacuous
-            else "."
+    return Verdict(outcome=outcome, metric=metric, sentence=sentence + _probe_sentence(analysis))
+
+
+def _probe_sentence(analysis: Analysis) -> str:
+    """What the forgetting probes showed; an uninformative probe shows nothing either way."""
+    informative = [p for p in analysis.probes if p.informative]
+    vacuous = len(analysis.probes) - len(informative)
+    if not analysis.probes:
+        return ""
+    if not informative:
+        return (
+            " No forgetting probe is informative (the baseline did not beat chance), so"
+            " forgetting was not measured."
         )
-    return Verdict(outcome=outcome, metric=metric, sentence=sentence)
+    shown = sum(p.non_inferior for p in informative)
+    sentence = (
+        f" Non-inferiority is shown on {shown} of {len(informative)} informative forgetting probes"
+    )
+    if vacuous:
+        sentence += f"; {vacuous} more {'is' if vacuous == 1 else 'are'} uninformative (the baseline did not beat chance)"
+    return sentence + "."
 
 
 def contamination(loaded: LoadedSuite) -> list[ContaminationMatch] | None:

@@ -80,7 +80,11 @@ def _probe_lines(results: Results) -> list[str]:
             num(p.candidate),
             signed(p.diff),
             f"{signed(p.lower_bound)} (margin {p.margin:g})",
-            "yes" if p.non_inferior else "**no**",
+            "not evaluated (uninformative)"
+            if not p.informative
+            else "yes"
+            if p.non_inferior
+            else "**not shown**",
             "**yes**" if p.format_collapse else "no",
         )
         for p in results.probes
