@@ -154,7 +154,9 @@ def test_verdict_and_header(run: RunOutcome, page: str) -> None:
 
     verdict = run.results.verdict
     assert html.escape(verdict.sentence) in page
-    assert f'class="verdict {verdict.outcome}"' in page
+    # the candidate failed a request, so the errors gate failed: the banner leads with it
+    assert run.results.gates and not run.results.gates.passed
+    assert 'class="verdict gates-failed"' in page
     for arm in ("baseline", "candidate"):
         assert run.results.arms[arm].model in page
         assert run.results.arms[arm].prompt_sha256[:12] in page
@@ -307,6 +309,33 @@ def test_gates_failed_first(run: RunOutcome) -> None:
     section = page[page.index('id="gates"') : page.index('id="metrics"')]
     assert section.index("probes.all") < section.index("heldout.macro_f1")
     assert "FAIL" in section and "ok &lt;b&gt;" in section
+
+
+def test_the_banner_never_contradicts_the_gates(run: RunOutcome) -> None:
+    """A candidate that clearly beats the baseline but fails a gate is not shown in green."""
+    from evalkit.report.markdown import summary_markdown
+
+    better = Verdict(outcome="better", sentence="The candidate beats the baseline.")
+    passed = Gates(
+        passed=True, results=[GateOutcome(rule="r", check="c", passed=True, evidence="e")]
+    )
+    failed = Gates(
+        passed=False,
+        results=[
+            GateOutcome(rule="heldout.format_adherence", check="candidate >= 0.9", passed=False, evidence="0.75"),
+            GateOutcome(rule="heldout.macro_f1", check="c", passed=True, evidence="e"),
+        ],
+    )  # fmt: skip
+    green = _render(run.results, run.table, verdict=better, gates=passed)
+    assert (
+        '<div class="verdict better" id="verdict">The candidate beats the baseline.</div>' in green
+    )
+    red = _render(run.results, run.table, verdict=better, gates=failed)
+    banner = red[red.index('<div class="verdict') : red.index("</div>", red.index('id="verdict"'))]
+    assert 'class="verdict gates-failed"' in banner and "better" not in banner.split(">")[0]
+    assert "Release gates failed (1 of 2 checks)" in banner
+    md = summary_markdown(run.results.model_copy(update={"verdict": better, "gates": failed}))
+    assert md.splitlines()[2].startswith("Release gates failed (1 of 2 checks)")
 
 
 def test_rubrics_render_with_and_without_their_optional_parts(run: RunOutcome) -> None:

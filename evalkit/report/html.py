@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from evalkit.jsonutil import json_ready
 from evalkit.names import ARMS
+from evalkit.report.headline import headline
 from evalkit.report.numbers import missing, num, pct, pvalue, short_hash, signed
 from evalkit.results import ClassDetail, MetricResult, Results
 
@@ -261,7 +262,7 @@ def render_report(results: Results, table: pd.DataFrame | None) -> str:
         "r": results,
         "suite": results.suite,
         "arms": results.arms,
-        "verdict": results.verdict,
+        "headline": headline(results),
         "gates": gates,
         "datasets": _datasets(results),
         "probes": results.probes,

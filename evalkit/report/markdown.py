@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.names import TASK
+from evalkit.report.headline import headline
 from evalkit.report.numbers import num, signed
 from evalkit.results import Gates, Results
 
@@ -120,7 +121,7 @@ def summary_markdown(results: Results) -> str:
     lines = [
         f"## evalkit · {results.suite.name} · run {results.run_id}",
         "",
-        results.verdict.sentence,
+        headline(results).sentence,
         "",
         *_gate_lines(results.gates),
         *_metric_lines(results),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from evalkit.report.headline import headline
 from evalkit.report.numbers import num, signed
 from evalkit.results import Results
 
@@ -47,4 +48,7 @@ def print_summary(results: Results, console: Console) -> None:
             f"{num(e.mean_output_tokens)} out tokens per request · p50 {num(e.latency_p50_s)} s"
             f" · {'$' + format(cost, '.4f') if cost is not None else 'price unknown'} per 1k requests"
         )
-    console.print(f"[bold]{results.verdict.sentence}[/bold]")
+    said = headline(results)
+    console.print(
+        f"[bold]{said.sentence}[/bold]", style="red" if said.tone == "gates-failed" else None
+    )
