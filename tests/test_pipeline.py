@@ -6,6 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
@@ -81,7 +82,7 @@ def test_numbers_are_recomputable_from_samples(run) -> None:
         ]
         assert _metric(results, "heldout", "accuracy")[arm] == pytest.approx(rows["correct"].mean())
         assert _metric(results, "heldout", "macro_f1")[arm] == pytest.approx(
-            f1_score(rows["target"], preds, labels=labels, average="macro", zero_division=0)
+            f1_score(rows["target"], preds, labels=labels, average="macro", zero_division=np.nan)
         )
         assert _metric(results, "heldout", "format_adherence")[arm] == pytest.approx(
             rows["format_ok"].fillna(False).astype(bool).mean()

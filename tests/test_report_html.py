@@ -206,6 +206,8 @@ def test_mcnemar_and_classes(run: RunOutcome, page: str) -> None:
     assert f'data-v="{paired.mcnemar_p}"' in page
     assert f"different answers on {paired.disagreements} items" in page
     assert "(no label)" in page and "(other)" in page and 'class="heat"' in page
+    # the report says which labels F1 averages over
+    assert 'id="f1-labels"' in page and "over the task's 2 declared labels" in page
 
 
 def test_probes_generalisation_contamination_economics(run: RunOutcome, page: str) -> None:

@@ -211,8 +211,8 @@ def _unparsed_rate(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
 
 
 def _f1(rows: pd.DataFrame, ctx: MetricContext) -> dict[str, Statistic]:
-    present = [lab for lab in ctx.labels if lab in set(rows["target"])]
-    return ctx.once("f1", lambda: f1_stats(list(rows["target"]), predictions(rows), present))
+    # over the task's declared labels: see f1_stats for which of them count
+    return ctx.once("f1", lambda: f1_stats(list(rows["target"]), predictions(rows), ctx.labels))
 
 
 @metric("macro_f1", task_types=("classification",), headline=True, readable="macro F1", corpus=True)
@@ -398,9 +398,14 @@ def metric_result(
 
 
 def class_detail(rows: pd.DataFrame, labels: Sequence[str]) -> ClassDetail:
-    """Per-class precision/recall/F1/support and the confusion matrix for one arm."""
-    present = [lab for lab in labels if lab in set(rows["target"])]
+    """Per-class precision/recall/F1/support and the confusion matrix for one arm.
+
+    The classes are the declared labels that occur as a target or an answer: those macro F1
+    averages over (a label answered but never the target shows with F1 0 and support 0).
+    """
     preds = [NO_LABEL if p is None else (p if p in labels else OTHER) for p in predictions(rows)]
+    occurring = set(rows["target"]) | set(preds)
+    present = [lab for lab in labels if lab in occurring]
     p, r, f, s = precision_recall_fscore_support(
         list(rows["target"]), preds, labels=present, zero_division=0
     )

@@ -59,9 +59,29 @@ def mean_stat(values: Sequence[float] | np.ndarray, keep: np.ndarray | None = No
 def f1_stats(
     y_true: Sequence[str], y_pred: Sequence[str | None], labels: Sequence[str]
 ) -> dict[str, Statistic]:
-    """macro, micro and weighted F1 over `labels` (predictions outside them are plain misses).
+    """Macro, micro and weighted F1 over a declared label set, as bootstrap statistics.
 
-    Matches scikit-learn's `f1_score(..., labels=labels, zero_division=0)` on unit weights.
+    Every label in `labels` counts where it occurs, as a target or as an answer: a label the
+    model answers but no item has is a class with F1 0, so predictions into it are not
+    forgiven. A label that is neither a target nor an answer (in the data, or in one
+    resample) has no F1 (0/0) and is left out of the macro average. Answers outside `labels`
+    (or None) are misses of their item's label, not classes of their own.
+
+    Args:
+        y_true: each item's target.
+        y_pred: each item's answer, None where there is none.
+        labels: the task's declared labels.
+
+    Returns:
+        {"macro_f1", "micro_f1", "weighted_f1"} → statistic (weights → one value per row);
+        on unit weights each equals scikit-learn's
+        `f1_score(y_true, y_pred, labels=labels, average=..., zero_division=np.nan)`.
+
+    >>> import numpy as np
+    >>> f1 = f1_stats(["a", "a", "b"], ["a", "c", "c"], labels=["a", "b", "c", "d"])
+    >>> # a: 2/3, b: 0, c (answered, never a target): 0, d (nowhere): left out
+    >>> round(float(f1["macro_f1"](np.ones((1, 3)))[0]), 4)
+    0.2222
     """
     index = {lab: k for k, lab in enumerate(labels)}
     t = np.array([index.get(y, -1) for y in y_true])
@@ -74,16 +94,20 @@ def f1_stats(
     def counts(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return w @ hit_1h, w @ pred_1h, w @ true_1h  # tp, predicted, actual: (B, K)
 
-    def per_class(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def per_class(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tp, pred, actual = counts(w)
         denom = pred + actual  # = 2tp + fp + fn
-        return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0), actual
+        f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+        return f1, actual, denom > 0
 
     def macro(w: np.ndarray) -> np.ndarray:
-        return per_class(w)[0].mean(axis=1)
+        f1, _, occurs = per_class(w)
+        classes = occurs.sum(axis=1)
+        total = (f1 * occurs).sum(axis=1)
+        return np.divide(total, classes, out=np.full_like(total, np.nan), where=classes > 0)
 
     def weighted(w: np.ndarray) -> np.ndarray:
-        f1, actual = per_class(w)
+        f1, actual, _ = per_class(w)
         total = actual.sum(axis=1)
         return np.divide(
             (f1 * actual).sum(axis=1), total, out=np.zeros_like(total), where=total > 0
