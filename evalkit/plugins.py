@@ -79,6 +79,12 @@ def check(fn: F | None = None, *, name: str | None = None, headline: bool = True
 
     `name` overrides the metric's name (default: the function's); `headline=False` keeps
     it out of the terminal summary and summary.md.
+
+    >>> @check(name="polite")
+    ... def says_please(row):
+    ...     return Score("please" in row["output"], "asks nicely")
+    >>> says_please({"output": "One moment, please."})
+    Score(value=True, explanation='asks nicely')
     """
     spec = PluginSpec(kind="check", name=name, headline=headline)
     return _mark(fn, spec)
@@ -147,7 +153,28 @@ class Scorer:
 
 
 def load_scorers(suite: Suite, base: Path, suite_path: Path) -> tuple[Scorer, ...]:
-    """Every `scorers.custom` entry imported and checked; a problem is a located InputError."""
+    """Every `scorers.custom` entry of a suite, imported for this suite only.
+
+    Args:
+        suite: the validated suite; base: its folder (file paths are relative to it);
+        suite_path: the suite file, named in errors.
+
+    Returns:
+        One Scorer per entry, in the suite's order. A file that is missing or fails to
+        import, a name it does not define, an entry point that is not installed, or two
+        scorers of one name is an InputError naming the suite file and the key.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "rules.py").write_text("def short(row):\\n    return len(row['output']) < 20\\n")
+    >>> arm = {"model": "evalkit-test/x", "prompt": {"text": "{{ input }}"}}
+    >>> suite = Suite.model_validate({
+    ...     "name": "s", "task": {"type": "generation"}, "datasets": {"heldout": {"path": "x"}},
+    ...     "arms": {"baseline": arm, "candidate": arm},
+    ...     "scorers": {"custom": [{"python": "rules.py:short"}]}})
+    >>> [(s.name, s.kind, s.metric) for s in load_scorers(suite, folder, folder / "suite.yaml")]
+    [('short', 'check', 'custom.short')]
+    """
     scorers: list[Scorer] = []
     for i, entry in enumerate(suite.scorers.custom):
         where = f"scorers.custom.{i}"

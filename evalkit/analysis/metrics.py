@@ -176,7 +176,11 @@ def metric_family(
 
 
 def flag(rows: pd.DataFrame, column: str) -> np.ndarray:
-    """A boolean column as 0/1; None (not applicable) and NaN count as 0: a failure never helps a rate."""
+    """A boolean column as 0/1; None (not applicable) and NaN count as 0: a failure never helps a rate.
+
+    >>> flag(pd.DataFrame({"correct": [True, False, None]}), "correct")
+    array([1., 0., 0.])
+    """
     return np.array([0.0 if pd.isna(v) else float(bool(v)) for v in rows[column]])
 
 
@@ -299,7 +303,24 @@ def metrics_for(
     ctx: MetricContext,
     registry: Registry[MetricSpec | MetricFamily] = METRICS,
 ) -> list[MetricSpec]:
-    """The metrics one dataset reports, in registry order, families expanded."""
+    """The metrics one dataset reports, in registry order, families expanded.
+
+    Args:
+        b, c: the baseline's and the candidate's rows of the dataset (families read them:
+            one format.<check> per check that ran).
+        ctx: the task and the dataset's section; registry: built-ins, by default.
+
+    Returns:
+        The specs that apply, in order.
+
+    >>> rows = pd.DataFrame({"checks": [{"json": True}]})
+    >>> ctx = MetricContext("classification", ("a", "b"), "task")
+    >>> [m.name for m in metrics_for(rows, rows, ctx)]  # doctest: +NORMALIZE_WHITESPACE
+    ['accuracy', 'unparsed_rate', 'macro_f1', 'micro_f1', 'weighted_f1',
+     'format_adherence', 'format.json', 'error_rate']
+    >>> [m.name for m in metrics_for(rows, rows, MetricContext("generation", (), "probe"))]
+    ['accuracy', 'unparsed_rate', 'error_rate']
+    """
     out: list[MetricSpec] = []
     for entry in registry.values():
         if not entry.applies_to(ctx.section, ctx.task_type):
@@ -344,7 +365,11 @@ def statistics_for(
 
 
 def readable(name: str) -> str:
-    """How the verdict sentence names a metric: its registered readable name, else its name."""
+    """How the verdict sentence names a metric: its registered readable name, else its name.
+
+    >>> readable("macro_f1"), readable("rubric.tone.overall")
+    ('macro F1', 'rubric.tone.overall')
+    """
     entry = METRICS.get(name)
     return entry.label if isinstance(entry, MetricSpec) else name
 

@@ -23,7 +23,11 @@ ONE_SIDED_CONFIDENCES = (0.9, 0.95, 0.975, 0.99, 0.995)
 
 
 def quantile_key(q: float) -> str:
-    """How a quantile is named in `PairedResult.quantiles` and results.json ("0.05", "0.975")."""
+    """How a quantile is named in `PairedResult.quantiles` and results.json.
+
+    >>> quantile_key(0.05), quantile_key(1 - 0.975), quantile_key(0.975)
+    ('0.05', '0.025', '0.975')
+    """
     return f"{q:.3g}"
 
 
@@ -135,7 +139,15 @@ class PairedResult:
     quantiles: dict[str, float]
 
     def lower_bound(self, confidence: float) -> float:
-        """One-sided lower bound of candidate − baseline at `confidence` (one of ONE_SIDED_CONFIDENCES)."""
+        """One-sided lower bound of candidate − baseline at `confidence`.
+
+        Args:
+            confidence: one of ONE_SIDED_CONFIDENCES (the quantiles kept in results.json).
+
+        Returns:
+            The (1 − confidence) quantile of the bootstrap differences; ValueError for a
+            confidence whose quantile was not kept.
+        """
         key = quantile_key(1 - confidence)
         if key not in self.quantiles:
             raise ValueError(
@@ -162,6 +174,25 @@ def paired_bootstrap(
 
     All statistics share the same resamples of the shared items (drawn once per chunk),
     which is both cheaper and keeps intervals of related metrics consistent.
+
+    Args:
+        statistics: name → (baseline statistic, candidate statistic) over the same n items.
+        n: the number of items (both arms answered each one).
+        resamples: bootstrap resamples; seed: their seed (the same seed, the same interval).
+        confidence: the two-sided interval's level.
+
+    Returns:
+        name → PairedResult: both point values, the difference, its percentile interval,
+        and the difference's quantiles for one-sided bounds.
+
+    >>> import numpy as np
+    >>> b = mean_stat([1, 1, 0, 0, 1, 0, 1, 0])
+    >>> c = mean_stat([1, 1, 1, 0, 1, 1, 1, 0])
+    >>> r = paired_bootstrap({"acc": (b, c)}, 8, resamples=500, seed=0, confidence=0.9)["acc"]
+    >>> r.baseline, r.candidate, r.diff, r.n
+    (0.5, 0.75, 0.25, 8)
+    >>> bool(r.ci_low <= r.diff <= r.ci_high) and r.ci_low >= 0.0
+    True
     """
     ones = np.ones((1, n))
     rng = np.random.default_rng(seed)
@@ -209,6 +240,18 @@ class McNemar:
 
 
 def mcnemar_exact(baseline_correct: Sequence[bool], candidate_correct: Sequence[bool]) -> McNemar:
+    """McNemar's exact test on paired right/wrong outcomes: only the discordant items count.
+
+    Args:
+        baseline_correct, candidate_correct: one flag per item, in the same item order.
+
+    Returns:
+        The four cell counts and the two-sided binomial p-value of the discordant pairs.
+
+    >>> m = mcnemar_exact([1, 1, 0, 0, 1], [1, 0, 1, 1, 1])
+    >>> (m.baseline_only, m.candidate_only, m.both_right, m.both_wrong), round(m.p_value, 3)
+    ((1, 2, 2, 0), 1.0)
+    """
     b = np.asarray(baseline_correct, dtype=bool)
     c = np.asarray(candidate_correct, dtype=bool)
     b_only, c_only = int((b & ~c).sum()), int((~b & c).sum())

@@ -22,7 +22,11 @@ class Extraction:
 
 
 def normalise(text: str) -> str:
-    """Lowercase, every run of non-alphanumerics to one space: 'Card-Arrival' == 'card arrival'."""
+    """Lowercase, every run of non-alphanumerics to one space.
+
+    >>> normalise("Card-Arrival!"), normalise("card_arrival")
+    ('card arrival', 'card arrival')
+    """
     return _NON_ALNUM.sub(" ", text.lower()).strip()
 
 
@@ -49,6 +53,30 @@ def same_label(answer: str | None, target: str) -> bool:
 
 
 def extract_label(output: str, labels: Sequence[str], fmt: str, field: str | None) -> Extraction:
+    """The label a model's raw answer gives, read as the task's output format says.
+
+    Args:
+        output: the raw answer.
+        labels: the task's labels.
+        fmt: "json" (the label is `field` of the first JSON object) or "text" (the answer
+            is a label, or names exactly one label in prose; a longer label wins over a
+            shorter one it contains).
+        field: the JSON key holding the label (json only).
+
+    Returns:
+        Extraction: the label (a task label, or the raw JSON value when it is none of
+        them), whether an answer was found at all, and whether it is in the label set.
+
+    >>> labels = ["card_arrival", "card", "exchange_rate"]
+    >>> extract_label('Sure! {"intent": "Card Arrival"}', labels, "json", "intent")
+    Extraction(label='card_arrival', parsed=True, in_set=True)
+    >>> extract_label('{"intent": "refund"}', labels, "json", "intent")
+    Extraction(label='refund', parsed=True, in_set=False)
+    >>> extract_label("The intent is card arrival.", labels, "text", None).label
+    'card_arrival'
+    >>> extract_label("Either card or exchange rate", labels, "text", None).parsed
+    False
+    """
     if fmt == "json":
         value = first_json_object(output)
         if not isinstance(value, dict) or field not in value or value[field] is None:

@@ -49,12 +49,28 @@ class ProbePack:
 
 
 def builtin_packs() -> list[str]:
-    """Names of the packs shipped with evalkit, sorted."""
+    """Names of the packs shipped with evalkit, sorted.
+
+    >>> builtin_packs()
+    ['gsm8k', 'mmlu-elementary-math', 'mmlu-geography', 'mmlu-global-facts']
+    """
     return sorted(p.name for p in _PACKS_DIR.iterdir() if (p / MANIFEST).is_file())
 
 
 def load_pack(ref: str, base_dir: Path) -> ProbePack:
-    """A built-in pack by name, or a pack folder / manifest file at a path relative to base_dir."""
+    """A probe pack, read and checked; every problem is an InputError naming file and key.
+
+    Args:
+        ref: a built-in pack's name, or a pack folder / manifest file.
+        base_dir: what a path in `ref` is relative to (the suite's folder).
+
+    Returns:
+        The pack: manifest fields and every item, targets checked against its kind.
+
+    >>> pack = load_pack("mmlu-global-facts", Path("."))
+    >>> pack.kind, len(pack.items), pack.items[0].target in "ABCD"
+    ('multiple_choice', 100, True)
+    """
     available = builtin_packs()
     if ref in available:
         return _load_manifest(_PACKS_DIR / ref / MANIFEST)
@@ -190,7 +206,13 @@ def _read_items(path: Path, kind: str) -> tuple[Item, ...]:
 
 
 def select_items(pack: ProbePack, n: int | None, seed: int) -> tuple[Item, ...]:
-    """`n` items drawn with `seed` (all when n is None), in the pack's own order."""
+    """`n` items drawn with `seed` (all when n is None), in the pack's own order.
+
+    >>> pack = load_pack("gsm8k", Path("."))
+    >>> chosen = select_items(pack, 3, seed=0)
+    >>> chosen == select_items(pack, 3, seed=0), len(chosen)
+    (True, 3)
+    """
     if n is None:
         return pack.items
     if n < 1 or n > len(pack.items):
@@ -204,7 +226,12 @@ def select_items(pack: ProbePack, n: int | None, seed: int) -> tuple[Item, ...]:
 
 
 def render_probe_prompt(pack: ProbePack, item: Item) -> str:
-    """The user message for one probe item; both arms get exactly this text."""
+    """The user message for one probe item; both arms get exactly this text.
+
+    >>> pack = load_pack("gsm8k", Path("."))
+    >>> pack.items[0].input in render_probe_prompt(pack, pack.items[0])
+    True
+    """
     return render_text(pack.prompt, input=item.input)
 
 
@@ -241,7 +268,11 @@ _STATED_NUMBER = re.compile(
 
 
 def parse_options(item_input: str) -> dict[str, str]:
-    """The `A. ...` to `D. ...` option lines of a multiple-choice item's input, by letter."""
+    """The `A. ...` to `D. ...` option lines of a multiple-choice item's input, by letter.
+
+    >>> parse_options("Capital of France?\\nA. Lyon\\n(B) Paris")
+    {'A': 'Lyon', 'B': 'Paris'}
+    """
     options: dict[str, str] = {}
     for line in item_input.splitlines():
         match = _OPTION_LINE.match(line)
@@ -346,7 +377,13 @@ PROBE_KINDS = Registry[ProbeKind]("probe kind")
 
 
 def register_probe_kind(kind: ProbeKind) -> ProbeKind:
-    """Make a kind available to pack manifests (`kind: <name>`)."""
+    """Make a kind available to pack manifests (`kind: <name>`); returns it.
+
+    >>> sorted(PROBE_KINDS.names())
+    ['multiple_choice', 'numeric']
+    >>> PROBE_KINDS.lookup("multiple_choice").chance
+    0.25
+    """
     return PROBE_KINDS.register(kind.name, kind)
 
 
