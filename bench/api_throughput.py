@@ -127,7 +127,8 @@ def evalkit_run(folder: Path, items: int, port: int, concurrency: int) -> float:
         folder / "suite.yaml", RunOptions(out_dir=folder / "reports", cache_dir=folder / "cache")
     )
     elapsed = time.perf_counter() - started
-    errors = sum(outcome.results["errors"]["heldout"].values())
+    counts = outcome.results.datasets["heldout"].errors
+    errors = counts.baseline + counts.candidate
     if errors:
         raise SystemExit(f"{errors} requests failed; the figure would be meaningless")
     return elapsed
