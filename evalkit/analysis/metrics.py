@@ -1,5 +1,12 @@
 """Metrics per dataset: both arms' values, the paired difference with its interval, and details.
 
+Every metric is registered in `METRICS`, the built-ins as a new one would be: a function
+decorated with `@metric` (values per item, averaged, or a corpus statistic such as F1)
+saying whether higher is better, where it applies (sections, task types), whether it is a
+headline and how the verdict names it. Metrics whose names depend on the run (a
+`format.<check>` per check that ran, a `custom.<name>` per plug-in) are registered
+families. The order of the registry is the order of results.json.
+
 Errored samples stay in every denominator as wrong answers (and are counted apart), so a
 metric can never look better because samples failed.
 """
@@ -116,7 +123,8 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class MetricFamily:
-    """Metrics whose names come from the rows (one `format.<check>` per check that ran)."""
+    """Metrics named by the run: one `format.<check>` per check that ran, one `custom.<name>`
+    per plug-in of the suite."""
 
     name: str
     members: Callable[[pd.DataFrame, pd.DataFrame, MetricContext], list[MetricSpec]]
