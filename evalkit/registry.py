@@ -3,15 +3,13 @@ and gate rules.
 
 A registry maps names to entries in the order they were registered. Built-ins register
 themselves when their module is imported (a decorator next to each function, in the manner
-of inspect-ai's `@metric` and lm-eval's `register_metric`). A suite's own plug-ins never go
-into a module-level registry: `with_entries` returns a new registry holding the built-ins
-and the suite's entries, so what one suite loads cannot leak into another run in the same
-process.
+of inspect-ai's `@metric` and lm-eval's `register_metric`). A suite's own plug-ins are never
+registered: they travel with the loaded suite (`LoadedSuite.scorers`), so what one suite
+loads cannot leak into another run in the same process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -29,9 +27,6 @@ class Registry(Generic[T]):
     Traceback (most recent call last):
     ...
     KeyError: "unknown probe kind 'essay'; known: numeric"
-    >>> suite_kinds = kinds.with_entries([("essay", "free text")])
-    >>> suite_kinds.names(), kinds.names()
-    (('numeric', 'essay'), ('numeric',))
     """
 
     def __init__(self, kind: str) -> None:
@@ -62,18 +57,5 @@ class Registry(Generic[T]):
     def values(self) -> tuple[T, ...]:
         return tuple(self._entries.values())
 
-    def with_entries(self, entries: Iterable[tuple[str, T]]) -> Registry[T]:
-        """A new registry: this one's entries, then `entries`; this one is left unchanged."""
-        extended = Registry[T](self.kind)
-        for name, entry in [*self._entries.items(), *entries]:
-            extended.register(name, entry)
-        return extended
-
     def __contains__(self, name: object) -> bool:
         return name in self._entries
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)

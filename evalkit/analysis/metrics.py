@@ -305,18 +305,13 @@ def _error_rate(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
 # ---- computing them --------------------------------------------------------------------------
 
 
-def metrics_for(
-    b: pd.DataFrame,
-    c: pd.DataFrame,
-    ctx: MetricContext,
-    registry: Registry[MetricSpec | MetricFamily] = METRICS,
-) -> list[MetricSpec]:
+def metrics_for(b: pd.DataFrame, c: pd.DataFrame, ctx: MetricContext) -> list[MetricSpec]:
     """The metrics one dataset reports, in registry order, families expanded.
 
     Args:
         b, c: the baseline's and the candidate's rows of the dataset (families read them:
             one format.<check> per check that ran).
-        ctx: the task and the dataset's section; registry: built-ins, by default.
+        ctx: the task, the dataset's section and the suite's plug-ins.
 
     Returns:
         The specs that apply, in order.
@@ -330,7 +325,7 @@ def metrics_for(
     ['accuracy', 'unparsed_rate', 'error_rate']
     """
     out: list[MetricSpec] = []
-    for entry in registry.values():
+    for entry in METRICS.values():
         if not entry.applies_to(ctx.section, ctx.task_type):
             continue
         out += entry.members(b, c, ctx) if isinstance(entry, MetricFamily) else [entry]
@@ -364,12 +359,11 @@ def statistics_for(
     b: pd.DataFrame,
     c: pd.DataFrame,
     ctx: MetricContext,
-    registry: Registry[MetricSpec | MetricFamily] = METRICS,
 ) -> dict[str, PairedStatistics]:
     """Every metric this dataset reports, with the (baseline, candidate) statistics."""
     # one context per arm for all metrics, so metrics computed together share their work
     cb, cc = replace(ctx, arm="baseline", shared={}), replace(ctx, arm="candidate", shared={})
-    return {spec.name: _paired(spec, b, c, cb, cc) for spec in metrics_for(b, c, ctx, registry)}
+    return {spec.name: _paired(spec, b, c, cb, cc) for spec in metrics_for(b, c, ctx)}
 
 
 def readable(name: str) -> str:
