@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from evalkit.analysis.metrics import MetricContext, statistics_for
 from evalkit.analysis.stats import PairedResult, compare, paired_bootstrap, quantile_key
 from evalkit.errors import InputError
-from evalkit.names import PROBE, PROBES_PREFIX, TASK, TRAINING_KIND, TRAINING_SAMPLE
+from evalkit.names import ARMS, PROBE, PROBES_PREFIX, TASK, TRAINING_KIND, TRAINING_SAMPLE
 from evalkit.registry import Registry
 from evalkit.results import GateOutcome, Gates, MetricResult, Results, StoredRun
 from evalkit.suite.schema import COMPARATOR, GateCheck, NonInferior, Regression, Suite
@@ -368,7 +368,7 @@ def errors_gate(results: Results, max_errors: int) -> GateOutcome:
     over = [
         f"{name}: {arm} {d.errors[arm]} of {d.n}"
         for name, d in results.datasets.items()
-        for arm in ("baseline", "candidate")
+        for arm in ARMS
         if d.errors[arm] > max_errors
     ]
     if over:

@@ -18,7 +18,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import InputError
-from evalkit.names import PROBE, PROBES_PREFIX, ArmName, Section
+from evalkit.names import PROBE, PROBES_PREFIX, TASK, ArmName, Section
 from evalkit.suite.schema import Price, Stats
 
 SCHEMA_VERSION = 2
@@ -345,7 +345,7 @@ class Analysis(Model):
     economics: dict[ArmName, ArmEconomics] = Field(default_factory=dict)
     verdict: Verdict = Verdict(outcome="unknown", sentence="No verdict.")
 
-    def metric(self, dataset: str, name: str, section: str = "task") -> MetricResult | None:
+    def metric(self, dataset: str, name: str, section: str = TASK) -> MetricResult | None:
         """The row of one metric on one dataset, None when the run has no such metric."""
         return next(
             (
