@@ -23,6 +23,7 @@ Section = Literal["task", "probe"]
 TRAINING_SAMPLE = "training_sample"  # training items both arms answer, next to held-out
 TRAINING_KIND = "training"  # the kind of that set: a memorisation diagnostic, not a target
 PROBES_PREFIX = "probes"  # metric paths of probes: probes.<pack>.<metric>
+CUSTOM_PREFIX = "custom"  # a suite's own scorers name metrics custom.<name>, apart from evalkit's
 # names evalkit gives its own sets, which no dataset or probe pack may take
 RESERVED_NAMES = (TRAINING_SAMPLE, PROBES_PREFIX)
 

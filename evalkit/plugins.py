@@ -37,12 +37,11 @@ from typing import Any, Literal, overload
 
 from evalkit.errors import InputError
 from evalkit.hashing import sha256_text
-from evalkit.names import NAME
+from evalkit.names import CUSTOM_PREFIX, NAME
 from evalkit.results import ScorerInfo
 from evalkit.suite.schema import Suite
 
 ENTRY_POINT_GROUP = "evalkit.scorers"
-PREFIX = "custom"  # metrics of plug-ins are named custom.<name>, apart from evalkit's own
 Kind = Literal["check", "score"]
 Row = Mapping[str, Any]
 
@@ -135,10 +134,6 @@ class Scorer:
     headline: bool = True
 
     @property
-    def metric(self) -> str:
-        return f"{PREFIX}.{self.name}"
-
-    @property
     def info(self) -> ScorerInfo:
         return ScorerInfo(
             name=self.name,
@@ -172,7 +167,7 @@ def load_scorers(suite: Suite, base: Path, suite_path: Path) -> tuple[Scorer, ..
     ...     "name": "s", "task": {"type": "generation"}, "datasets": {"heldout": {"path": "x"}},
     ...     "arms": {"baseline": arm, "candidate": arm},
     ...     "scorers": {"custom": [{"python": "rules.py:short"}]}})
-    >>> [(s.name, s.kind, s.metric) for s in load_scorers(suite, folder, folder / "suite.yaml")]
+    >>> [(s.name, s.kind, s.info.metric) for s in load_scorers(suite, folder, folder / "suite.yaml")]
     [('short', 'check', 'custom.short')]
     """
     scorers: list[Scorer] = []
@@ -190,7 +185,7 @@ def load_scorers(suite: Suite, base: Path, suite_path: Path) -> tuple[Scorer, ..
         if not NAME.match(name):
             raise InputError(
                 f"scorer name {name!r}: use letters, digits, '-' and '_' (it names the metric "
-                f"{PREFIX}.<name>); set name: to choose one",
+                f"{CUSTOM_PREFIX}.<name>); set name: to choose one",
                 path=suite_path,
                 where=f"{where}.name",
             )

@@ -18,7 +18,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import InputError
-from evalkit.names import PROBE, PROBES_PREFIX, TASK, ArmName, Section
+from evalkit.names import CUSTOM_PREFIX, PROBE, PROBES_PREFIX, TASK, ArmName, Section
 from evalkit.suite.schema import Price, Stats
 
 SCHEMA_VERSION = 2
@@ -286,6 +286,11 @@ class ScorerInfo(Model):
     source: str  # file:function, or the entry point
     higher_is_better: bool = True
     headline: bool = False
+
+    @property
+    def metric(self) -> str:
+        """The name of the metric the scorer's values make."""
+        return f"{CUSTOM_PREFIX}.{self.name}"
 
 
 class Versions(Model):

@@ -31,7 +31,6 @@ from evalkit.analysis.stats import (
     paired_bootstrap,
 )
 from evalkit.names import PROBE, TASK
-from evalkit.plugins import PREFIX as CUSTOM_PREFIX
 from evalkit.registry import Registry
 from evalkit.results import (
     ArmCounts,
@@ -287,7 +286,7 @@ def _custom(b: pd.DataFrame, c: pd.DataFrame, ctx: MetricContext) -> list[Metric
     """custom.<name> for each of the suite's plug-ins, in the suite's order."""
     return [
         MetricSpec(
-            f"{CUSTOM_PREFIX}.{s.name}",
+            s.metric,
             per_item=_custom_values(s.name, s.kind),
             higher_is_better=s.higher_is_better,
             headline=s.headline,
