@@ -365,8 +365,8 @@ class Analysis(Model):
         return [m for m in self.metrics if m.dataset == dataset]
 
 
-class Results(RunInfo, Analysis):
-    """The whole of results.json."""
+class Results(Analysis, RunInfo):
+    """The whole of results.json: who ran what (RunInfo) first, then every figure (Analysis)."""
 
     gates: Gates | None = None
 
