@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
@@ -258,7 +259,9 @@ def test_an_installed_entry_point_is_a_plugin(
         "@check(name='short')\ndef short_answer(row):\n    return len(row['output']) < 30\n"
     )
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.delitem(__import__("sys").modules, "acme_checks", raising=False)
+    # the entry point imports acme_checks like any installed module; forget it afterwards
+    monkeypatch.setitem(sys.modules, "acme_checks", None)
+    monkeypatch.delitem(sys.modules, "acme_checks")
     suite = make_suite(SUITE + "scorers:\n  custom:\n    - entry_point: acme-short\n")
     loaded = load_suite(suite)
     (scorer,) = loaded.scorers
@@ -295,7 +298,7 @@ def test_plugins_are_loaded_per_suite_and_never_leak(tmp_path: Path) -> None:
     # a fresh module each load: module state is not shared with an earlier load either
     assert one.fn.__globals__["STATE"] == [1] and one_again.fn.__globals__["STATE"] == []
     assert METRICS.names() == registered
-    assert not [m for m in __import__("sys").modules if m.startswith("evalkit_plugin_")]
+    assert not [m for m in sys.modules if m.startswith("evalkit_plugin_")]
 
 
 def test_a_failing_gate_on_a_plugin_metric_exits_1(make_suite, tmp_path: Path) -> None:
