@@ -31,6 +31,7 @@ import pandas as pd
 from evalkit.analysis.analyse import analyse
 from evalkit.analysis.table import COLUMNS
 from evalkit.report.html import render_report
+from evalkit.results import ArmInfo, Results, RunInfo, SuiteInfo, Versions
 from evalkit.suite.load import LoadedSuite, load_suite
 
 CHROMIUM = "/usr/bin/chromium"
@@ -100,7 +101,7 @@ def make_table(loaded: LoadedSuite, rng: random.Random) -> pd.DataFrame:
                     "id": it.id, "input": it.input, "target": it.target, "output": output,
                     "error": error, "label": label, "parsed": parsed,
                     "correct": label == it.target, "checks": {"json": ok, "label_in_set": ok},
-                    "format_ok": ok, "input_tokens": None if error else prompt_tokens + 12,
+                    "format_ok": ok, "custom": {}, "input_tokens": None if error else prompt_tokens + 12,
                     "output_tokens": None if error else 8,
                     "latency_s": None if error else rng.uniform(0.2, 1.5), "cached": False,
                     "judge": None,
@@ -109,22 +110,25 @@ def make_table(loaded: LoadedSuite, rng: random.Random) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def metadata(loaded: LoadedSuite, n: int) -> dict[str, Any]:
-    """The header fields run_metadata would add (it needs a plan, which this bench skips)."""
-    return {
-        "run_id": f"bench-{n}",
-        "created_at": "2026-01-01T00:00:00+00:00",
-        "versions": {"python": platform.python_version()},
-        "suite": {"name": loaded.suite.name, "path": str(loaded.path), "sha256": loaded.sha256},
-        "arms": {
-            arm: {
-                "model": loaded.suite.arms[arm].model,
-                "prompt_sha256": loaded.prompts[arm].sha256,
-            }
+def metadata(loaded: LoadedSuite, n: int) -> RunInfo:
+    """The header run_metadata would write (it needs a plan, which this bench skips)."""
+    suite = loaded.suite
+    return RunInfo(
+        run_id=f"bench-{n}",
+        created_at="2026-01-01T00:00:00+00:00",
+        duration_s=0.0,
+        versions=Versions(evalkit="bench", inspect_ai="-", python=platform.python_version()),
+        suite=SuiteInfo(name=suite.name, path=str(loaded.path), sha256=loaded.sha256,
+                        task_type=suite.task.type, labels=list(loaded.labels)),
+        arms={
+            arm: ArmInfo(model=suite.arms[arm].model, identity="-", adapter_sha256=None,
+                         prompt_sha256=loaded.prompts[arm].sha256, fewshot_examples=0,
+                         example_messages=[])
             for arm in ("baseline", "candidate")
         },
-        "stats": loaded.suite.stats.model_dump(),
-    }
+        dataset_hashes={},
+        stats=suite.stats,
+    )  # fmt: skip
 
 
 def timed(fn: Any, repeats: int) -> tuple[Any, float]:
@@ -158,7 +162,7 @@ def bench(n: int, repeats: int, folder: Path) -> dict[str, float]:
     loaded = make_suite(folder, n, rng)
     table = make_table(loaded, rng)
     analysed, analyse_s = timed(lambda: analyse(table, loaded), repeats)
-    results = {**metadata(loaded, n), **analysed}
+    results = Results(**dict(metadata(loaded, n)), **dict(analysed))
     html, render_s = timed(lambda: render_report(results, table), repeats)
     page = folder / "index.html"
     page.write_text(html, encoding="utf-8")

@@ -26,11 +26,12 @@ from evalkit.errors import (
     InputError,
     Interrupted,
 )
-from evalkit.report.terminal import plain
+from evalkit.names import ARMS, PROBES_PREFIX, TASK
+from evalkit.report.escape import plain
 
 if TYPE_CHECKING:
-    from evalkit.gate import GateReport
-    from evalkit.run.pipeline import RunOutcome
+    from evalkit.pipeline import RunOutcome
+    from evalkit.results import Gates
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -198,7 +199,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from evalkit.run.pipeline import RunOptions, run_suite
+    from evalkit.pipeline import RunOptions, run_suite
     from evalkit.run.plan import Shard
 
     if args.workers < 1:
@@ -230,13 +231,12 @@ def _report_outcome(outcome: RunOutcome, gate: bool, console: Console) -> int:
     from evalkit.report.terminal import print_summary
 
     print_summary(outcome.results, console)
-    if outcome.gates is None:
-        shard = outcome.results.get("shard") or {}
+    shard = outcome.results.shard
+    if shard is not None:
         console.print(
-            f"shard {shard.get('index')}/{shard.get('count')}: gates are judged on the merged "
-            "run (evalkit merge)"
+            f"shard {shard.index}/{shard.count}: gates are judged on the merged run (evalkit merge)"
         )
-    else:
+    elif outcome.gates is not None:
         _print_gates(outcome.gates, console)
     _step_summary(outcome.run_dir)
     console.print(f"report: {plain(outcome.run_dir / 'index.html')}")
@@ -245,7 +245,7 @@ def _report_outcome(outcome: RunOutcome, gate: bool, console: Console) -> int:
 
 
 def _cmd_merge(args: argparse.Namespace, console: Console) -> int:
-    from evalkit.run.pipeline import RunOptions, merge_runs
+    from evalkit.pipeline import RunOptions, merge_runs
 
     _check_run_id(args.run_id)
     _check_folder_arg(args.out, "--out")
@@ -258,8 +258,8 @@ def _cmd_merge(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_logs(args: argparse.Namespace, console: Console) -> int:
-    from evalkit.report.files import resolve_run
-    from evalkit.run.pipeline import export_inspect_logs
+    from evalkit.pipeline import export_inspect_logs
+    from evalkit.results import resolve_run
 
     try:
         run_dir = resolve_run(args.run)
@@ -274,7 +274,7 @@ def _cmd_logs(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _print_gates(report: GateReport, console: Console) -> None:
+def _print_gates(report: Gates, console: Console) -> None:
     marks = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "[yellow]skip[/yellow]"}
     for r in report.results:
         console.print(
@@ -298,13 +298,20 @@ def _step_summary(run_dir: Path) -> None:
 
 
 def _cmd_gate(args: argparse.Namespace, console: Console) -> int:
-    from evalkit.gate import judge_run, load_run
-    from evalkit.run.pipeline import write_reports
+    from evalkit.gate import judge_run
+    from evalkit.pipeline import write_reports
+    from evalkit.results import load_run
 
     run = load_run(args.run)
+    if (shard := run.results.shard) is not None:
+        raise InputError(
+            f"shard {shard.index}/{shard.count}: gates judge whole runs; merge the shards first "
+            "(evalkit merge)",
+            path=run.path,
+        )
     report = judge_run(run, load_run(args.baseline) if args.baseline else None)
     # the HTML shows the gates at the top, so it is rendered again with the new verdicts
-    write_reports(run.path, {**run.results, "gates": report.to_dict()}, run.samples)
+    write_reports(run.path, run.results.model_copy(update={"gates": report}), run.samples)
     _print_gates(report, console)
     _step_summary(run.path)
     return EXIT_OK if report.passed else EXIT_GATE_FAILED
@@ -314,12 +321,12 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
     from evalkit.analysis.compare import compare_runs
-    from evalkit.gate import load_run
-    from evalkit.report.terminal import fmt
+    from evalkit.report.numbers import num, signed
+    from evalkit.results import load_run
 
     a, b = load_run(args.run_a), load_run(args.run_b)
     title = "  ·  ".join(
-        plain(f"{tag} = {r.results['suite']['name']}/{r.results['run_id']}")
+        plain(f"{tag} = {r.results.suite.name}/{r.results.run_id}")
         for tag, r in (("A", a), ("B", b))
     )
     table = Table(title=title)
@@ -329,15 +336,15 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
         table.add_column(col, justify="right", no_wrap=True)
     changed_items = set()
     for row in compare_runs(a.results, b.results):
-        name = row["dataset"] if row["section"] == "task" else f"probes.{row['dataset']}"
-        if row["same_items"] is False:
+        name = row.dataset if row.section == TASK else f"{PROBES_PREFIX}.{row.dataset}"
+        if row.same_items is False:
             changed_items.add(name)
             name += " *"
         cells = []
-        for arm in ("baseline", "candidate"):
-            v = row[arm]
-            cells += [fmt(v["a"]), fmt(v["b"]), fmt(v["change"], signed=True)]
-        table.add_row(plain(name), plain(row["metric"]), *cells)
+        for arm in ARMS:
+            v = row.arms[arm]
+            cells += [num(v.a), num(v.b), signed(v.change)]
+        table.add_row(plain(name), plain(row.metric), *cells)
     console.print(table)
     if changed_items:
         console.print(f"* items differ between the runs: {plain(', '.join(sorted(changed_items)))}")
@@ -372,7 +379,7 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
     loaded = load_suite(args.suite)
     plan = plan_suite(loaded)
-    check_gate_targets(loaded.suite, [p.name for p in loaded.probes], loaded.path)
+    check_gate_targets(loaded)
     per_arm = sum(len(t.samples) for t in plan.for_arm("baseline"))
     console.print(
         f"{plain(args.suite)}: ok — {len(loaded.datasets)} datasets, {len(loaded.probes)} probes, "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -90,3 +90,28 @@ def find_secret(value: Any, where: str) -> str | None:
     elif isinstance(value, str) and looks_like_credential(value):
         return where
     return None
+
+
+def redact(value: Any, secrets: Sequence[str] | None = None) -> Any:
+    """A copy safe to write: every writer passes what it writes through here.
+
+    Scalars under secret-looking keys are blanked at any depth (a mapping under such a key,
+    a gate on a metric named "...authenticity..." say, is walked, not blanked), and in every
+    string a URL's user-info, a credential-shaped token and the value of any secret-looking
+    environment variable (`secrets`, default: read now) are cut out.
+    """
+    pattern = scrubber(env_secrets() if secrets is None else secrets)
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {
+                k: REDACTED
+                if secret_key(k) and isinstance(x, str | int | float) and not isinstance(x, bool)
+                else walk(x)
+                for k, x in v.items()
+            }
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        return scrub(v, pattern) if isinstance(v, str) else v
+
+    return walk(value)

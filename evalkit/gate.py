@@ -8,109 +8,62 @@ dataset; the training-sample set is left out of wildcards but can be named), and
 `probes.<pack>.<metric>` / `probes.*.<metric>` for forgetting probes. The metric part is
 everything after the dataset part, so `heldout.format.json` and `heldout.rubric.tone.overall`
 work. A path that matches nothing is an InputError, never a silent pass.
+
+Each kind of check is one handler in `GATE_RULES`, registered under the name of its key in
+the suite's `GateCheck` schema; tests/test_gate.py holds the two to the same names.
 """
 
 from __future__ import annotations
 
-import json
-import operator
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
 
-from evalkit.analysis.metrics import statistics_for
-from evalkit.analysis.stats import PairedResult, paired_bootstrap, quantile_key
+from evalkit.analysis.metrics import MetricContext, metrics_for, statistics_for
+from evalkit.analysis.stats import PairedResult, compare, paired_bootstrap, quantile_key
 from evalkit.errors import InputError
-from evalkit.report.files import read_samples, resolve_run
-from evalkit.run.journal import require_finished
-from evalkit.run.plan import TRAINING_SAMPLE
+from evalkit.names import ARMS, PROBE, PROBES_PREFIX, TASK, TRAINING_KIND, TRAINING_SAMPLE
+from evalkit.registry import Registry
+from evalkit.results import GateOutcome, Gates, MetricResult, Results, StoredRun
 from evalkit.scoring.format import default_checks, run_checks
-from evalkit.suite.schema import COMPARATOR, GateCheck, NonInferior, Regression, Suite
+from evalkit.suite.load import LoadedSuite
+from evalkit.suite.schema import COMPARATOR, GateCheck, NonInferior, Regression
 
-PROBES = "probes"
 ERRORS_RULE = "errors"
-_TRAINING_KIND = "training"  # the training-sample set: a memorisation diagnostic, not a target
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    ">": operator.gt,
-    "<": operator.lt,
-}
 
 
 @dataclass(frozen=True)
-class GateResult:
-    """One check on one expanded metric path; passed None means not evaluated."""
+class GateContext:
+    """What a check may read besides its metric row: the whole run, its rows, an earlier run."""
 
-    rule: str
-    check: str
-    passed: bool | None
-    evidence: str
-    value: float | None = None
-    bound: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "check": self.check,
-            "passed": self.passed,
-            "evidence": self.evidence,
-        }
+    results: Results
+    samples: pd.DataFrame | None = None
+    earlier: StoredRun | None = None
 
 
-@dataclass(frozen=True)
-class GateReport:
-    passed: bool
-    results: list[GateResult]
-
-    @property
-    def failed(self) -> list[GateResult]:
-        return [r for r in self.results if r.passed is False]
-
-    @property
-    def not_evaluated(self) -> list[GateResult]:
-        return [r for r in self.results if r.passed is None]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "results": [r.to_dict() for r in self.results]}
+Handler = Callable[[str, MetricResult, Any, GateContext], GateOutcome]
+GATE_RULES = Registry[Handler]("gate rule")
 
 
-@dataclass(frozen=True)
-class StoredRun:
-    """A finished run folder: its results.json and, where present, its per-item rows."""
+def gate_rule(name: str) -> Callable[[Handler], Handler]:
+    """Register the decorated `(rule, row, config, context) → GateOutcome` as check `name`."""
 
-    path: Path
-    results: dict[str, Any]
-    samples: pd.DataFrame | None
+    def register(handler: Handler) -> Handler:
+        return GATE_RULES.register(name, handler)
 
-
-def load_run(path: Path) -> StoredRun:
-    """Read a run folder, a suite folder (its latest run) or a results.json; InputError if absent."""
-    try:
-        run_dir = resolve_run(path)
-        require_finished(run_dir)  # a partial run is never judged as if it were complete
-        results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise InputError("no results.json here (expected a run folder)", path=path) from e
-    except json.JSONDecodeError as e:
-        raise InputError(f"results.json is not valid JSON: {e}", path=path) from e
-    samples_path = run_dir / "samples.jsonl"
-    samples = read_samples(samples_path) if samples_path.is_file() else None
-    return StoredRun(path=run_dir, results=results, samples=samples)
+    return register
 
 
-def gates_from_results(results: Mapping[str, Any]) -> list[dict[str, GateCheck]]:
+def gates_from_results(results: Results) -> list[dict[str, GateCheck]]:
     """The suite's gates as stored in results.json, validated again with the suite schema."""
-    config = results.get("suite", {}).get("config", {})
     try:
         return [
             {path: GateCheck.model_validate(check) for path, check in gate.items()}
-            for gate in config.get("gates", [])
+            for gate in results.suite.config.get("gates", [])
         ]
     except (ValidationError, AttributeError) as e:
         raise InputError(
@@ -118,8 +71,8 @@ def gates_from_results(results: Mapping[str, Any]) -> list[dict[str, GateCheck]]
         ) from e
 
 
-def max_errors_from_results(results: Mapping[str, Any]) -> int:
-    return int(results.get("suite", {}).get("config", {}).get("run", {}).get("max_errors", 0))
+def max_errors_from_results(results: Results) -> int:
+    return int(results.suite.config.get("run", {}).get("max_errors", 0))
 
 
 # ---- paths ---------------------------------------------------------------------------------
@@ -128,7 +81,9 @@ def max_errors_from_results(results: Mapping[str, Any]) -> int:
 def _split(path: str) -> tuple[str, str, str] | None:
     """(section, dataset pattern, metric) or None when the path has no metric part."""
     section, rest = (
-        ("probe", path[len(PROBES) + 1 :]) if path.startswith(PROBES + ".") else ("task", path)
+        (PROBE, path[len(PROBES_PREFIX) + 1 :])
+        if path.startswith(PROBES_PREFIX + ".")
+        else (TASK, path)
     )
     dataset, _, metric = rest.partition(".")
     return (section, dataset, metric) if dataset and metric else None
@@ -138,13 +93,7 @@ def _is_pattern(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def path_of(row: Mapping[str, Any]) -> str:
-    """The gate path that names one metric row."""
-    prefix = f"{PROBES}." if row["section"] == "probe" else ""
-    return f"{prefix}{row['dataset']}.{row['metric']}"
-
-
-def expand_path(path: str, metrics: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def expand_path(path: str, metrics: Sequence[MetricResult]) -> list[MetricResult]:
     """The metric rows a gate path names (wildcards in the dataset part); [] when none."""
     parts = _split(path)
     if parts is None:
@@ -154,42 +103,38 @@ def expand_path(path: str, metrics: Sequence[Mapping[str, Any]]) -> list[Mapping
     return [
         m
         for m in metrics
-        if m["section"] == section
-        and m["metric"] == metric
+        if m.section == section
+        and m.metric == metric
         and (
-            fnmatchcase(m["dataset"], dataset) and m.get("kind") != _TRAINING_KIND
+            fnmatchcase(m.dataset, dataset) and m.kind != TRAINING_KIND
             if wildcard
-            else m["dataset"] == dataset
+            else m.dataset == dataset
         )
     ]
 
 
-def metric_names(suite: Suite, section: str) -> list[str]:
-    """The metrics a dataset of `section` reports (see analysis.metrics.statistics_for);
-    rubric scores (`rubric.<name>.<metric>`) come on top."""
-    base = ["accuracy", "unparsed_rate", "error_rate"]
-    if section == "probe":
-        return base
-    classification = suite.task.type == "classification"
-    names = [*base, "macro_f1", "micro_f1", "weighted_f1"] if classification else ["error_rate"]
-    checks = suite.scorers.format or default_checks(suite.task.output.format, classification)
-    # the checks a run computes are the keys run_checks returns for any output
-    schema = {} if checks.schema_path else None
-    enabled = run_checks("", checks, json_schema=schema, label_in_set=False)
-    if enabled:
-        names += ["format_adherence", *(f"format.{n}" for n in enabled)]
-    return names
+def metric_names(loaded: LoadedSuite, section: str) -> list[str]:
+    """The metrics a dataset of `section` reports, read from the metric registry before any
+    run; rubric scores (`rubric.<name>.<metric>`) come on top."""
+    suite = loaded.suite
+    checks: dict[str, bool] = {}
+    if section == TASK:
+        classification = suite.task.type == "classification"
+        spec = suite.scorers.format or default_checks(suite.task.output.format, classification)
+        # the checks a run computes are the keys run_checks returns for any output
+        checks = run_checks("", spec, json_schema={} if spec.schema_path else None,
+                            label_in_set=False)  # fmt: skip
+    rows = pd.DataFrame({"checks": [checks]})
+    scorers = tuple(s.info for s in loaded.scorers)
+    ctx = MetricContext(suite.task.type, loaded.labels, section, scorers=scorers)
+    return [m.name for m in metrics_for(rows, rows, ctx)]
 
 
-def _known_metric(suite: Suite, section: str, metric: str) -> bool:
-    if metric.startswith("rubric."):  # rubric and criterion names are checked against the run
-        return section == "task" and len(metric.split(".")) == 3
-    return metric in metric_names(suite, section)
-
-
-def check_gate_targets(suite: Suite, probe_names: Sequence[str], suite_path: str | Path) -> None:
+def check_gate_targets(loaded: LoadedSuite) -> None:
     """Before any model call: every gate names a dataset or probe the suite runs, and a metric
     it reports."""
+    suite, suite_path = loaded.suite, loaded.path
+    probe_names = [p.name for p in loaded.probes]
     datasets = [*suite.datasets, *([TRAINING_SAMPLE] if suite.training_data else [])]
     for i, gate in enumerate(suite.gates):
         for path in gate:
@@ -201,24 +146,25 @@ def check_gate_targets(suite: Suite, probe_names: Sequence[str], suite_path: str
                     where=f"gates[{i}]",
                 )
             section, name, metric = parts
-            known = probe_names if section == "probe" else datasets
+            known = probe_names if section == PROBE else datasets
             if not any(fnmatchcase(k, name) for k in known):
-                what = "probe pack" if section == "probe" else "dataset"
+                what = "probe pack" if section == PROBE else "dataset"
                 raise InputError(
                     f"gate path {path!r}: no {what} matches {name!r}; "
                     f"{what}s in this suite: {', '.join(known) or 'none'}",
                     path=suite_path,
                     where=f"gates[{i}]",
                 )
-            if not _known_metric(suite, section, metric):
+            # rubric and criterion names are checked once the run has its rubric scores
+            rubric = section == TASK and metric.startswith("rubric.") and metric.count(".") == 2
+            names = metric_names(loaded, section)
+            if not rubric and metric not in names:
                 raise InputError(
                     f"gate path {path!r}: no metric {metric!r} here; "
-                    f"{'probes' if section == 'probe' else 'datasets'} of this suite report "
-                    f"{', '.join(metric_names(suite, section))}"
+                    f"{'probes' if section == PROBE else 'datasets'} of this suite report "
+                    f"{', '.join(names)}"
                     + (
-                        ", rubric.<rubric>.<criterion|overall|pass_rate>"
-                        if section == "task"
-                        else ""
+                        ", rubric.<rubric>.<criterion|overall|pass_rate>" if section == TASK else ""
                     ),
                     path=suite_path,
                     where=f"gates[{i}]",
@@ -239,144 +185,206 @@ def _pct(confidence: float) -> str:
     return f"{confidence * 100:g}%"
 
 
-def _absolute(rule: str, row: Mapping[str, Any], arm: str, comparator: str) -> GateResult:
+def _absolute(rule: str, row: MetricResult, arm: str, comparator: str) -> GateOutcome:
     op, bound = _comparator(comparator)
     check = f"{arm} {op} {bound:g}"
-    value = row.get(arm)
+    value = row[arm]
     if value is None:
-        return GateResult(rule, check, False, f"{arm} has no value for this metric", None, bound)
-    passed = _OPS[op](value, bound)
+        return GateOutcome(
+            rule=rule,
+            check=check,
+            passed=False,
+            evidence=f"{arm} has no value for this metric",
+            bound=bound,
+        )
+    passed = compare(value, op, bound)
     evidence = f"{arm} = {value:.4f} ({'meets' if passed else 'does not meet'} {op} {bound:g})"
-    return GateResult(rule, check, passed, evidence, value, bound)
+    return GateOutcome(
+        rule=rule, check=check, passed=passed, evidence=evidence, value=value, bound=bound
+    )
 
 
-def _difference(rule: str, row: Mapping[str, Any], comparator: str) -> GateResult:
+@gate_rule("baseline")
+def _baseline_bound(rule: str, row: MetricResult, comparator: str, ctx: GateContext) -> GateOutcome:
+    """An absolute bound on the baseline's value."""
+    return _absolute(rule, row, "baseline", comparator)
+
+
+@gate_rule("candidate")
+def _candidate_bound(
+    rule: str, row: MetricResult, comparator: str, ctx: GateContext
+) -> GateOutcome:
+    """An absolute bound on the candidate's value."""
+    return _absolute(rule, row, "candidate", comparator)
+
+
+def _uninformative(
+    rule: str, check: str, row: MetricResult, ctx: GateContext
+) -> GateOutcome | None:
+    """Not evaluated, when the row is the accuracy of a probe whose baseline had nothing to lose.
+
+    A baseline at chance (or one that could not answer most items) cannot get worse, so the
+    candidate being "not worse" says nothing about forgetting: such a check must not pass.
+    """
+    if row.section != PROBE or row.metric != "accuracy":
+        return None
+    probe = next((p for p in ctx.results.probes if p.probe == row.dataset), None)
+    if probe is None or probe.informative:
+        return None
+    return GateOutcome(
+        rule=rule,
+        check=check,
+        passed=None,
+        evidence=f"not evaluated: the probe is uninformative (baseline accuracy "
+        f"{probe.baseline or 0.0:.4f}, chance {probe.chance:.4f}, unparsable "
+        f"{probe.unparsed_rate.baseline or 0.0:.0%}): the baseline had no ability to lose, so "
+        "the comparison says nothing about forgetting",
+    )
+
+
+@gate_rule("candidate_minus_baseline")
+def _difference(rule: str, row: MetricResult, comparator: str, ctx: GateContext) -> GateOutcome:
     """The bound applies to the CI: '>=' needs its lower end, '<=' its upper end."""
     op, bound = _comparator(comparator)
     check = f"candidate_minus_baseline {op} {bound:g}"
-    low, high, diff = row.get("ci_low"), row.get("ci_high"), row.get("diff")
+    if vacuous := _uninformative(rule, check, row, ctx):
+        return vacuous
+    low, high, diff = row.ci_low, row.ci_high, row.diff
     if low is None or high is None or diff is None:
-        return GateResult(rule, check, False, "no interval for this metric", None, bound)
+        return GateOutcome(
+            rule=rule,
+            check=check,
+            passed=False,
+            evidence="no interval for this metric",
+            bound=bound,
+        )
     end, value = ("lower", low) if op in (">=", ">") else ("upper", high)
-    passed = _OPS[op](value, bound)
-    ci = f"{_pct(row['confidence'])} CI [{low:+.4f}, {high:+.4f}]"
+    passed = compare(value, op, bound)
+    ci = f"{_pct(row.confidence)} CI [{low:+.4f}, {high:+.4f}]"
     if passed:
         evidence = f"diff {diff:+.4f}, {ci}: the {end} end {value:+.4f} meets {op} {bound:g}"
-    elif _OPS[op](diff, bound):
+    elif compare(diff, op, bound):
         evidence = (
             f"the point estimate {diff:+.4f} meets {op} {bound:g} but the {ci} does not: its "
-            f"{end} end is {value:+.4f}. The interval must clear the bound (n={row.get('n')}; "
+            f"{end} end is {value:+.4f}. The interval must clear the bound (n={row.n}; "
             "more items or a larger effect would)"
         )
     else:
         evidence = f"diff {diff:+.4f}, {ci}: does not meet {op} {bound:g}"
-    return GateResult(rule, check, passed, evidence, value, bound)
+    return GateOutcome(
+        rule=rule, check=check, passed=passed, evidence=evidence, value=value, bound=bound
+    )
 
 
-def _non_inferior(rule: str, row: Mapping[str, Any], spec: NonInferior) -> GateResult:
+@gate_rule("non_inferior")
+def _non_inferior(rule: str, row: MetricResult, spec: NonInferior, ctx: GateContext) -> GateOutcome:
     """One-sided bound of candidate − baseline beyond −margin (beyond +margin if lower is better)."""
     c = spec.confidence
     check = f"non_inferior margin {spec.margin:g} at {_pct(c)}"
-    quantiles = row.get("quantiles") or {}
-    if row.get("higher_is_better", True):
-        value, bound = quantiles.get(quantile_key(1 - c)), -spec.margin or 0.0
+    if vacuous := _uninformative(rule, check, row, ctx):
+        return vacuous
+    if row.higher_is_better:
+        value, bound = row.quantiles.get(quantile_key(1 - c)), -spec.margin or 0.0
         op, end = ">", "lower"
     else:
-        value, bound = quantiles.get(quantile_key(c)), spec.margin
+        value, bound = row.quantiles.get(quantile_key(c)), spec.margin
         op, end = "<", "upper"
-    if value is None:
-        return GateResult(rule, check, False, f"no {_pct(c)} bound stored for this metric")
-    passed = _OPS[op](value, bound)
-    direction = "" if row.get("higher_is_better", True) else " (lower is better)"
+    if value is None or row.diff is None:
+        return GateOutcome(
+            rule=rule,
+            check=check,
+            passed=False,
+            evidence=f"no {_pct(c)} bound stored for this metric",
+        )
+    passed = compare(value, op, bound)
+    direction = "" if row.higher_is_better else " (lower is better)"
     evidence = (
-        f"diff {row['diff']:+.4f}; one-sided {_pct(c)} {end} bound {value:+.4f} "
+        f"diff {row.diff:+.4f}; one-sided {_pct(c)} {end} bound {value:+.4f} "
         f"{'is' if passed else 'is not'} {op} {bound:+g}{direction}"
     )
-    return GateResult(rule, check, passed, evidence, value, bound)
+    return GateOutcome(
+        rule=rule, check=check, passed=passed, evidence=evidence, value=value, bound=bound
+    )
 
 
 def cross_run_change(
-    old: pd.DataFrame,
-    new: pd.DataFrame,
-    row: Mapping[str, Any],
-    arm: str,
-    results: Mapping[str, Any],
+    old: pd.DataFrame, new: pd.DataFrame, row: MetricResult, arm: str, results: Results
 ) -> PairedResult | None:
     """new − old for one arm's metric, paired-bootstrapped over the items both runs share.
 
     Reuses the metric definitions of the arm comparison, with the earlier run in the
     baseline slot; None when no items are shared or the metric is not per-item (rubrics).
     """
-    pick = (old["dataset"] == row["dataset"]) & (old["arm"] == arm)
+    pick = (old["dataset"] == row.dataset) & (old["arm"] == arm)
     o = old[pick].set_index("id")
-    n = new[(new["dataset"] == row["dataset"]) & (new["arm"] == arm)].set_index("id")
+    n = new[(new["dataset"] == row.dataset) & (new["arm"] == arm)].set_index("id")
     shared = [i for i in o.index if i in n.index]
     if not shared:
         return None
-    suite = results["suite"]
-    statistics = statistics_for(
-        o.loc[shared],
-        n.loc[shared],
-        row["section"],
-        suite.get("task_type") == "classification",
-        suite.get("labels", []),
-    )
-    if row["metric"] not in statistics:
+    suite = results.suite
+    ctx = MetricContext(suite.task_type, tuple(suite.labels), row.section, tuple(suite.scorers))
+    statistics = statistics_for(o.loc[shared], n.loc[shared], ctx)
+    if row.metric not in statistics:
         return None
-    stats = results.get("stats", {})
-    return paired_bootstrap(
-        {row["metric"]: statistics[row["metric"]]},
+    paired, stats = statistics[row.metric], results.stats
+    change = paired_bootstrap(
+        {row.metric: (paired.baseline, paired.candidate)},
         len(shared),
-        resamples=stats.get("bootstrap", 2000),
-        seed=stats.get("seed", 0),
-        confidence=stats.get("confidence", 0.95),
-    )[row["metric"]]
+        resamples=stats.bootstrap,
+        seed=stats.seed,
+        confidence=stats.confidence,
+    )[row.metric]
+    return change if paired.n is None else replace(change, n=paired.n)
 
 
-def _no_regression(
-    rule: str,
-    row: Mapping[str, Any],
-    spec: Regression,
-    results: Mapping[str, Any],
-    samples: pd.DataFrame | None,
-    earlier: StoredRun | None,
-) -> GateResult:
+@gate_rule("no_regression")
+def _no_regression(rule: str, row: MetricResult, spec: Regression, ctx: GateContext) -> GateOutcome:
     """This run's arm may not drop more than `tolerance` below the earlier run's, on an interval."""
-    arm, tol = spec.arm, spec.tolerance
+    arm, tol, earlier = spec.arm, spec.tolerance, ctx.earlier
     check = f"no_regression {arm} tolerance {tol:g}"
     if earlier is None:
-        return GateResult(rule, check, None, "not evaluated: no baseline run given (--baseline)")
-    old_row = next(
-        (
-            m
-            for m in earlier.results.get("metrics", [])
-            if (m["dataset"], m["section"], m["metric"])
-            == (row["dataset"], row["section"], row["metric"])
-        ),
-        None,
-    )
-    if old_row is None or old_row.get(arm) is None:
-        return GateResult(
-            rule, check, None, f"not evaluated: the baseline run {earlier.path} has no {rule}"
+        return GateOutcome(
+            rule=rule,
+            check=check,
+            passed=None,
+            evidence="not evaluated: no baseline run given (--baseline)",
         )
-    higher = row.get("higher_is_better", True)
+    old_row = earlier.results.metric(row.dataset, row.metric, row.section)
+    if old_row is None or old_row[arm] is None:
+        return GateOutcome(
+            rule=rule,
+            check=check,
+            passed=None,
+            evidence=f"not evaluated: the baseline run {earlier.path} has no {rule}",
+        )
+    if row[arm] is None:  # e.g. a rubric criterion no item of this run was scored on
+        return GateOutcome(
+            rule=rule,
+            check=check,
+            passed=False,
+            evidence=f"this run has no {arm} value for {rule} (the baseline run has "
+            f"{old_row[arm]:.4f}), so it cannot show that it did not regress",
+        )
+    higher = row.higher_is_better
     # a drop for higher-is-better metrics, a rise for lower-is-better ones
     bound = (-tol or 0.0) if higher else tol  # `or 0.0`: never print -0
     op = ">=" if higher else "<="
     change = None
-    if samples is not None and earlier.samples is not None:
-        change = cross_run_change(earlier.samples, samples, row, arm, results)
+    if ctx.samples is not None and earlier.samples is not None:
+        change = cross_run_change(earlier.samples, ctx.samples, row, arm, ctx.results)
     if change is None:
         # rubric scores and runs without samples.jsonl: only the point values are comparable
         value = row[arm] - old_row[arm]
-        passed = _OPS[op](value, bound)
+        passed = compare(value, op, bound)
         evidence = (
             f"{arm} {old_row[arm]:.4f} → {row[arm]:.4f} ({value:+.4f}); no per-item rows to pair "
             f"(none shared, or not a per-item metric), so judged on point values: {'meets' if passed else 'does not meet'} {op} {bound:+g}"
         )
-        return GateResult(rule, check, passed, evidence, value, bound)
+        return GateOutcome(
+            rule=rule, check=check, passed=passed, evidence=evidence, value=value, bound=bound
+        )
     value = change.ci_low if higher else change.ci_high
-    passed = _OPS[op](value, bound)
+    passed = compare(value, op, bound)
     end = "lower" if higher else "upper"
     evidence = (
         f"{arm} {change.baseline:.4f} → {change.candidate:.4f} ({change.diff:+.4f}) on "
@@ -384,82 +392,65 @@ def _no_regression(
         f"change [{change.ci_low:+.4f}, {change.ci_high:+.4f}]: its {end} end "
         f"{'meets' if passed else 'does not meet'} {op} {bound:+g}"
     )
-    return GateResult(rule, check, passed, evidence, value, bound)
+    return GateOutcome(
+        rule=rule, check=check, passed=passed, evidence=evidence, value=value, bound=bound
+    )
 
 
-def errors_gate(results: Mapping[str, Any], max_errors: int) -> GateResult:
+def errors_gate(results: Results, max_errors: int) -> GateOutcome:
     """Fails when any dataset × arm lost more samples than `run.max_errors` allows."""
     check = f"errored samples <= {max_errors} per dataset and arm"
-    sizes = {name: d.get("n") for name, d in results.get("datasets", {}).items()}
     over = [
-        f"{dataset}: {arm} {count} of {sizes.get(dataset, '?')}"
-        for dataset, arms in results.get("errors", {}).items()
-        for arm, count in arms.items()
-        if count > max_errors
+        f"{name}: {arm} {d.errors[arm]} of {d.n}"
+        for name, d in results.datasets.items()
+        for arm in ARMS
+        if d.errors[arm] > max_errors
     ]
     if over:
-        return GateResult(
-            ERRORS_RULE,
-            check,
-            False,
-            f"samples errored ({'; '.join(over)}); run.max_errors allows {max_errors}",
+        return GateOutcome(
+            rule=ERRORS_RULE,
+            check=check,
+            passed=False,
+            evidence=f"samples errored ({'; '.join(over)}); run.max_errors allows {max_errors}",
         )
-    total = sum(c for arms in results.get("errors", {}).values() for c in arms.values())
-    return GateResult(ERRORS_RULE, check, True, f"{total} errored samples in all")
-
-
-def _evaluate_check(
-    rule: str,
-    row: Mapping[str, Any],
-    check: GateCheck,
-    results: Mapping[str, Any],
-    samples: pd.DataFrame | None,
-    earlier: StoredRun | None,
-) -> GateResult:
-    if check.baseline is not None:
-        return _absolute(rule, row, "baseline", check.baseline)
-    if check.candidate is not None:
-        return _absolute(rule, row, "candidate", check.candidate)
-    if check.candidate_minus_baseline is not None:
-        return _difference(rule, row, check.candidate_minus_baseline)
-    if check.non_inferior is not None:
-        return _non_inferior(rule, row, check.non_inferior)
-    assert check.no_regression is not None  # GateCheck holds exactly one check
-    return _no_regression(rule, row, check.no_regression, results, samples, earlier)
+    total = sum(d.errors.baseline + d.errors.candidate for d in results.datasets.values())
+    return GateOutcome(
+        rule=ERRORS_RULE, check=check, passed=True, evidence=f"{total} errored samples in all"
+    )
 
 
 def evaluate_gates(
-    results: Mapping[str, Any],
-    gates: Sequence[Mapping[str, GateCheck]],
+    results: Results,
+    gates: Sequence[dict[str, GateCheck]],
     *,
     max_errors: int,
     samples: pd.DataFrame | None = None,
     earlier: StoredRun | None = None,
-) -> GateReport:
+) -> Gates:
     """Judge every gate on a finished run's results (and per-item rows, for no_regression)."""
-    metrics = results.get("metrics", [])
-    judged: list[GateResult] = []
+    ctx = GateContext(results=results, samples=samples, earlier=earlier)
+    judged: list[GateOutcome] = []
     for i, gate in enumerate(gates):
         for path, check in gate.items():
-            rows = expand_path(path, metrics)
+            rows = expand_path(path, results.metrics)
             if not rows:
-                available = ", ".join(path_of(m) for m in metrics) or "none"
+                available = ", ".join(m.path for m in results.metrics) or "none"
                 raise InputError(
                     f"gate {path!r} matches no metric of this run; available: {available}",
-                    path=results.get("suite", {}).get("path"),
+                    path=results.suite.path,
                     where=f"gates[{i}]",
                 )
-            judged += [
-                _evaluate_check(path_of(r), r, check, results, samples, earlier) for r in rows
-            ]
+            name, config = check.rule()
+            handler = GATE_RULES.lookup(name)
+            judged += [handler(row.path, row, config, ctx) for row in rows]
     errors = errors_gate(results, max_errors)
     # with no gates configured the errors check still speaks up, but only when it fails
     if judged or errors.passed is False:
         judged.insert(0, errors)
-    return GateReport(passed=all(r.passed is not False for r in judged), results=judged)
+    return Gates(passed=all(r.passed is not False for r in judged), results=judged)
 
 
-def judge_run(run: StoredRun, earlier: StoredRun | None = None) -> GateReport:
+def judge_run(run: StoredRun, earlier: StoredRun | None = None) -> Gates:
     """`evalkit gate`: judge a finished run with the gates stored in its own results.json."""
     return evaluate_gates(
         run.results,

@@ -12,7 +12,6 @@ repetition, powers and the size of what it renders, and whatever it raises becom
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import traceback
 from collections.abc import Callable, Collection, Mapping
@@ -22,6 +21,8 @@ from typing import Any
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from evalkit.hashing import sha256_text
 
 PROMPT_VARIABLES = ("input", "labels", "examples")
 MAX_RANGE_ITEMS = 100_000  # items of every range() in one render together
@@ -153,7 +154,7 @@ class CompiledPrompt:
             },
             sort_keys=True,
         )
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return sha256_text(payload)
 
 
 _INCLUDES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)

@@ -12,7 +12,6 @@ same adapter. Writes `<suite>/adapter/` (config, float16 weights, CARD.md, card.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import platform
@@ -29,15 +28,12 @@ from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from evalkit.hashing import sha256_file
 from evalkit.models import fetch
 from evalkit.prompts import CompiledPrompt
 
 BASE = "smollm2-135m-instruct"
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def encode(tokenizer, prompt: CompiledPrompt, item: dict) -> tuple[list[int], list[int]]:
@@ -160,10 +156,10 @@ def main() -> None:
         "base_model_source": manifest["source_package"] + ":" + manifest["source_file"],
         "base_model_gguf_sha256": manifest["sha256"],
         "training_data": str(train_path.relative_to(suite)),
-        "training_data_sha256": sha256(train_path),
+        "training_data_sha256": sha256_file(train_path),
         "training_rows": len(items),
         "prompt": str(prompt_path.relative_to(suite)),
-        "prompt_sha256": sha256(prompt_path),
+        "prompt_sha256": sha256_file(prompt_path),
         "reply_format": '{"intent": "<label>"}',
         "hyperparameters": {
             "lora_r": args.rank,

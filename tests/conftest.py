@@ -17,7 +17,6 @@ import pytest
 from tests.loopback import Loopback, loopback_endpoint
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 ITEMS = [
     {"id": "q1", "input": "where is my new card", "target": "card_arrival"},

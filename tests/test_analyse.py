@@ -7,13 +7,18 @@ from types import SimpleNamespace
 import pytest
 
 from evalkit.analysis.analyse import probe_verdicts, verdict
+from evalkit.results import Analysis, MetricResult
 from evalkit.suite.schema import NonInferior
 
 
-def _row(metric: str, base: float, cand: float, lower: float, n: int = 100) -> dict:
-    return {"metric": metric, "baseline": base, "candidate": cand, "diff": cand - base,
-            "ci_low": lower, "ci_high": cand - base + 0.05, "confidence": 0.95, "n": n,
-            "quantiles": {"0.05": lower}}  # fmt: skip
+def _row(
+    metric: str, base: float, cand: float, lower: float, n: int = 100, dataset: str = "p"
+) -> MetricResult:
+    section = "task" if dataset == "heldout" else "probe"
+    return MetricResult(dataset=dataset, section=section, kind=section, metric=metric,
+                        baseline=base, candidate=cand, diff=cand - base, ci_low=lower,
+                        ci_high=cand - base + 0.05, confidence=0.95, n=n, resamples=1000,
+                        quantiles={"0.05": lower})  # fmt: skip
 
 
 def _loaded(*probes: tuple[str, str]) -> SimpleNamespace:
@@ -23,8 +28,8 @@ def _loaded(*probes: tuple[str, str]) -> SimpleNamespace:
     )
 
 
-def _probe(acc: tuple[float, float, float], unparsed: tuple[float, float]) -> dict:
-    return {"metrics": [_row("accuracy", *acc), _row("unparsed_rate", *unparsed, lower=0.0)]}
+def _probe(acc: tuple[float, float, float], unparsed: tuple[float, float]) -> Analysis:
+    return Analysis(metrics=[_row("accuracy", *acc), _row("unparsed_rate", *unparsed, lower=0.0)])
 
 
 @pytest.mark.parametrize(
@@ -45,19 +50,38 @@ def _probe(acc: tuple[float, float, float], unparsed: tuple[float, float]) -> di
     ],
 )
 def test_probe_verdicts(kind, acc, unparsed, non_inferior, informative, collapse) -> None:
-    [v] = probe_verdicts({"p": _probe(acc, unparsed)}, _loaded(("p", kind)))
-    assert (v["non_inferior"], v["informative"], v["format_collapse"]) == (
+    [v] = probe_verdicts(_probe(acc, unparsed), _loaded(("p", kind)))
+    assert (v.non_inferior, v.informative, v.format_collapse) == (
         non_inferior,
         informative,
         collapse,
     )
-    assert v["lower_bound"] == acc[2] and v["margin"] == 0.05
+    assert v.lower_bound == acc[2] and v.margin == 0.05
 
 
 def test_verdict_sentence_follows_the_interval() -> None:
-    better = {"heldout": {"metrics": [_row("macro_f1", 0.3, 0.7, 0.25) | {"ci_low": 0.25}]}}
-    assert verdict(better, [], "macro_f1")["outcome"] == "better"
-    unclear = {"heldout": {"metrics": [_row("macro_f1", 0.5, 0.52, -0.1) | {"ci_low": -0.1}]}}
-    out = verdict(unclear, [{"non_inferior": True, "informative": False}], "macro_f1")
-    assert out["outcome"] == "inconclusive"
-    assert "no clear difference" in out["sentence"] and "1 uninformative" in out["sentence"]
+    better = Analysis(metrics=[_row("macro_f1", 0.3, 0.7, 0.25, dataset="heldout")])
+    assert verdict(better, "macro_f1").outcome == "better"
+    [probe] = probe_verdicts(_probe((0.20, 0.20, 0.0), (0.0, 0.0)), _loaded(("p", "numeric")))
+    unclear = Analysis(
+        metrics=[_row("macro_f1", 0.5, 0.52, -0.1, dataset="heldout")],
+        probes=[probe.model_copy(update={"informative": False})],
+    )
+    out = verdict(unclear, "macro_f1")
+    assert out.outcome == "inconclusive"
+    assert "no clear difference" in out.sentence
+    assert "No forgetting probe is informative" in out.sentence
+
+
+def test_verdict_counts_only_informative_probes() -> None:
+    """An uninformative probe is neither a success nor a failure of non-inferiority."""
+    [shown] = probe_verdicts(_probe((0.60, 0.58, -0.01), (0.0, 0.0)), _loaded(("p", "numeric")))
+    [failed] = probe_verdicts(_probe((0.60, 0.40, -0.30), (0.0, 0.0)), _loaded(("p", "numeric")))
+    vacuous = shown.model_copy(update={"probe": "q", "informative": False})
+    held = Analysis(
+        metrics=[_row("macro_f1", 0.3, 0.7, 0.25, dataset="heldout")],
+        probes=[shown, failed.model_copy(update={"probe": "r"}), vacuous],
+    )
+    sentence = verdict(held, "macro_f1").sentence
+    assert "Non-inferiority is shown on 1 of 2 informative forgetting probes" in sentence
+    assert "1 more is uninformative" in sentence

@@ -8,6 +8,7 @@ run of each arm the model calls are cache hits.
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -136,6 +137,21 @@ def test_gate_command_rejudges_a_finished_run(
     assert summary.read_text(encoding="utf-8").count("## evalkit ·") == 2
 
 
+def test_gate_without_samples_rewrites_the_report_too(work: Path, first: Path) -> None:
+    """A run folder that lost samples.jsonl: index.html must not keep the old verdicts."""
+    lost = work / "lost-samples"
+    shutil.copytree(first, lost)
+    assert main(["gate", str(lost)]) == EXIT_OK  # judged without an earlier run
+    (lost / "samples.jsonl").unlink()
+    stale = (lost / "index.html").read_text(encoding="utf-8")
+    assert "not evaluated: no baseline run given" in stale
+    assert main(["gate", str(lost), "--baseline", str(first)]) == EXIT_OK
+    page = (lost / "index.html").read_text(encoding="utf-8")
+    assert "not evaluated: no baseline run given" not in page
+    assert "so judged on point values" in page  # the new no_regression evidence
+    assert 'id="samples-missing"' in page
+
+
 def test_unknown_dataset_in_a_gate_exits_2_before_running(
     work: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -166,9 +182,27 @@ def test_every_sample_failing_exits_3_with_the_evidence_on_disk(work: Path) -> N
     assert run(work, suite, "--gate", "--run-id", "r") == EXIT_RUN_FAILED
     run_dir = work / "reports" / "broken" / "r"
     results = results_of(run_dir)
-    assert results["errors"]["heldout"]["candidate"] == 6
+    assert results["datasets"]["heldout"]["errors"]["candidate"] == 6
     assert results["gates"]["passed"] is False  # the errors gate
     assert (run_dir / "junit.xml").is_file() and (run_dir / "summary.md").is_file()
+
+
+def test_gate_on_a_results_file_of_another_schema_version_is_a_located_error(
+    work: Path, first: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = work / "old-run"
+    shutil.copytree(first, old)
+    data = results_of(old)
+    (old / "results.json").write_text(json.dumps({**data, "schema_version": 1}), encoding="utf-8")
+    assert main(["gate", str(old)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"{old / 'results.json'} [schema_version]: schema_version 1" in err
+    assert "this evalkit reads version 2" in err and "Traceback" not in err
+    # the right version with a wrong shape: named by its key path, not half-read
+    data["metrics"][0]["n"] = "many"
+    (old / "results.json").write_text(json.dumps(data), encoding="utf-8")
+    assert main(["compare", str(old), str(first)]) == EXIT_BAD_INPUT
+    assert "[metrics.0.n]" in capsys.readouterr().err
 
 
 def test_compare_prints_both_runs(

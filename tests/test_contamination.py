@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -11,25 +10,30 @@ import pytest
 from evalkit.analysis.contamination import find_contamination, normalise
 from evalkit.data.items import Item
 
-DATA = Path("/work/shared/data")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def items(prefix: str, texts: list[str]) -> list[Item]:
     return [Item(id=f"{prefix}{i}", input=text, target="") for i, text in enumerate(texts)]
 
 
+def _jsonl(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
 @pytest.fixture(scope="module")
 def gsm8k_questions() -> list[Item]:
-    lines = (DATA / "gsm8k" / "test.jsonl").read_text(encoding="utf-8").splitlines()
-    return [Item(f"gsm8k-{i}", json.loads(line)["question"], "") for i, line in enumerate(lines)]
+    """The 300 real GSM8K questions of the built-in probe pack, numbered by position."""
+    rows = _jsonl(REPO / "evalkit" / "probes" / "packs" / "gsm8k" / "items.jsonl")
+    return [Item(f"gsm8k-{i}", row["input"], "") for i, row in enumerate(rows)]
 
 
 @pytest.fixture(scope="module")
 def banking_test() -> list[Item]:
-    with (DATA / "banking77" / "test.csv").open(encoding="utf-8", newline="") as f:
-        return [
-            Item(f"b{i}", row["text"], row["category"]) for i, row in enumerate(csv.DictReader(f))
-        ]
+    """400 real banking77 queries: the demo's held-out and training sets."""
+    data = REPO / "suites" / "banking77" / "data"
+    rows = _jsonl(data / "heldout.jsonl") + _jsonl(data / "train.jsonl")
+    return [Item(row["id"], row["input"], row["target"]) for row in rows]
 
 
 def test_normalise() -> None:
@@ -39,17 +43,17 @@ def test_normalise() -> None:
 
 
 def test_planted_exact_and_near_duplicates(gsm8k_questions: list[Item]) -> None:
-    train = list(gsm8k_questions[:500])
+    train = list(gsm8k_questions[:200])
     exact = gsm8k_questions[10]
     # Same question, different case/punctuation/spacing: an exact match after normalisation.
     restyled = Item(
         "h-restyled", "  " + gsm8k_questions[20].input.upper().replace(".", " ;") + "  ", ""
     )
     # Near duplicate: two words changed in a long (87-word) question.
-    words = gsm8k_questions[4].input.split()
+    words = gsm8k_questions[3].input.split()
     words[3], words[-3] = "seventeen", "purple"
     near = Item("h-near", " ".join(words), "")
-    heldout = [Item("h-exact", exact.input, ""), restyled, near, *gsm8k_questions[600:700]]
+    heldout = [Item("h-exact", exact.input, ""), restyled, near, *gsm8k_questions[200:300]]
 
     found = {m.heldout_id: m for m in find_contamination(heldout, train)}
 
@@ -60,11 +64,11 @@ def test_planted_exact_and_near_duplicates(gsm8k_questions: list[Item]) -> None:
         True,
     )
     assert found["h-restyled"].train_id == "gsm8k-20" and found["h-restyled"].exact
-    assert found["h-near"].train_id == "gsm8k-4" and not found["h-near"].exact
+    assert found["h-near"].train_id == "gsm8k-3" and not found["h-near"].exact
     # Each changed word breaks at most 3 of the question's ~85 trigrams.
     assert 0.9 < found["h-near"].similarity < 1.0
     assert found["h-near"].heldout_text == near.input
-    assert found["h-near"].train_text == gsm8k_questions[4].input
+    assert found["h-near"].train_text == gsm8k_questions[3].input
 
 
 def test_sorted_by_similarity_descending(gsm8k_questions: list[Item]) -> None:

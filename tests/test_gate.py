@@ -10,10 +10,23 @@ import pandas as pd
 import pytest
 
 from evalkit.errors import InputError
-from evalkit.gate import StoredRun, evaluate_gates, expand_path
+from evalkit.gate import GATE_RULES, evaluate_gates, expand_path
 from evalkit.report.junit import junit_xml
 from evalkit.report.markdown import summary_markdown
-from evalkit.suite.schema import GateCheck
+from evalkit.results import (
+    ArmCounts,
+    ArmValues,
+    DatasetResult,
+    Gates,
+    MetricResult,
+    ProbeVerdict,
+    Results,
+    StoredRun,
+    SuiteInfo,
+    Verdict,
+    Versions,
+)
+from evalkit.suite.schema import GateCheck, Stats
 
 QUANTILE_KEYS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.9", "0.95", "0.975", "0.99", "0.995")
 
@@ -29,40 +42,55 @@ def row(
     kind: str = "in_domain",
     lower95: float | None = None,
     upper95: float | None = None,
-) -> dict[str, Any]:
+) -> MetricResult:
     """A metric row; the one-sided 95% bounds default to the two-sided interval's ends."""
     low, high = ci
     quantiles = dict.fromkeys(QUANTILE_KEYS[:5], low) | dict.fromkeys(QUANTILE_KEYS[5:], high)
     quantiles["0.05"] = low if lower95 is None else lower95
     quantiles["0.95"] = high if upper95 is None else upper95
-    return {
-        "dataset": dataset,
-        "section": section,
-        "kind": kind,
-        "metric": metric,
-        "higher_is_better": metric not in ("error_rate", "unparsed_rate"),
-        "baseline": baseline,
-        "candidate": candidate,
-        "diff": candidate - baseline,
-        "ci_low": low,
-        "ci_high": high,
-        "confidence": 0.95,
-        "n": 200,
-        "resamples": 2000,
-        "quantiles": quantiles,
-    }
+    return MetricResult(
+        dataset=dataset,
+        section=section,
+        kind=kind,
+        metric=metric,
+        higher_is_better=metric not in ("error_rate", "unparsed_rate"),
+        baseline=baseline,
+        candidate=candidate,
+        diff=candidate - baseline,
+        ci_low=low,
+        ci_high=high,
+        confidence=0.95,
+        n=200,
+        resamples=2000,
+        quantiles=quantiles,
+    )
 
 
-def results(*metrics: dict[str, Any], errors: dict[str, dict[str, int]] | None = None) -> dict:
-    names = dict.fromkeys(m["dataset"] for m in metrics)
-    return {
-        "run_id": "r1",
-        "suite": {"name": "s", "path": "suite.yaml", "task_type": "classification", "labels": []},
-        "stats": {"confidence": 0.95, "bootstrap": 500, "seed": 0},
-        "metrics": list(metrics),
-        "datasets": {n: {"n": 200} for n in names},
-        "errors": errors or {n: {"baseline": 0, "candidate": 0} for n in names},
-    }
+def results(*metrics: MetricResult, errors: dict[str, dict[str, int]] | None = None) -> Results:
+    """A finished run holding these metric rows (200 items per dataset)."""
+    names = dict.fromkeys(m.dataset for m in metrics)
+    sections = {m.dataset: (m.section, m.kind) for m in metrics}
+    errors = errors or {}
+    return Results(
+        run_id="r1",
+        created_at="2026-01-01T00:00:00+00:00",
+        duration_s=1.0,
+        versions=Versions(evalkit="0", inspect_ai="0", python="3"),
+        suite=SuiteInfo(name="s", path="suite.yaml", sha256="0", task_type="classification"),
+        arms={},
+        dataset_hashes={},
+        stats=Stats(confidence=0.95, bootstrap=500, seed=0),
+        metrics=list(metrics),
+        datasets={
+            n: DatasetResult(
+                section=sections[n][0],
+                kind=sections[n][1],
+                n=200,
+                errors=ArmCounts(**errors.get(n, {})),
+            )
+            for n in names
+        },
+    )
 
 
 RUN = results(
@@ -77,7 +105,7 @@ RUN = results(
 )
 
 
-def judge(gates: list[dict[str, dict]], run: dict | None = None, **kw: Any):
+def judge(gates: list[dict[str, dict]], run: Results | None = None, **kw: Any) -> Gates:
     parsed = [{p: GateCheck.model_validate(c) for p, c in g.items()} for g in gates]
     return evaluate_gates(run or RUN, parsed, max_errors=kw.pop("max_errors", 0), **kw)
 
@@ -90,8 +118,12 @@ def only(report, rule: str):
 # ---- paths ---------------------------------------------------------------------------------
 
 
+def test_every_gate_check_in_the_schema_has_one_handler() -> None:
+    assert set(GATE_RULES.names()) == set(GateCheck.model_fields)
+
+
 def test_paths_and_wildcards() -> None:
-    names = lambda p: [(m["dataset"], m["metric"]) for m in expand_path(p, RUN["metrics"])]  # noqa: E731
+    names = lambda p: [(m.dataset, m.metric) for m in expand_path(p, RUN.metrics)]  # noqa: E731
     assert names("heldout.macro_f1") == [("heldout", "macro_f1")]
     assert names("heldout.format.json") == [("heldout", "format.json")]
     assert names("heldout.rubric.tone.overall") == [("heldout", "rubric.tone.overall")]
@@ -190,6 +222,43 @@ def test_non_inferior_uses_the_one_sided_quantile_at_its_confidence() -> None:
     assert only(judge([gate], run), "heldout.accuracy").passed is False  # 97.5%: -0.08
 
 
+def test_comparisons_decide_ties_by_the_operator_not_by_rounding() -> None:
+    # -13/80 as floating point computes it, a hair above -0.1625
+    run = results(row("heldout", "accuracy", 0.5, 0.4, (-0.2, 0.0), lower95=0.4 - 0.5625))
+    gate = {"heldout.accuracy": {"non_inferior": {"margin": 0.1625}}}
+    assert only(judge([gate], run), "heldout.accuracy").passed is False
+    # 0.7 + 0.2 is 0.8999999999999999: it meets >= 0.9
+    run = results(row("heldout", "accuracy", 0.5, 0.7 + 0.2, (0.3, 0.5)))
+    assert only(
+        judge([{"heldout.accuracy": {"candidate": ">= 0.9"}}], run), "heldout.accuracy"
+    ).passed
+
+
+def test_an_uninformative_probe_is_not_evaluated_never_passed() -> None:
+    """gsm8k's baseline is at chance in RUN: 'not worse' says nothing about forgetting."""
+
+    def verdict(name: str, informative: bool) -> ProbeVerdict:
+        return ProbeVerdict(probe=name, version="1", n=200, baseline=0.4, candidate=0.38,
+                            diff=-0.02, ci_low=-0.06, ci_high=0.02, lower_bound=-0.06, margin=0.1,
+                            confidence=0.95, non_inferior=True, chance=0.25,
+                            unparsed_rate=ArmValues(baseline=0.0, candidate=0.0),
+                            informative=informative, format_collapse=False)  # fmt: skip
+
+    run = RUN.model_copy(update={"probes": [verdict("gsm8k", False), verdict("mmlu", True)]})
+    gates = [
+        {"probes.*.accuracy": {"non_inferior": {"margin": 0.1}}},
+        {"probes.gsm8k.accuracy": {"candidate_minus_baseline": ">= -0.1"}},
+    ]
+    report = judge(gates, run)
+    gsm8k = [r for r in report.results if r.rule == "probes.gsm8k.accuracy"]
+    assert [r.passed for r in gsm8k] == [None, None]
+    assert all("uninformative" in r.evidence for r in gsm8k)
+    assert only(report, "probes.mmlu.accuracy").passed is True
+    # an absolute bound still says something about the candidate
+    absolute = judge([{"probes.gsm8k.accuracy": {"candidate": ">= 0.3"}}], run)
+    assert only(absolute, "probes.gsm8k.accuracy").passed is True
+
+
 def test_non_inferior_lower_is_better_flips_direction() -> None:
     # error_rate rose by +0.01; the one-sided 95% upper bound +0.03 must stay below +margin
     gate = {"heldout.error_rate": {"non_inferior": {"margin": 0.05}}}
@@ -203,8 +272,10 @@ def test_non_inferior_lower_is_better_flips_direction() -> None:
 
 
 def test_errors_above_allowance_fail_even_without_gates() -> None:
-    run = results(row("heldout", "macro_f1", 0.7, 0.8, (0.05, 0.15)))
-    run["errors"] = {"heldout": {"baseline": 0, "candidate": 3}}
+    run = results(
+        row("heldout", "macro_f1", 0.7, 0.8, (0.05, 0.15)),
+        errors={"heldout": {"baseline": 0, "candidate": 3}},
+    )
     report = judge([], run)
     assert not report.passed
     (r,) = report.results
@@ -215,13 +286,14 @@ def test_errors_above_allowance_fail_even_without_gates() -> None:
 
 def test_no_gates_passes_with_an_empty_list() -> None:
     report = judge([])
-    assert report.passed and report.to_dict() == {"passed": True, "results": []}
+    assert report.passed and report.model_dump() == {"passed": True, "results": []}
 
 
 def test_to_dict_shape() -> None:
-    d = judge([{"heldout.macro_f1": {"candidate": ">= 0.5"}}]).to_dict()
+    d = judge([{"heldout.macro_f1": {"candidate": ">= 0.5"}}]).model_dump()
     assert d["passed"] is True
-    assert [set(r) for r in d["results"]] == [{"rule", "check", "passed", "evidence"}] * 2
+    fields = {"rule", "check", "passed", "evidence", "value", "bound"}
+    assert [set(r) for r in d["results"]] == [fields] * 2
     assert d["results"][0]["rule"] == "errors"
 
 
@@ -247,10 +319,9 @@ def samples(correct: list[bool], arm: str = "candidate", dataset: str = "heldout
     )
 
 
-def run_with(accuracy: float) -> dict:
+def run_with(accuracy: float) -> Results:
     r = results(row("heldout", "accuracy", 0.5, accuracy, (-0.1, 0.1)))
-    r["suite"]["labels"] = ["a", "b"]
-    return r
+    return r.model_copy(update={"suite": r.suite.model_copy(update={"labels": ["a", "b"]})})
 
 
 GATE = [{"heldout.accuracy": {"no_regression": {"tolerance": 0.02}}}]
@@ -308,6 +379,19 @@ def test_no_regression_falls_back_to_points_without_samples() -> None:
     assert r.passed is False
 
 
+def test_no_regression_fails_without_a_traceback_when_this_run_has_no_value() -> None:
+    """A rubric criterion no item was scored on has no value: no regression is not shown."""
+    unscored = row("heldout", "rubric.tone.overall", 0, 0, (0, 0)).model_copy(
+        update=dict.fromkeys(("baseline", "candidate", "diff", "ci_low", "ci_high"))
+    )
+    earlier = StoredRun(
+        Path("old"), results(row("heldout", "rubric.tone.overall", 3, 3.5, (0, 1))), None
+    )
+    gate = [{"heldout.rubric.tone.overall": {"no_regression": {}}}]
+    r = only(judge(gate, results(unscored), earlier=earlier), "heldout.rubric.tone.overall")
+    assert r.passed is False and "this run has no candidate value" in r.evidence
+
+
 def test_no_regression_metric_missing_from_the_earlier_run_is_not_evaluated() -> None:
     earlier = StoredRun(Path("old"), results(row("ood", "accuracy", 0.5, 0.5, (0, 0))), None)
     r = only(judge(GATE, run_with(0.8), earlier=earlier), "heldout.accuracy")
@@ -329,7 +413,9 @@ def test_junit_and_markdown_list_failures(tmp_path: Path) -> None:
             row("heldout", "accuracy", 0.7, 0.8, (0.05, 0.15)),
         ),
     )
-    run = {**RUN, "gates": report.to_dict(), "verdict": {"sentence": "x < y & z"}}
+    run = RUN.model_copy(
+        update={"gates": report, "verdict": Verdict(outcome="unknown", sentence="x < y & z")}
+    )
     xml = junit_xml(run)
     assert 'tests="4" failures="1" errors="0" skipped="1"' in xml
     assert 'type="GateFailed"' in xml and "&lt; y &amp; z" in xml

@@ -9,7 +9,6 @@ report is checked in Chromium by tests/test_report_browser.py.
 
 from __future__ import annotations
 
-import copy
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -20,11 +19,11 @@ from markdown_it import MarkdownIt
 from rich.console import Console
 
 from evalkit.cli import _print_gates, main
-from evalkit.gate import GateReport, GateResult
+from evalkit.pipeline import RunOptions, RunOutcome, run_suite, write_outputs
 from evalkit.report.junit import junit_xml
 from evalkit.report.markdown import summary_markdown
 from evalkit.report.terminal import print_summary
-from evalkit.run.pipeline import RunOptions, RunOutcome, run_suite, write_outputs
+from evalkit.results import Results
 from tests.conftest import HOSTILE_LABELS, HOSTILE_MODELS, HOSTILE_TEXT, write_hostile_suite
 
 XSD = Path(__file__).parent / "data" / "junit.xsd"
@@ -41,9 +40,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> RunOutcome:
 
 
 @pytest.fixture
-def results(run: RunOutcome) -> dict[str, Any]:
+def results(run: RunOutcome) -> Results:
     """The run's results with every free-text field a hand-edited results.json could hold."""
-    r = copy.deepcopy(run.results)
+    r = run.results.model_dump(mode="json")
     r["suite"]["name"] = f"suite {HOSTILE_TEXT}"
     r["run_id"] = f"run`{CONTROL}"
     r["verdict"]["sentence"] = f"# verdict {HOSTILE_TEXT} {CONTROL}"
@@ -59,7 +58,7 @@ def results(run: RunOutcome) -> dict[str, Any]:
          "informative": True, "format_collapse": False,
          "unparsed_rate": {"baseline": 0.0, "candidate": 0.0}}
     ]  # fmt: skip
-    return r
+    return Results.model_validate(r)
 
 
 def _tokens(tokens: list[Any]) -> list[Any]:
@@ -70,7 +69,7 @@ def _tokens(tokens: list[Any]) -> list[Any]:
     return out
 
 
-def test_summary_markdown_renders_only_text(results: dict[str, Any]) -> None:
+def test_summary_markdown_renders_only_text(results: Results) -> None:
     md = summary_markdown(results)
     parser = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     tokens = _tokens(parser.parse(md))
@@ -109,26 +108,23 @@ def test_markdown_code_span_fences_outlast_backticks() -> None:
     assert "<code>evalkit-test/`x``y` [a](https://evil.example)</code>" in html
 
 
-def test_junit_is_well_formed_and_valid(results: dict[str, Any]) -> None:
+def test_junit_is_well_formed_and_valid(results: Results) -> None:
     xmlschema = pytest.importorskip("xmlschema")
     xml = junit_xml(results)
     root = ET.fromstring(xml)  # well-formed despite NUL, ESC, U+FFFF and a lone surrogate
     xmlschema.XMLSchema(str(XSD)).validate(ET.ElementTree(root))
     names = [case.get("name") for case in root.iter("testcase")]
-    assert len(names) == len(results["gates"]["results"])
+    assert results.gates is not None and len(names) == len(results.gates.results)
     assert all("\\x00" in n and "\\x1b" in n and "\\ud800" in n for n in names[1:])
     failure = root.find(".//failure")
     assert failure is not None and "</script><script>" in (failure.text or "")
 
 
-def test_terminal_shows_markup_and_controls_as_text(
-    run: RunOutcome, results: dict[str, Any]
-) -> None:
+def test_terminal_shows_markup_and_controls_as_text(run: RunOutcome, results: Results) -> None:
     console = Console(record=True, width=400, color_system=None, force_terminal=False)
     print_summary(results, console)
-    report = GateReport(False, [GateResult(g["rule"], g["check"], g["passed"], g["evidence"])
-                                for g in results["gates"]["results"]])  # fmt: skip
-    _print_gates(report, console)
+    assert results.gates is not None
+    _print_gates(results.gates, console)
     out = console.export_text()
     assert "[red]red[/red]" in out and "[red]m[/red]" in out  # markup printed, not applied
     assert HOSTILE_MODELS["baseline"] in out
@@ -151,7 +147,7 @@ def test_error_lines_are_one_literal_line(
 
 
 def test_every_writer_survives_hostile_text(
-    run: RunOutcome, results: dict[str, Any], tmp_path: Path
+    run: RunOutcome, results: Results, tmp_path: Path
 ) -> None:
     table = run.table.copy()
     # (pandas' string columns cannot hold a lone surrogate at all; readers refuse one)
@@ -160,7 +156,7 @@ def test_every_writer_survives_hostile_text(
     table.loc[1, "input"] = control
     write_outputs(tmp_path, results, table)
     stored = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
-    assert stored["run_id"] == results["run_id"]  # a lone surrogate round-trips as its escape
+    assert stored["run_id"] == results.run_id  # a lone surrogate round-trips as its escape
     rows = [
         json.loads(line) for line in (tmp_path / "samples.jsonl").read_text("utf-8").splitlines()
     ]
@@ -171,6 +167,6 @@ def test_every_writer_survives_hostile_text(
 
 def test_hostile_labels_and_models_reach_the_run_intact(run: RunOutcome) -> None:
     """The fixture really carries the hostile text into the results the writers get."""
-    assert run.results["suite"]["labels"] == HOSTILE_LABELS
-    assert {a: v["model"] for a, v in run.results["arms"].items()} == HOSTILE_MODELS
+    assert run.results.suite.labels == HOSTILE_LABELS
+    assert {a: v.model for a, v in run.results.arms.items()} == HOSTILE_MODELS
     assert HOSTILE_TEXT in set(run.table["output"])

@@ -6,6 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
@@ -45,7 +46,7 @@ def test_run_writes_the_run_folder(run) -> None:
         assert (run_dir / name).is_file(), name
     assert json.loads((run_dir / "run.json").read_text())["state"] == "complete"
     results = json.loads((run_dir / "results.json").read_text())
-    assert results["schema_version"] == 1
+    assert results["schema_version"] == 2
     assert results["versions"]["inspect_ai"] and results["versions"]["evalkit"]
     assert set(results["arms"]) == {"baseline", "candidate"}
     assert (
@@ -78,7 +79,7 @@ def test_every_item_has_a_row_per_arm(run) -> None:
 
 def test_errors_are_counted_and_scored_wrong(run) -> None:
     results = json.loads((run[1] / "results.json").read_text())
-    assert results["errors"]["heldout"] == {"baseline": 0, "candidate": 1}
+    assert results["datasets"]["heldout"]["errors"] == {"baseline": 0, "candidate": 1}
     row = _samples(run[1]).query("arm == 'candidate' and id == 'q5'").iloc[0]
     assert "ScriptedFailure" in row["error"] and not row["correct"]
     assert _metric(results, "heldout", "error_rate")["candidate"] == pytest.approx(1 / 6)
@@ -96,7 +97,7 @@ def test_numbers_are_recomputable_from_samples(run) -> None:
         ]
         assert _metric(results, "heldout", "accuracy")[arm] == pytest.approx(rows["correct"].mean())
         assert _metric(results, "heldout", "macro_f1")[arm] == pytest.approx(
-            f1_score(rows["target"], preds, labels=labels, average="macro", zero_division=0)
+            f1_score(rows["target"], preds, labels=labels, average="macro", zero_division=np.nan)
         )
         assert _metric(results, "heldout", "format_adherence")[arm] == pytest.approx(
             rows["format_ok"].fillna(False).astype(bool).mean()
@@ -171,10 +172,43 @@ def test_secrets_in_a_suite_are_refused(make_suite, capsys) -> None:
 
 
 def test_redaction_keeps_gate_paths_and_blanks_secret_values() -> None:
-    from evalkit.report.files import redact
+    from evalkit.credentials import redact
 
     config = {"arms": {"b": {"model_args": {"api_key": "sk-1", "batch": 8}}},
               "gates": [{"heldout.rubric.authenticity.overall": {"candidate": ">= 3"}}]}  # fmt: skip
     out = redact(config)
     assert out["arms"]["b"]["model_args"] == {"api_key": "<redacted>", "batch": 8}
     assert out["gates"] == config["gates"]
+
+
+def test_targets_outside_the_label_set_are_normalised_like_answers(make_suite, tmp_path) -> None:
+    """allow_unknown_labels: a verbatim answer to a target in other case or spelling is right."""
+    items = [
+        {
+            "id": "a",
+            "input": "where is my new card",
+            "target": "Card_Arrival",
+        },  # a label, other case
+        {"id": "b", "input": "what is the weather", "target": "Out_Of_Scope"},  # not a label
+    ]
+    text = SUITE.replace(
+        "heldout: {path: items.jsonl, id: id}",
+        "heldout: {path: items.jsonl, id: id, allow_unknown_labels: true}",
+    ).replace(
+        """answers: {"card": '{"intent": "card_arrival"}'""",
+        """answers: {"weather": '{"intent": "Out_Of_Scope"}', "card": '{"intent": "Card_Arrival"}'""",
+    )
+    suite = make_suite(text, items=items)
+    code = main(
+        ["run", str(suite), "--out", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
+    )
+    run_dir = tmp_path / "r" / "tiny" / "latest"
+    samples = _samples(run_dir).query("arm == 'candidate'").set_index("id")
+    assert code == 0
+    assert samples.loc["a", "target"] == "card_arrival"  # the label the target names
+    assert (
+        samples.loc["a", "output"] == '{"intent": "Card_Arrival"}' and samples.loc["a", "correct"]
+    )
+    assert (
+        samples.loc["b", "output"] == '{"intent": "Out_Of_Scope"}' and samples.loc["b", "correct"]
+    )

@@ -21,7 +21,8 @@ from evalkit.scoring.probes import (
     select_items,
 )
 
-GSM8K_TEST = Path("/work/shared/data/gsm8k/test.jsonl")
+# the GSM8K test rows the gsm8k pack was drawn from, with their line numbers (SOURCE.md there)
+GSM8K_SOURCE = Path(__file__).parent / "data" / "gsm8k" / "source-rows.jsonl"
 BUILTIN_SIZES = {
     "gsm8k": 300,
     "mmlu-elementary-math": 378,
@@ -57,9 +58,16 @@ def test_builtin_pack_is_valid(name: str, tmp_path: Path) -> None:
         assert item.input in prompt and "{{" not in prompt
 
 
+def _gsm8k_source() -> dict[int, dict[str, str]]:
+    lines = GSM8K_SOURCE.read_text(encoding="utf-8").splitlines()
+    return {row["line"]: row for row in map(json.loads, lines)}
+
+
 def test_gsm8k_targets_match_the_source_file() -> None:
-    rows = [json.loads(line) for line in GSM8K_TEST.read_text(encoding="utf-8").splitlines()]
-    for item in load_pack("gsm8k", SuiteFolder(Path(".") / "suite.yaml")).items:
+    rows = _gsm8k_source()
+    items = load_pack("gsm8k", SuiteFolder(Path(".") / "suite.yaml")).items
+    assert len(rows) == len(items)
+    for item in items:
         row = rows[int(item.id.removeprefix("gsm8k-"))]
         assert item.input == row["question"].strip()
         assert item.target == row["answer"].split("#### ")[-1].strip().replace(",", "")
@@ -132,8 +140,8 @@ def test_extract_letter_from_restated_option_text(geography: tuple[Item, ...]) -
         "a currency.",
     ):
         expected = "A" if "currency" in reply else "B"
-        assert extract_answer("multiple_choice", reply, options) == expected
-    assert extract_answer("multiple_choice", "something else entirely", options) is None
+        assert extract_answer("multiple_choice", reply, item.input) == expected
+    assert extract_answer("multiple_choice", "something else entirely", item.input) is None
 
 
 def test_real_mmlu_targets_round_trip(geography: tuple[Item, ...]) -> None:
@@ -151,7 +159,7 @@ def test_real_mmlu_targets_round_trip(geography: tuple[Item, ...]) -> None:
             f"{letter.lower()})",
             options[letter],
         ):
-            got = extract_answer("multiple_choice", reply, options)
+            got = extract_answer("multiple_choice", reply, item.input)
             assert got == letter, (item.id, reply, got)
             assert is_correct("multiple_choice", got, item.target)
 
@@ -160,9 +168,7 @@ def test_real_mmlu_targets_round_trip(geography: tuple[Item, ...]) -> None:
 
 
 def test_real_gsm8k_solutions_extract_to_their_target() -> None:
-    lines = GSM8K_TEST.read_text(encoding="utf-8").splitlines()[:200]
-    for number, line in enumerate(lines, start=1):
-        row = json.loads(line)
+    for number, row in _gsm8k_source().items():
         target = row["answer"].split("#### ")[-1].strip().replace(",", "")
         got = extract_answer("numeric", row["answer"])
         assert got == target, (number, got, target)
@@ -218,7 +224,9 @@ def test_is_correct() -> None:
 
 
 def test_unknown_kind_is_a_programming_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        KeyError, match="unknown probe kind 'essay'; known: multiple_choice, numeric"
+    ):
         extract_answer("essay", "x")
 
 
@@ -340,6 +348,8 @@ def test_folder_without_manifest(tmp_path: Path) -> None:
         (MANIFEST.replace("{{ input }}", "{{ input"), r"\[prompt\]"),
         (MANIFEST.replace("{{ input }}", "the question"), r"\[prompt\].*never uses"),
         (MANIFEST.replace("name: my-pack", "name: ''"), r"\[name\]"),
+        (MANIFEST.replace("name: my-pack", "name: my pack!"), r"\[name\]: 'my pack!': use letters"),
+        (MANIFEST.replace("name: my-pack", "name: training_sample"), r"\[name\].*is reserved"),
         ("- just\n- a list\n", r"must be a mapping"),
         ("name: [unclosed\n", r":\d+: not valid YAML"),
     ],

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evalkit.run.pipeline import RunOptions, RunOutcome, run_suite
+from evalkit.pipeline import RunOptions, RunOutcome, run_suite
 from tests.conftest import HOSTILE_LABELS, HOSTILE_MODELS, write_hostile_suite
 
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
@@ -140,7 +140,7 @@ def test_filters_show_expected_counts(run: RunOutcome, tmp_path: Path) -> None:
     want = expected(run.table)
     # the fixture is built so that every filter has something to find, and not everything
     assert want["filter=errors"] == 1 and 0 < want["filter=disagreements"] < want[""] == 9
-    paired = [d["paired"]["disagreements"] for d in run.results["datasets"].values()]
+    paired = [d.paired.disagreements for d in run.results.datasets.values() if d.paired]
     assert want["filter=disagreements"] == sum(paired)
     # one browser per fragment, a few at a time: each spends most of its second starting up
     with ThreadPoolExecutor(max_workers=4) as pool:

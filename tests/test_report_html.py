@@ -12,8 +12,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from evalkit.pipeline import RunOptions, RunOutcome, run_suite
 from evalkit.report.html import FLAGS, browser_rows, render_report
-from evalkit.run.pipeline import RunOptions, RunOutcome, run_suite
+from evalkit.results import GateOutcome, Gates, MetricResult, Results, RubricResult, Verdict
 
 XSS_1 = "<script>alert(1)</script>"
 XSS_2 = "</script><script>alert(2)</script>"
@@ -151,27 +152,29 @@ def test_report_written_and_self_contained(run: RunOutcome, page: str) -> None:
 def test_verdict_and_header(run: RunOutcome, page: str) -> None:
     import html
 
-    verdict = run.results["verdict"]
-    assert html.escape(verdict["sentence"]) in page
-    assert f'class="verdict {verdict["outcome"]}"' in page
+    verdict = run.results.verdict
+    assert html.escape(verdict.sentence) in page
+    # the candidate failed a request, so the errors gate failed: the banner leads with it
+    assert run.results.gates and not run.results.gates.passed
+    assert 'class="verdict gates-failed"' in page
     for arm in ("baseline", "candidate"):
-        assert run.results["arms"][arm]["model"] in page
-        assert run.results["arms"][arm]["prompt_sha256"][:12] in page
-    assert run.results["run_id"] in page
+        assert run.results.arms[arm].model in page
+        assert run.results.arms[arm].prompt_sha256[:12] in page
+    assert run.results.run_id in page
 
 
 def test_every_dataset_and_its_errors(run: RunOutcome, page: str) -> None:
     parser = Cells()
     parser.feed(page)
-    assert set(run.results["datasets"]) == {
+    assert set(run.results.datasets) == {
         "heldout",
         "casual",
         "training_sample",
         "mmlu-global-facts",
     }
-    for name, d in run.results["datasets"].items():
+    for name, d in run.results.datasets.items():
         assert f'id="dataset-{name}"' in page
-        assert parser.errors[name] == d["errors"]
+        assert parser.errors[name] == d.errors.model_dump()
     # the candidate failed on the "boom" item: shown, not hidden
     assert parser.errors["heldout"]["candidate"] == 1
 
@@ -180,47 +183,54 @@ def test_metric_numbers_equal_results(run: RunOutcome, page: str) -> None:
     parser = Cells()
     parser.feed(page)
     checked = 0
-    for name, d in run.results["datasets"].items():
-        for m in d["metrics"]:
-            for field in ("baseline", "candidate", "diff"):
-                raw, shown = parser.values[(name, m["metric"], field)]
-                assert float(raw) == pytest.approx(m[field], abs=0, rel=0)
-                expected = f"{m[field]:+.3f}" if field == "diff" else f"{m[field]:.3f}"
-                assert shown == expected
-                checked += 1
+    for m in run.results.metrics:
+        for field in ("baseline", "candidate", "diff"):
+            raw, shown = parser.values[(m.dataset, m.metric, field)]
+            value = getattr(m, field)
+            assert float(raw) == pytest.approx(value, abs=0, rel=0)
+            expected = f"{value:+.3f}" if field == "diff" else f"{value:.3f}"
+            assert shown == expected
+            checked += 1
     assert checked > 30
 
 
 def test_format_section_has_every_check(run: RunOutcome, page: str) -> None:
     section = page[page.index('id="format"') : page.index('id="probes"')]
-    names = {m["metric"] for m in run.results["datasets"]["heldout"]["metrics"]}
+    names = {m.metric for m in run.results.metrics_of("heldout")}
     fmt = {n for n in names if n == "format_adherence" or n.startswith("format.")}
     assert fmt and all(f'data-metric="{n}"' in section for n in fmt)
 
 
 def test_mcnemar_and_classes(run: RunOutcome, page: str) -> None:
-    paired = run.results["datasets"]["heldout"]["paired"]
-    assert f'data-v="{paired["mcnemar_p"]}"' in page
-    assert f"different answers on {paired['disagreements']} items" in page
+    paired = run.results.datasets["heldout"].paired
+    assert f'data-v="{paired.mcnemar_p}"' in page
+    assert f"different answers on {paired.disagreements} items" in page
     assert "(no label)" in page and "(other)" in page and 'class="heat"' in page
+    # the report says which labels F1 averages over
+    assert 'id="f1-labels"' in page and "over the task's 2 declared labels" in page
 
 
 def test_probes_generalisation_contamination_economics(run: RunOutcome, page: str) -> None:
-    probe = run.results["probes"][0]
-    assert f'data-probe="{probe["probe"]}"' in page
-    assert f'data-v="{probe["lower_bound"]}"' in page
-    assert ("PASS" if probe["non_inferior"] else "FAIL") in page
-    gen = run.results["generalisation"]
-    assert gen["arms"]["candidate"]["out_of_domain"]["casual"]
+    probe = run.results.probes[0]
+    assert f'data-probe="{probe.probe}"' in page
+    assert f'data-v="{probe.lower_bound}"' in page
+    row = page[page.index(f'data-probe="{probe.probe}"') :].split("</tr>")[0]
+    if not probe.informative:
+        assert "NOT EVALUATED: uninformative" in row and "PASS" not in row
+    else:
+        assert ("PASS" if probe.non_inferior else "FAIL: non-inferiority not shown") in row
+    assert "worse beyond the margin" not in page.replace("not worse beyond the margin", "")
+    gen = run.results.generalisation
+    assert gen and gen.arms["candidate"].out_of_domain["casual"]
     assert "casual (gap)" in page
-    contamination = run.results["contamination"]
-    assert contamination and contamination[0]["heldout_id"] == "q1"
+    contamination = run.results.contamination
+    assert contamination and contamination[0].heldout_id == "q1"
     assert f"<strong>{len(contamination)}</strong> evaluation item" in page
-    econ = run.results["economics"]
-    ratio = econ["baseline"]["mean_input_tokens"] / econ["candidate"]["mean_input_tokens"]
+    econ = run.results.economics
+    ratio = econ["baseline"].mean_input_tokens / econ["candidate"].mean_input_tokens
     assert f"{ratio:.1f}×" in page
-    stats = run.results["stats"]
-    assert f"{stats['bootstrap']} resamples, seed {stats['seed']}" in page
+    stats = run.results.stats
+    assert f"{stats.bootstrap} resamples, seed {stats.seed}" in page
 
 
 # ---- escaping --------------------------------------------------------------------------------
@@ -260,8 +270,8 @@ def test_blob_pairs_both_arms(run: RunOutcome, page: str) -> None:
 # ---- render_report on its own: optional sections ---------------------------------------------
 
 
-def _render(results: dict[str, Any], table: pd.DataFrame, **changes: Any) -> str:
-    return render_report({**results, **changes}, table)
+def _render(results: Results, table: pd.DataFrame, **changes: Any) -> str:
+    return render_report(results.model_copy(update=changes), table)
 
 
 def test_absent_sections_are_skipped(run: RunOutcome) -> None:
@@ -269,7 +279,7 @@ def test_absent_sections_are_skipped(run: RunOutcome) -> None:
         run.results,
         run.table,
         probes=[],
-        generalisation={},
+        generalisation=None,
         contamination=None,
         economics={},
         gates=None,
@@ -290,34 +300,66 @@ def test_empty_contamination_says_so(run: RunOutcome) -> None:
 
 
 def test_gates_failed_first(run: RunOutcome) -> None:
-    gates = {
-        "passed": False,
-        "results": [
-            {"rule": "heldout.macro_f1", "check": "better", "passed": True, "evidence": "ok <b>"},
-            {"rule": "probes.all", "check": "non_inferior", "passed": False, "evidence": "lb -0.2"},
+    gates = Gates(
+        passed=False,
+        results=[
+            GateOutcome(rule="heldout.macro_f1", check="better", passed=True, evidence="ok <b>"),
+            GateOutcome(rule="probes.all", check="non_inferior", passed=False, evidence="lb -0.2"),
         ],
-    }
+    )
     page = _render(run.results, run.table, gates=gates)
     section = page[page.index('id="gates"') : page.index('id="metrics"')]
     assert section.index("probes.all") < section.index("heldout.macro_f1")
     assert "FAIL" in section and "ok &lt;b&gt;" in section
 
 
-def test_rubrics_render_defensively(run: RunOutcome) -> None:
-    rubric = {
-        "rubric": "helpfulness",
-        "dataset": "heldout",
-        "criteria": [{"name": "clear", "weight": 1.0, "baseline": 3.1, "candidate": 3.9,
-                      "diff": 0.8, "ci_low": 0.2, "ci_high": 1.4}],
-        "overall": {"baseline": 3.1, "candidate": 3.9, "diff": 0.8, "ci_low": 0.2, "ci_high": 1.4},
-        "pass_rate": None,
+def test_the_banner_never_contradicts_the_gates(run: RunOutcome) -> None:
+    """A candidate that clearly beats the baseline but fails a gate is not shown in green."""
+    from evalkit.report.markdown import summary_markdown
+
+    better = Verdict(outcome="better", sentence="The candidate beats the baseline.")
+    passed = Gates(
+        passed=True, results=[GateOutcome(rule="r", check="c", passed=True, evidence="e")]
+    )
+    failed = Gates(
+        passed=False,
+        results=[
+            GateOutcome(rule="heldout.format_adherence", check="candidate >= 0.9", passed=False, evidence="0.75"),
+            GateOutcome(rule="heldout.macro_f1", check="c", passed=True, evidence="e"),
+        ],
+    )  # fmt: skip
+    green = _render(run.results, run.table, verdict=better, gates=passed)
+    assert (
+        '<div class="verdict better" id="verdict">The candidate beats the baseline.</div>' in green
+    )
+    red = _render(run.results, run.table, verdict=better, gates=failed)
+    banner = red[red.index('<div class="verdict') : red.index("</div>", red.index('id="verdict"'))]
+    assert 'class="verdict gates-failed"' in banner and "better" not in banner.split(">")[0]
+    assert "Release gates failed (1 of 2 checks)" in banner
+    md = summary_markdown(run.results.model_copy(update={"verdict": better, "gates": failed}))
+    assert md.splitlines()[2].startswith("Release gates failed (1 of 2 checks)")
+
+
+def test_rubrics_render_with_and_without_their_optional_parts(run: RunOutcome) -> None:
+    interval = {"baseline": 3.1, "candidate": 3.9, "diff": 0.8, "ci_low": 0.2, "ci_high": 1.4}
+    rubric = RubricResult.model_validate({
+        "rubric": "helpfulness", "dataset": "heldout", "pass_threshold": 3.0,
+        "scale": {"min": 1, "max": 5},
+        "criteria": [{"name": "clear", "weight": 1.0, **interval}],
+        "overall": {**interval, "n": 20, "dropped": 0, "dropped_judge_errors": 0,
+                    "dropped_arm_errors": 0},
+        "pass_rate": dict.fromkeys(interval),
         "pairwise": {"candidate_win_rate": 0.7, "ci_low": 0.55, "ci_high": 0.82, "candidate_wins": 14,
-                     "baseline_wins": 5, "ties": 1, "position_flips": 2, "n": 20},
+                     "baseline_wins": 5, "ties": 1, "position_flips": 2, "position_bias_rate": 0.1,
+                     "n": 20},
         "calibration": {"criteria": [{"name": "clear", "kappa": 0.61, "exact_agreement": 0.8, "n": 30}],
                         "warning": "only 30 human labels"},
-        "judge_errors": {"baseline": 0, "candidate": 1},
-    }  # fmt: skip
-    page = _render(run.results, run.table, rubrics=[rubric, {"rubric": "bare"}])
+        "judge_errors": {"baseline": 0, "candidate": 1, "pairwise": 0},
+        "judge_cost": {"model": "j", "requests": 40, "cached": 0, "input_tokens": 1, "output_tokens": 1,
+                       "cost": None},
+    })  # fmt: skip
+    bare = rubric.model_copy(update={"rubric": "bare", "pairwise": None, "calibration": None})
+    page = _render(run.results, run.table, rubrics=[rubric, bare])
     section = page[page.index('id="rubrics"') : page.index('id="economics"')]
     assert "helpfulness" in section and "bare" in section
     assert "70.0%" in section and "0.61" in section and "only 30 human labels" in section
@@ -355,16 +397,17 @@ def test_browser_rows_disagreement_without_labels() -> None:
     assert flags == [0, FLAGS["disagreement"] | FLAGS["format"]]
 
 
-def test_terminal_summary_shows_missing_values_as_dashes() -> None:
+def test_terminal_summary_shows_missing_values_as_dashes(run: RunOutcome) -> None:
     """A rubric metric with no item judged in both arms has no value and no interval."""
     from rich.console import Console
 
     from evalkit.report.terminal import print_summary
 
-    row = {"dataset": "heldout", "metric": "rubric.r.overall", "baseline": None, "candidate": None,
-           "diff": None, "ci_low": None, "ci_high": None}  # fmt: skip
-    results = {"suite": {"name": "s"}, "run_id": "r", "metrics": [row], "errors": {},
-               "economics": {}, "verdict": {"sentence": "No held-out result was computed."}}  # fmt: skip
+    row = MetricResult(dataset="heldout", section="task", kind="in_domain",
+                       metric="rubric.r.overall", headline=True, baseline=None, candidate=None,
+                       diff=None, ci_low=None, ci_high=None, confidence=0.95, n=0, resamples=0)  # fmt: skip
+    verdict = Verdict(outcome="unknown", sentence="No held-out result was computed.")
+    results = run.results.model_copy(update={"metrics": [row], "verdict": verdict})
     console = Console(record=True, width=160)
     print_summary(results, console)
     text = console.export_text()
@@ -373,9 +416,9 @@ def test_terminal_summary_shows_missing_values_as_dashes() -> None:
 
 def test_zero_input_tokens_do_not_break_the_economics(run: RunOutcome) -> None:
     """A provider reporting 0 input tokens (or an empty prompt) gives no ratio, not a crash."""
-    econ = run.results["economics"]
+    econ = run.results.economics
     for zero in ("baseline", "candidate"):
-        changed = {arm: {**e, "mean_input_tokens": 0.0 if arm == zero else 12.0}
+        changed = {arm: e.model_copy(update={"mean_input_tokens": 0.0 if arm == zero else 12.0})
                    for arm, e in econ.items()}  # fmt: skip
         page = _render(run.results, run.table, economics=changed)
         assert 'id="economics"' in page and 'id="prompt-cost"' not in page
@@ -387,8 +430,8 @@ def test_gate_metric_names_cover_every_metric_a_run_reports(run: RunOutcome) -> 
     from evalkit.gate import metric_names
     from evalkit.suite.load import load_suite
 
-    suite = load_suite(run.results["suite"]["path"]).suite
-    reported = {(m["section"], m["metric"]) for m in run.results["metrics"]}
+    loaded = load_suite(run.results.suite.path)
+    reported = {(m.section, m.metric) for m in run.results.metrics}
     assert {s for s, _ in reported} == {"task", "probe"}
     for section, metric in reported:
-        assert metric in metric_names(suite, section), (section, metric)
+        assert metric in metric_names(loaded, section), (section, metric)

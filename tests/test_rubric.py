@@ -15,8 +15,8 @@ import yaml
 from sklearn.metrics import cohen_kappa_score
 
 from evalkit.errors import InputError
-from evalkit.report.files import read_samples
-from evalkit.run.pipeline import RunOptions, RunOutcome, run_suite
+from evalkit.pipeline import RunOptions, RunOutcome, run_suite
+from evalkit.results import read_samples
 from evalkit.scoring.rubric import (
     JudgeReplyError,
     fence,
@@ -350,9 +350,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> RunOutcome:
     return run_suite(path, RunOptions(out_dir=folder / "reports", cache_dir=folder / "cache"))
 
 
+def _saved(run: RunOutcome) -> dict[str, Any]:
+    """results.json as written."""
+    return json.loads((run.run_dir / "results.json").read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="module")
 def result(run: RunOutcome) -> dict[str, Any]:
-    (entry,) = run.results["rubrics"]
+    (entry,) = _saved(run)["rubrics"]
     return entry
 
 
@@ -418,11 +423,11 @@ def test_pointwise_numbers_match_an_independent_computation(result: dict[str, An
 
 
 def test_metric_rows_for_gates(run: RunOutcome, result: dict[str, Any]) -> None:
-    rows = {m["metric"]: m for m in run.results["metrics"] if m["dataset"] == "heldout"}
+    rows = {m["metric"]: m for m in _saved(run)["metrics"] if m["dataset"] == "heldout"}
     overall = rows["rubric.support_reply.overall"]
     assert overall["diff"] == pytest.approx(result["overall"]["diff"]) and overall["n"] == 4
     assert {"rubric.support_reply.pass_rate", "rubric.support_reply.tone"} <= set(rows)
-    assert run.results["verdict"]["metric"] == "rubric.support_reply.overall"
+    assert run.results.verdict.metric == "rubric.support_reply.overall"
 
 
 def test_pairwise_swaps_order_and_counts_a_position_flip(
@@ -468,7 +473,7 @@ def test_judge_cost_is_counted_apart_from_the_arms(run: RunOutcome, result: dict
     assert (cost["input_tokens"], cost["output_tokens"]) == (tokens_in, tokens_out)
     assert cost["cost"] == pytest.approx((tokens_in * 1.0 + tokens_out * 2.0) / 1e6)
     # the arms' own tokens are the answers' only: judge prompts are hundreds of words each
-    arms = run.results["economics"]
+    arms = _saved(run)["economics"]
     assert (
         arms["baseline"]["total_input_tokens"]
         == table[table["arm"] == "baseline"]["input_tokens"].sum()

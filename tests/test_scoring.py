@@ -26,6 +26,8 @@ LABELS = ["card_arrival", "card", "exchange_rate", "lost_or_stolen_card"]
         ('{"label": "card"}', None, False, False),  # the wrong field
         ("card_arrival", None, False, False),  # not JSON at all
         ('{"intent": null}', None, False, False),
+        ('{"intent": ""}', None, False, False),  # an empty label is no answer
+        ('{"intent": "  "}', None, False, False),
         ("", None, False, False),
     ],
 )

@@ -204,7 +204,7 @@ def test_the_search_finds_a_secret_inside_an_archive(tmp_path: Path) -> None:
 
 
 def test_redact_blanks_secret_keys_at_any_depth_and_cuts_credentials_from_text() -> None:
-    from evalkit.report.files import redact
+    from evalkit.credentials import redact
 
     value = {
         "model_args": {

@@ -37,9 +37,25 @@ def test_f1_equals_sklearn(seed: int, average: str) -> None:
     truth, pred = _random_predictions(seed, 300)
     ours = f1_stats(truth, pred, LABELS)[f"{average}_f1"](np.ones((1, len(truth))))[0]
     theirs = f1_score(
-        truth, [p or "(none)" for p in pred], labels=LABELS, average=average, zero_division=0
+        truth, [p or "(none)" for p in pred], labels=LABELS, average=average, zero_division=np.nan
     )
     assert ours == pytest.approx(theirs, abs=1e-12)
+
+
+@pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
+def test_f1_counts_every_declared_label_that_occurs(average: str) -> None:
+    """Answers into a label no item has are penalised; a label nowhere at all is left out."""
+    truth = ["a"] * 6 + ["b"] * 4
+    pred = ["a"] * 4 + ["c"] * 2 + ["b"] * 3 + [None]  # c is declared, never a target
+    ours = f1_stats(truth, pred, LABELS)[f"{average}_f1"](np.ones((1, 10)))[0]
+    theirs = f1_score(
+        truth, [p or "(none)" for p in pred], labels=LABELS, average=average, zero_division=np.nan
+    )
+    assert ours == pytest.approx(theirs, abs=1e-12)
+    if average == "macro":  # a: 0.8, b: 6/7, c: 0; d occurs nowhere
+        assert ours == pytest.approx((0.8 + 6 / 7 + 0.0) / 3)
+        only_targets = f1_stats(truth, pred, ["a", "b"])["macro_f1"](np.ones((1, 10)))[0]
+        assert ours < only_targets  # the old label set forgave the answers into c
 
 
 def test_f1_with_weights_equals_sklearn_on_resampled_rows() -> None:
@@ -53,7 +69,7 @@ def test_f1_with_weights_equals_sklearn_on_resampled_rows() -> None:
         [pred[i] or "(none)" for i in idx],
         labels=LABELS,
         average="macro",
-        zero_division=0,
+        zero_division=np.nan,
     )
     assert ours == pytest.approx(theirs, abs=1e-12)
 
@@ -127,3 +143,20 @@ def test_non_inferiority_near_margin_on_constructed_probe() -> None:
     assert lower < -0.02  # the bound is below the point estimate
     assert not non_inferior(lower, margin=0.01)
     assert non_inferior(lower, margin=0.08)
+
+
+def test_a_bound_on_the_margin_is_a_tie_not_a_rounding_accident() -> None:
+    """n=80, 8 items lost: the 95% lower bound is -13/80, which floating point puts a hair
+    above -0.1625. On the margin, non-inferiority is not shown, whatever the rounding."""
+    n = 80
+    base = np.zeros(n, bool)
+    base[:40] = True
+    cand = base.copy()
+    cand[:8] = False
+    res = paired_bootstrap(
+        {"acc": (mean_stat(base), mean_stat(cand))}, n, resamples=2000, seed=0, confidence=0.95
+    )["acc"]
+    lower = res.lower_bound(0.95)
+    assert lower == pytest.approx(-13 / 80, abs=1e-12) and lower > -0.1625  # the rounding
+    assert not non_inferior(lower, margin=0.1625)
+    assert non_inferior(lower, margin=0.1626)

@@ -63,6 +63,21 @@ def test_valid_suite_passes(make_suite, capsys) -> None:
             ["gates", "exactly one"],
         ),
         (lambda s: s.replace("name: tiny", "name: tiny suite"), ["name", "letters"]),
+        (
+            # a dataset named like a probe pack would merge with it in the results
+            lambda s: (
+                s.replace(
+                    "heldout: {path: items.jsonl, id: id}",
+                    "heldout: {path: items.jsonl, id: id}\n  gsm8k: {path: items.jsonl, id: id}",
+                )
+                + "probes: [{pack: gsm8k, n: 2}]\n"
+            ),
+            [
+                "[datasets.gsm8k]",
+                "also the name of the probe pack at probes.0",
+                "rename the dataset",
+            ],
+        ),
     ],
 )
 def test_suite_mistakes_are_located(make_suite, capsys, edit, expected) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
+from evalkit.names import TASK
+from evalkit.results import ArmEconomics
 from evalkit.suite.schema import Price, Suite
 
 # Public list prices in USD per million tokens (input, output), for a first answer only:
@@ -42,7 +42,7 @@ def _mean(series: pd.Series) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def economics(rows: pd.DataFrame, model: str, price: Price | None) -> dict[str, Any]:
+def economics(rows: pd.DataFrame, model: str, price: Price | None) -> ArmEconomics:
     """Per-request figures for one arm's rows (errored rows count as requests, not as tokens)."""
     ok = rows[rows["error"].isna()]
     latency = ok["latency_s"].dropna().to_numpy(dtype=float)
@@ -50,26 +50,26 @@ def economics(rows: pd.DataFrame, model: str, price: Price | None) -> dict[str, 
     cost = None
     if price is not None and mean_in is not None and mean_out is not None:
         cost = (mean_in * price.input_per_mtok + mean_out * price.output_per_mtok) / 1e6 * 1000
-    return {
-        "model": model,
-        "requests": len(rows),
-        "errors": int(rows["error"].notna().sum()),
-        "cached": int(rows["cached"].sum()),
-        "mean_input_tokens": mean_in,
-        "mean_output_tokens": mean_out,
-        "total_input_tokens": int(ok["input_tokens"].fillna(0).sum()),
-        "total_output_tokens": int(ok["output_tokens"].fillna(0).sum()),
-        "latency_p50_s": float(np.percentile(latency, 50)) if latency.size else None,
-        "latency_p95_s": float(np.percentile(latency, 95)) if latency.size else None,
-        "price": price.model_dump() if price else None,
-        "cost_per_1k_requests": cost,
-    }
+    return ArmEconomics(
+        model=model,
+        requests=len(rows),
+        errors=int(rows["error"].notna().sum()),
+        cached=int(rows["cached"].sum()),
+        mean_input_tokens=mean_in,
+        mean_output_tokens=mean_out,
+        total_input_tokens=int(ok["input_tokens"].fillna(0).sum()),
+        total_output_tokens=int(ok["output_tokens"].fillna(0).sum()),
+        latency_p50_s=float(np.percentile(latency, 50)) if latency.size else None,
+        latency_p95_s=float(np.percentile(latency, 95)) if latency.size else None,
+        price=price,
+        cost_per_1k_requests=cost,
+    )
 
 
-def arm_economics(table: pd.DataFrame, suite: Suite) -> dict[str, dict[str, Any]]:
+def arm_economics(table: pd.DataFrame, suite: Suite) -> dict[str, ArmEconomics]:
     """Economics per arm over the task datasets (probes use a shared neutral prompt)."""
     out = {}
     for arm_name, arm in suite.arms.items():
-        rows = table[(table["arm"] == arm_name) & (table["section"] == "task")]
+        rows = table[(table["arm"] == arm_name) & (table["section"] == TASK)]
         out[arm_name] = economics(rows, arm.model, price_for(arm.model, arm.price, suite.prices))
     return out

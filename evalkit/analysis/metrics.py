@@ -1,13 +1,21 @@
 """Metrics per dataset: both arms' values, the paired difference with its interval, and details.
 
+Every metric is registered in `METRICS`, the built-ins as a new one would be: a function
+decorated with `@metric` (values per item, averaged, or a corpus statistic such as F1)
+saying whether higher is better, where it applies (sections, task types), whether it is a
+headline and how the verdict names it. Metrics whose names depend on the run (a
+`format.<check>` per check that ran, a `custom.<name>` per plug-in) are registered
+families. The order of the registry is the order of results.json.
+
 Errored samples stay in every denominator as wrong answers (and are counted apart), so a
 metric can never look better because samples failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,40 +30,349 @@ from evalkit.analysis.stats import (
     mean_stat,
     paired_bootstrap,
 )
+from evalkit.names import PROBE, TASK
+from evalkit.registry import Registry
+from evalkit.results import (
+    ArmCounts,
+    ClassDetail,
+    ClassScore,
+    Confusion,
+    DatasetResult,
+    McNemarCounts,
+    MetricResult,
+    ScorerInfo,
+)
 from evalkit.suite.schema import Stats
 
 NO_LABEL = "(no label)"
 OTHER = "(other)"
-# Metrics where lower is better; everything else is higher-is-better.
-LOWER_IS_BETTER = frozenset({"unparsed_rate", "error_rate"})
+
+
+# ---- the metric registry ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class MetricRow:
-    dataset: str
-    section: str
-    kind: str
-    metric: str
-    result: PairedResult
+class MetricContext:
+    """What a metric may know besides one arm's rows: the task, the section, the arm.
 
-    def to_dict(self) -> dict[str, Any]:
-        r = self.result
-        return {
-            "dataset": self.dataset,
-            "section": self.section,
-            "kind": self.kind,
-            "metric": self.metric,
-            "higher_is_better": self.metric not in LOWER_IS_BETTER,
-            "baseline": r.baseline,
-            "candidate": r.candidate,
-            "diff": r.diff,
-            "ci_low": r.ci_low,
-            "ci_high": r.ci_high,
-            "confidence": r.confidence,
-            "n": r.n,
-            "resamples": r.resamples,
-            "quantiles": r.quantiles,
-        }
+    `scorers` are the suite's plug-ins (their values are in the rows' `custom` column).
+    `shared` lets metrics computed together from the same rows (macro, micro and weighted
+    F1) build their common part once; it lives as long as this context, one arm of one
+    dataset.
+    """
+
+    task_type: str
+    labels: tuple[str, ...]
+    section: str
+    scorers: tuple[ScorerInfo, ...] = ()
+    arm: str = ""
+    shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def once(self, key: str, build: Callable[[], Any]) -> Any:
+        if key not in self.shared:
+            self.shared[key] = build()
+        return self.shared[key]
+
+
+PerItem = Callable[[pd.DataFrame, MetricContext], np.ndarray]
+Corpus = Callable[[pd.DataFrame, MetricContext], Statistic]
+
+
+@dataclass(frozen=True)
+class AppliesTo:
+    """Where a metric is reported: sections, and (in the task section) task types."""
+
+    sections: frozenset[str] = frozenset({TASK})
+    task_types: frozenset[str] | None = None  # None: every task type
+
+    def __call__(self, section: str, task_type: str) -> bool:
+        if section not in self.sections:
+            return False
+        # probes are scored by their own kind, whatever the task
+        return section != TASK or self.task_types is None or task_type in self.task_types
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric: a value per item averaged over items, or a statistic of the whole set.
+
+    `per_item` gives one number per row (NaN where the row has none; such items are left out
+    of both arms); `corpus` gives a bootstrap `Statistic` over the rows (F1 needs every
+    item's target and answer at once). Exactly one of them is set.
+    """
+
+    name: str
+    per_item: PerItem | None = None
+    corpus: Corpus | None = None
+    higher_is_better: bool = True
+    applies_to: AppliesTo = AppliesTo()
+    headline: bool = False  # shown in the terminal summary and summary.md
+    readable: str | None = None  # the name in the verdict sentence
+    # how many of one arm's rows the metric's own scorer failed on (plug-ins); None: no scorer
+    scorer_errors: Callable[[pd.DataFrame], int] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.per_item is None) == (self.corpus is None):
+            raise ValueError(f"metric {self.name!r}: give exactly one of per_item or corpus")
+
+    @property
+    def label(self) -> str:
+        return self.readable or self.name
+
+
+@dataclass(frozen=True)
+class MetricFamily:
+    """Metrics named by the run: one `format.<check>` per check that ran, one `custom.<name>`
+    per plug-in of the suite."""
+
+    name: str
+    members: Callable[[pd.DataFrame, pd.DataFrame, MetricContext], list[MetricSpec]]
+    applies_to: AppliesTo = AppliesTo()
+
+
+METRICS = Registry[MetricSpec | MetricFamily]("metric")
+
+
+def metric(
+    name: str,
+    *,
+    higher_is_better: bool = True,
+    sections: tuple[str, ...] = (TASK,),
+    task_types: tuple[str, ...] | None = None,
+    headline: bool = False,
+    readable: str | None = None,
+    corpus: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register the decorated function as the metric `name`.
+
+    The function takes one arm's rows of one dataset and a `MetricContext`; it returns one
+    value per row (the default: the metric is their mean) or, with `corpus=True`, a
+    bootstrap `Statistic` of the whole set.
+    """
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        METRICS.register(
+            name,
+            MetricSpec(
+                name=name,
+                per_item=None if corpus else fn,
+                corpus=fn if corpus else None,
+                higher_is_better=higher_is_better,
+                applies_to=AppliesTo(
+                    frozenset(sections), frozenset(task_types) if task_types else None
+                ),
+                headline=headline,
+                readable=readable,
+            ),
+        )
+        return fn
+
+    return register
+
+
+def metric_family(
+    name: str, *, sections: tuple[str, ...] = (TASK,)
+) -> Callable[[Callable[..., list[MetricSpec]]], Callable[..., list[MetricSpec]]]:
+    """Register the decorated `(baseline rows, candidate rows, context) → [MetricSpec]` as a family."""
+
+    def register(fn: Callable[..., list[MetricSpec]]) -> Callable[..., list[MetricSpec]]:
+        METRICS.register(name, MetricFamily(name, fn, AppliesTo(frozenset(sections))))
+        return fn
+
+    return register
+
+
+def flag(rows: pd.DataFrame, column: str) -> np.ndarray:
+    """A boolean column as 0/1; None (not applicable) and NaN count as 0: a failure never helps a rate.
+
+    >>> flag(pd.DataFrame({"correct": [True, False, None]}), "correct")
+    array([1., 0., 0.])
+    """
+    return np.array([0.0 if pd.isna(v) else float(bool(v)) for v in rows[column]])
+
+
+def errored(rows: pd.DataFrame) -> np.ndarray:
+    return rows["error"].notna().to_numpy()
+
+
+def predictions(rows: pd.DataFrame) -> list[str | None]:
+    """Each row's label, None where the request failed or no label was read."""
+    # pandas turns missing values into NaN or None depending on the column; treat both as missing
+    return [
+        None if not pd.isna(err) or pd.isna(lab) else lab
+        for lab, err in zip(rows["label"], rows["error"], strict=True)
+    ]
+
+
+@metric("accuracy", sections=(TASK, PROBE), task_types=("classification",), headline=True)
+def _accuracy(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
+    return flag(rows, "correct")
+
+
+@metric(
+    "unparsed_rate",
+    higher_is_better=False,
+    sections=(TASK, PROBE),
+    task_types=("classification",),
+    headline=True,
+)
+def _unparsed_rate(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
+    """Answers with no label that are not failed requests (those have error_rate)."""
+    return ((flag(rows, "parsed") == 0) & ~errored(rows)).astype(float)
+
+
+def _f1(rows: pd.DataFrame, ctx: MetricContext) -> dict[str, Statistic]:
+    # over the task's declared labels: see f1_stats for which of them count
+    return ctx.once("f1", lambda: f1_stats(list(rows["target"]), predictions(rows), ctx.labels))
+
+
+@metric("macro_f1", task_types=("classification",), headline=True, readable="macro F1", corpus=True)
+def _macro_f1(rows: pd.DataFrame, ctx: MetricContext) -> Statistic:
+    return _f1(rows, ctx)["macro_f1"]
+
+
+@metric("micro_f1", task_types=("classification",), readable="micro F1", corpus=True)
+def _micro_f1(rows: pd.DataFrame, ctx: MetricContext) -> Statistic:
+    return _f1(rows, ctx)["micro_f1"]
+
+
+@metric("weighted_f1", task_types=("classification",), readable="weighted F1", corpus=True)
+def _weighted_f1(rows: pd.DataFrame, ctx: MetricContext) -> Statistic:
+    return _f1(rows, ctx)["weighted_f1"]
+
+
+def _check_rate(name: str) -> PerItem:
+    return lambda rows, ctx: np.array([float(bool(ch.get(name, False))) for ch in rows["checks"]])
+
+
+@metric_family("format")
+def _format(b: pd.DataFrame, c: pd.DataFrame, ctx: MetricContext) -> list[MetricSpec]:
+    """format_adherence and one format.<check> rate per check that ran; none without checks."""
+    names = sorted({k for ch in [*b["checks"], *c["checks"]] for k in ch})
+    if not names:  # no checks configured: no adherence to report, not 0
+        return []
+    adherence = MetricSpec(
+        "format_adherence",
+        per_item=lambda rows, ctx: flag(rows, "format_ok"),
+        headline=True,
+        readable="format adherence",
+    )
+    return [adherence, *(MetricSpec(f"format.{n}", per_item=_check_rate(n)) for n in names)]
+
+
+def _custom_entries(rows: pd.DataFrame, name: str) -> list[dict[str, Any]]:
+    """Each row's result of one plug-in; {} where it did not run (a failed request)."""
+    column = rows.get("custom", [None] * len(rows))  # samples.jsonl of older runs lack it
+    return [(e.get(name) or {}) if isinstance(e, dict) else {} for e in column]
+
+
+def _custom_values(name: str, kind: str) -> PerItem:
+    def values(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
+        got = [e.get("value") for e in _custom_entries(rows, name)]
+        if kind == "check":  # like a format check: a failure, an error or no value never passes
+            return np.array([1.0 if v is True else 0.0 for v in got])
+        # a score: an item without one (failed request, scorer error) is left out of both arms
+        return np.array([np.nan if v is None else float(v) for v in got])
+
+    return values
+
+
+def _custom_errors(name: str) -> Callable[[pd.DataFrame], int]:
+    return lambda rows: sum(bool(e.get("error")) for e in _custom_entries(rows, name))
+
+
+@metric_family("custom")
+def _custom(b: pd.DataFrame, c: pd.DataFrame, ctx: MetricContext) -> list[MetricSpec]:
+    """custom.<name> for each of the suite's plug-ins, in the suite's order."""
+    return [
+        MetricSpec(
+            s.metric,
+            per_item=_custom_values(s.name, s.kind),
+            higher_is_better=s.higher_is_better,
+            headline=s.headline,
+            scorer_errors=_custom_errors(s.name),
+        )
+        for s in ctx.scorers
+    ]
+
+
+@metric("error_rate", higher_is_better=False, sections=(TASK, PROBE), headline=True)
+def _error_rate(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
+    return errored(rows).astype(float)
+
+
+# ---- computing them --------------------------------------------------------------------------
+
+
+def metrics_for(b: pd.DataFrame, c: pd.DataFrame, ctx: MetricContext) -> list[MetricSpec]:
+    """The metrics one dataset reports, in registry order, families expanded.
+
+    Args:
+        b, c: the baseline's and the candidate's rows of the dataset (families read them:
+            one format.<check> per check that ran).
+        ctx: the task, the dataset's section and the suite's plug-ins.
+
+    Returns:
+        The specs that apply, in order.
+
+    >>> rows = pd.DataFrame({"checks": [{"json": True}]})
+    >>> ctx = MetricContext("classification", ("a", "b"), "task")
+    >>> [m.name for m in metrics_for(rows, rows, ctx)]  # doctest: +NORMALIZE_WHITESPACE
+    ['accuracy', 'unparsed_rate', 'macro_f1', 'micro_f1', 'weighted_f1',
+     'format_adherence', 'format.json', 'error_rate']
+    >>> [m.name for m in metrics_for(rows, rows, MetricContext("generation", (), "probe"))]
+    ['accuracy', 'unparsed_rate', 'error_rate']
+    """
+    out: list[MetricSpec] = []
+    for entry in METRICS.values():
+        if not entry.applies_to(ctx.section, ctx.task_type):
+            continue
+        out += entry.members(b, c, ctx) if isinstance(entry, MetricFamily) else [entry]
+    return out
+
+
+@dataclass(frozen=True)
+class PairedStatistics:
+    """One metric's statistic for each arm, ready for the paired bootstrap."""
+
+    spec: MetricSpec
+    baseline: Statistic
+    candidate: Statistic
+    n: int | None = None  # items both arms have a value for, where some have none
+
+
+def _paired(
+    spec: MetricSpec, b: pd.DataFrame, c: pd.DataFrame, cb: MetricContext, cc: MetricContext
+) -> PairedStatistics:
+    if spec.corpus is not None:
+        return PairedStatistics(spec, spec.corpus(b, cb), spec.corpus(c, cc))
+    assert spec.per_item is not None
+    xb, xc = spec.per_item(b, cb), spec.per_item(c, cc)
+    keep = ~(np.isnan(xb) | np.isnan(xc))
+    if keep.all():
+        return PairedStatistics(spec, mean_stat(xb), mean_stat(xc))
+    return PairedStatistics(spec, mean_stat(xb, keep), mean_stat(xc, keep), int(keep.sum()))
+
+
+def statistics_for(
+    b: pd.DataFrame,
+    c: pd.DataFrame,
+    ctx: MetricContext,
+) -> dict[str, PairedStatistics]:
+    """Every metric this dataset reports, with the (baseline, candidate) statistics."""
+    # one context per arm for all metrics, so metrics computed together share their work
+    cb, cc = replace(ctx, arm="baseline", shared={}), replace(ctx, arm="candidate", shared={})
+    return {spec.name: _paired(spec, b, c, cb, cc) for spec in metrics_for(b, c, ctx)}
+
+
+def readable(name: str) -> str:
+    """How the verdict sentence names a metric: its registered readable name, else its name.
+
+    >>> readable("macro_f1"), readable("rubric.tone.overall")
+    ('macro F1', 'rubric.tone.overall')
+    """
+    entry = METRICS.get(name)
+    return entry.label if isinstance(entry, MetricSpec) else name
 
 
 def paired_rows(table: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -68,62 +385,53 @@ def paired_rows(table: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, pd.Dat
     return b, c.loc[b.index]
 
 
-def _predictions(rows: pd.DataFrame) -> list[str | None]:
-    # pandas turns missing values into NaN or None depending on the column; treat both as missing
-    return [
-        None if not pd.isna(err) or pd.isna(lab) else lab
-        for lab, err in zip(rows["label"], rows["error"], strict=True)
-    ]
+def _value(x: float) -> float | None:
+    # no item with a value in both arms: no value, shown as a dash and failing any gate on it
+    return None if math.isnan(x) else x
 
 
-def _errored(rows: pd.DataFrame) -> np.ndarray:
-    return rows["error"].notna().to_numpy()
-
-
-def _flag(rows: pd.DataFrame, column: str) -> np.ndarray:
-    # None (not applicable) and errors count as False: a failure never helps a rate
-    return np.array([False if pd.isna(v) else bool(v) for v in rows[column]])
-
-
-def _check_rates(rows: pd.DataFrame, names: Sequence[str]) -> dict[str, np.ndarray]:
-    return {n: np.array([bool(ch.get(n, False)) for ch in rows["checks"]]) for n in names}
-
-
-def statistics_for(
-    b: pd.DataFrame, c: pd.DataFrame, section: str, classification: bool, labels: Sequence[str]
-) -> dict[str, tuple[Statistic, Statistic]]:
-    """(baseline, candidate) statistic pairs for every metric this dataset reports."""
-    stats: dict[str, tuple[Statistic, Statistic]] = {}
-    if classification or section == "probe":
-        stats["accuracy"] = (mean_stat(_flag(b, "correct")), mean_stat(_flag(c, "correct")))
-        unparsed = [(~_flag(r, "parsed") & ~_errored(r)).astype(float) for r in (b, c)]
-        stats["unparsed_rate"] = (mean_stat(unparsed[0]), mean_stat(unparsed[1]))
-    if classification and section == "task":
-        present = [lab for lab in labels if lab in set(b["target"])]
-        fb = f1_stats(list(b["target"]), _predictions(b), present)
-        fc = f1_stats(list(c["target"]), _predictions(c), present)
-        for name in ("macro_f1", "micro_f1", "weighted_f1"):
-            stats[name] = (fb[name], fc[name])
-    names = sorted({k for ch in [*b["checks"], *c["checks"]] for k in ch})
-    if section == "task" and names:  # no checks configured: no adherence to report, not 0
-        stats["format_adherence"] = (
-            mean_stat(_flag(b, "format_ok")),
-            mean_stat(_flag(c, "format_ok")),
-        )
-        rb, rc = _check_rates(b, names), _check_rates(c, names)
-        for n in names:
-            stats[f"format.{n}"] = (mean_stat(rb[n]), mean_stat(rc[n]))
-    stats["error_rate"] = (
-        mean_stat(_errored(b).astype(float)),
-        mean_stat(_errored(c).astype(float)),
+def metric_result(
+    dataset: str,
+    section: str,
+    kind: str,
+    name: str,
+    r: PairedResult,
+    *,
+    higher_is_better: bool = True,
+    headline: bool = False,
+    n: int | None = None,
+    scorer_errors: ArmCounts | None = None,
+) -> MetricResult:
+    """One row of results.json's `metrics`: both arms, the difference, its interval."""
+    return MetricResult(
+        dataset=dataset,
+        section=section,
+        kind=kind,
+        metric=name,
+        higher_is_better=higher_is_better,
+        headline=headline,
+        baseline=_value(r.baseline),
+        candidate=_value(r.candidate),
+        diff=_value(r.diff),
+        ci_low=_value(r.ci_low),
+        ci_high=_value(r.ci_high),
+        confidence=r.confidence,
+        n=r.n if n is None else n,
+        resamples=r.resamples,
+        quantiles={k: v for k, v in r.quantiles.items() if not math.isnan(v)},
+        scorer_errors=scorer_errors,
     )
-    return stats
 
 
-def class_detail(rows: pd.DataFrame, labels: Sequence[str]) -> dict[str, Any]:
-    """Per-class precision/recall/F1/support and the confusion matrix for one arm."""
-    present = [lab for lab in labels if lab in set(rows["target"])]
-    preds = [NO_LABEL if p is None else (p if p in labels else OTHER) for p in _predictions(rows)]
+def class_detail(rows: pd.DataFrame, labels: Sequence[str]) -> ClassDetail:
+    """Per-class precision/recall/F1/support and the confusion matrix for one arm.
+
+    The classes are the declared labels that occur as a target or an answer: those macro F1
+    averages over (a label answered but never the target shows with F1 0 and support 0).
+    """
+    preds = [NO_LABEL if p is None else (p if p in labels else OTHER) for p in predictions(rows)]
+    occurring = set(rows["target"]) | set(preds)
+    present = [lab for lab in labels if lab in occurring]
     p, r, f, s = precision_recall_fscore_support(
         list(rows["target"]), preds, labels=present, zero_division=0
     )
@@ -131,28 +439,19 @@ def class_detail(rows: pd.DataFrame, labels: Sequence[str]) -> dict[str, Any]:
     targets_seen = [lab for lab in labels if lab in set(rows["target"])] + sorted(
         set(rows["target"]) - set(labels)
     )
-    cm = confusion_matrix(
-        list(rows["target"]),
-        preds,
-        labels=targets_seen + [c for c in columns if c not in targets_seen],
-    )
-    return {
-        "per_class": [
-            {
-                "label": lab,
-                "precision": float(pi),
-                "recall": float(ri),
-                "f1": float(fi),
-                "support": int(si),
-            }
+    answers = targets_seen + [c for c in columns if c not in targets_seen]
+    cm = confusion_matrix(list(rows["target"]), preds, labels=answers)
+    return ClassDetail(
+        per_class=[
+            ClassScore(
+                label=lab, precision=float(pi), recall=float(ri), f1=float(fi), support=int(si)
+            )
             for lab, pi, ri, fi, si in zip(present, p, r, f, s, strict=True)
         ],
-        "confusion": {
-            "rows": targets_seen,  # true labels
-            "columns": targets_seen + [c for c in columns if c not in targets_seen],  # predicted
-            "matrix": cm[: len(targets_seen)].tolist(),
-        },
-    }
+        confusion=Confusion(
+            rows=targets_seen, columns=answers, matrix=cm[: len(targets_seen)].tolist()
+        ),
+    )
 
 
 def dataset_analysis(
@@ -161,36 +460,61 @@ def dataset_analysis(
     *,
     section: str,
     kind: str,
-    classification: bool,
+    task_type: str,
     labels: Sequence[str],
     stats: Stats,
-) -> dict[str, Any]:
-    """Everything the report says about one dataset."""
+    scorers: tuple[ScorerInfo, ...] = (),
+) -> tuple[DatasetResult, list[MetricResult]]:
+    """Everything the report says about one dataset: its details and its metric rows."""
     b, c = paired_rows(table, dataset)
+    ctx = MetricContext(task_type, tuple(labels), section, scorers)
+    computed = statistics_for(b, c, ctx)
     results = paired_bootstrap(
-        statistics_for(b, c, section, classification, labels),
+        {name: (p.baseline, p.candidate) for name, p in computed.items()},
         len(b),
         resamples=stats.bootstrap,
         seed=stats.seed,
         confidence=stats.confidence,
     )
-    out: dict[str, Any] = {
-        "metrics": [MetricRow(dataset, section, kind, m, r).to_dict() for m, r in results.items()],
-        "errors": {"baseline": int(_errored(b).sum()), "candidate": int(_errored(c).sum())},
-        "n": len(b),
-    }
-    if classification or section == "probe":
-        mc = mcnemar_exact(_flag(b, "correct"), _flag(c, "correct"))
-        out["paired"] = {
-            "baseline_only_correct": mc.baseline_only,
-            "candidate_only_correct": mc.candidate_only,
-            "both_correct": mc.both_right,
-            "both_wrong": mc.both_wrong,
-            "mcnemar_p": mc.p_value,
-            "disagreements": int(
-                sum(x != y for x, y in zip(_predictions(b), _predictions(c), strict=True))
+    metrics = []
+    for name, r in results.items():
+        spec, count = computed[name].spec, computed[name].spec.scorer_errors
+        metrics.append(
+            metric_result(
+                dataset,
+                section,
+                kind,
+                name,
+                r,
+                higher_is_better=spec.higher_is_better,
+                headline=spec.headline,
+                n=computed[name].n,
+                scorer_errors=ArmCounts(baseline=count(b), candidate=count(c)) if count else None,
+            )
+        )
+    classification = task_type == "classification"
+    paired = None
+    if classification or section == PROBE:
+        mc = mcnemar_exact(flag(b, "correct") > 0, flag(c, "correct") > 0)
+        paired = McNemarCounts(
+            baseline_only_correct=mc.baseline_only,
+            candidate_only_correct=mc.candidate_only,
+            both_correct=mc.both_right,
+            both_wrong=mc.both_wrong,
+            mcnemar_p=mc.p_value,
+            disagreements=int(
+                sum(x != y for x, y in zip(predictions(b), predictions(c), strict=True))
             ),
-        }
-    if classification and section == "task":
-        out["classes"] = {"baseline": class_detail(b, labels), "candidate": class_detail(c, labels)}
-    return out
+        )
+    classes = None
+    if classification and section == TASK:
+        classes = {"baseline": class_detail(b, labels), "candidate": class_detail(c, labels)}
+    detail = DatasetResult(
+        section=section,
+        kind=kind,
+        n=len(b),
+        errors=ArmCounts(baseline=int(errored(b).sum()), candidate=int(errored(c).sum())),
+        paired=paired,
+        classes=classes,
+    )
+    return detail, metrics

@@ -14,8 +14,22 @@ import pandas as pd
 from sklearn.metrics import cohen_kappa_score
 
 from evalkit.analysis.economics import price_for
-from evalkit.analysis.metrics import MetricRow, paired_rows
+from evalkit.analysis.metrics import metric_result, paired_rows
 from evalkit.analysis.stats import PairedResult, Statistic, mean_stat, paired_bootstrap
+from evalkit.names import TASK
+from evalkit.results import (
+    Calibration,
+    CriterionAgreement,
+    CriterionScore,
+    Interval,
+    JudgeCost,
+    JudgeErrors,
+    MetricResult,
+    Pairwise,
+    RubricOverall,
+    RubricResult,
+    Scale,
+)
 from evalkit.run.judge import NOT_JUDGED
 from evalkit.scoring.rubric import LoadedRubricUse
 from evalkit.suite.load import LoadedSuite
@@ -46,15 +60,15 @@ def _point(r: PairedResult | None) -> dict[str, float | None]:
 
 def _metric_row(
     ds: str, kind: str, metric: str, r: PairedResult | None, loaded: LoadedSuite
-) -> dict[str, Any]:
+) -> MetricResult:
     """A metrics row; with no paired item its values are None, so a gate on it fails visibly
     instead of finding no metric."""
+    # a rubric's scores are its headline: what a generation suite is judged by
     if r is not None:
-        return MetricRow(ds, "task", kind, metric, r).to_dict()
-    s = loaded.suite.stats
-    return {"dataset": ds, "section": "task", "kind": kind, "metric": metric,
-            "higher_is_better": True, **_point(None), "confidence": s.confidence, "n": 0,
-            "resamples": 0, "quantiles": {}}  # fmt: skip
+        return metric_result(ds, TASK, kind, metric, r, headline=True)
+    return MetricResult(dataset=ds, section=TASK, kind=kind, metric=metric, headline=True,
+                        **_point(None), confidence=loaded.suite.stats.confidence, n=0,
+                        resamples=0)  # fmt: skip
 
 
 def _pointwise(
@@ -81,7 +95,7 @@ def _pointwise(
     return results, len(keep)
 
 
-def _pairwise(pairs: list[Any], loaded: LoadedSuite) -> dict[str, Any] | None:
+def _pairwise(pairs: list[Any], loaded: LoadedSuite) -> Pairwise | None:
     valid = [p for p in pairs if _scored(p)]
     if not valid:
         return None
@@ -97,22 +111,22 @@ def _pairwise(pairs: list[Any], loaded: LoadedSuite) -> dict[str, Any] | None:
         confidence=s.confidence,
     )["win"]
     flips = sum(bool(p["flipped"]) for p in valid)
-    return {
-        "candidate_win_rate": r.candidate,
-        "ci_low": r.ci_low,
-        "ci_high": r.ci_high,
-        "candidate_wins": sum(p["winner"] == "candidate" for p in valid),
-        "baseline_wins": sum(p["winner"] == "baseline" for p in valid),
-        "ties": sum(p["winner"] == "tie" for p in valid),
-        "position_flips": flips,
-        "position_bias_rate": flips / len(valid),
-        "n": len(valid),
-    }
+    return Pairwise(
+        candidate_win_rate=r.candidate,
+        ci_low=r.ci_low,
+        ci_high=r.ci_high,
+        candidate_wins=sum(p["winner"] == "candidate" for p in valid),
+        baseline_wins=sum(p["winner"] == "baseline" for p in valid),
+        ties=sum(p["winner"] == "tie" for p in valid),
+        position_flips=flips,
+        position_bias_rate=flips / len(valid),
+        n=len(valid),
+    )
 
 
 def calibration(
     use: LoadedRubricUse, b: pd.DataFrame, c: pd.DataFrame, name: str
-) -> dict[str, Any] | None:
+) -> Calibration | None:
     """Judge vs human per criterion: quadratic-weighted Cohen's kappa and exact agreement."""
     if use.human_labels is None:
         return None
@@ -136,45 +150,45 @@ def calibration(
             value = cohen_kappa_score(human, judge, weights="quadratic", labels=levels)
             kappa = None if np.isnan(value) else float(value)
         criteria.append(
-            {
-                "name": crit.name,
-                "kappa": kappa,
-                "exact_agreement": float(np.mean(np.equal(human, judge))) if human else None,
-                "n": len(human),
-            }
+            CriterionAgreement(
+                name=crit.name,
+                kappa=kappa,
+                exact_agreement=float(np.mean(np.equal(human, judge))) if human else None,
+                n=len(human),
+            )
         )
-    low = [x["name"] for x in criteria if x["kappa"] is None or x["kappa"] < LOW_KAPPA]
+    low = [x.name for x in criteria if x.kappa is None or x.kappa < LOW_KAPPA]
     warning = None
     if low:
         warning = f"{LOW_AGREEMENT} (kappa below {LOW_KAPPA} or undefined for: {', '.join(low)})"
-    return {"criteria": criteria, "warning": warning}
+    return Calibration(criteria=criteria, warning=warning)
 
 
-def _cost(entries: list[Any], loaded: LoadedSuite) -> dict[str, Any]:
+def _cost(entries: list[Any], loaded: LoadedSuite) -> JudgeCost:
     usage = [e["usage"] for e in entries if e is not None]
     tokens_in = sum(u["input_tokens"] for u in usage)
     tokens_out = sum(u["output_tokens"] for u in usage)
     judge = loaded.suite.judge
     price = price_for(judge.model, judge.price, loaded.suite.prices) if judge else None
-    return {
-        "model": judge.model if judge else None,
-        "requests": sum(u["requests"] for u in usage),
-        "cached": sum(u["cached"] for u in usage),
-        "input_tokens": tokens_in,
-        "output_tokens": tokens_out,
+    return JudgeCost(
+        model=judge.model if judge else None,
+        requests=sum(u["requests"] for u in usage),
+        cached=sum(u["cached"] for u in usage),
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
         # what these calls cost uncached; None when the judge's price is unknown
-        "cost": (tokens_in * price.input_per_mtok + tokens_out * price.output_per_mtok) / 1e6
+        cost=(tokens_in * price.input_per_mtok + tokens_out * price.output_per_mtok) / 1e6
         if price
         else None,
-    }
+    )
 
 
 def rubric_analysis(
     table: pd.DataFrame, loaded: LoadedSuite
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """`results["rubrics"]` entries and the metric rows (`rubric.<name>.<metric>`) they add."""
-    out: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
+) -> tuple[list[RubricResult], list[MetricResult]]:
+    """The rubric results and the metric rows (`rubric.<name>.<metric>`) they add."""
+    out: list[RubricResult] = []
+    rows: list[MetricResult] = []
     for use in loaded.rubrics:
         rubric = use.rubric.rubric
         for ds in use.datasets:
@@ -192,32 +206,34 @@ def rubric_analysis(
             )
             pairs = _entries(c, f"{rubric.name}.pairwise") if use.pairwise else []
             out.append(
-                {
-                    "rubric": rubric.name,
-                    "dataset": ds,
-                    "pass_threshold": rubric.pass_threshold,
-                    "scale": {"min": rubric.scale.min, "max": rubric.scale.max},
-                    "criteria": [
-                        {"name": crit.name, "weight": crit.weight, **_point(results.get(crit.name))}
+                RubricResult(
+                    rubric=rubric.name,
+                    dataset=ds,
+                    pass_threshold=rubric.pass_threshold,
+                    scale=Scale(min=rubric.scale.min, max=rubric.scale.max),
+                    criteria=[
+                        CriterionScore(
+                            name=crit.name, weight=crit.weight, **_point(results.get(crit.name))
+                        )
                         for crit in rubric.criteria
                     ],
-                    "overall": {
+                    overall=RubricOverall(
                         **_point(results.get("overall")),
-                        "n": n,
+                        n=n,
                         # items left out of the pairing, and why: shown, never silent
-                        "dropped": len(b) - n,
-                        "dropped_judge_errors": dropped_judge,
-                        "dropped_arm_errors": len(b) - n - dropped_judge,
-                    },
-                    "pass_rate": _point(results.get("pass_rate")),
-                    "pairwise": _pairwise(pairs, loaded) if use.pairwise else None,
-                    "calibration": calibration(use, b, c, rubric.name),
-                    "judge_errors": {
-                        "baseline": sum(map(_judge_failed, jb)),
-                        "candidate": sum(map(_judge_failed, jc)),
-                        "pairwise": sum(map(_judge_failed, pairs)),
-                    },
-                    "judge_cost": _cost([*jb, *jc, *pairs], loaded),
-                }
+                        dropped=len(b) - n,
+                        dropped_judge_errors=dropped_judge,
+                        dropped_arm_errors=len(b) - n - dropped_judge,
+                    ),
+                    pass_rate=Interval(**_point(results.get("pass_rate"))),
+                    pairwise=_pairwise(pairs, loaded) if use.pairwise else None,
+                    calibration=calibration(use, b, c, rubric.name),
+                    judge_errors=JudgeErrors(
+                        baseline=sum(map(_judge_failed, jb)),
+                        candidate=sum(map(_judge_failed, jc)),
+                        pairwise=sum(map(_judge_failed, pairs)),
+                    ),
+                    judge_cost=_cost([*jb, *jc, *pairs], loaded),
+                )
             )
     return out, rows

@@ -23,21 +23,69 @@ ONE_SIDED_CONFIDENCES = (0.9, 0.95, 0.975, 0.99, 0.995)
 
 
 def quantile_key(q: float) -> str:
-    """How a quantile is named in `PairedResult.quantiles` and results.json ("0.05", "0.975")."""
+    """How a quantile is named in `PairedResult.quantiles` and results.json.
+
+    >>> quantile_key(0.05), quantile_key(1 - 0.975), quantile_key(0.975)
+    ('0.05', '0.025', '0.975')
+    """
     return f"{q:.3g}"
 
 
-def mean_stat(values: Sequence[float] | np.ndarray) -> Statistic:
+def mean_stat(values: Sequence[float] | np.ndarray, keep: np.ndarray | None = None) -> Statistic:
+    """The (weighted) mean of `values`, over the items `keep` marks when it is given.
+
+    Args:
+        values: one number per item.
+        keep: which items count; a resample with none of them has no mean (NaN).
+
+    Returns:
+        A statistic: weight matrix (resamples × items) → one mean per resample.
+
+    >>> import numpy as np
+    >>> mean_stat([1.0, 0.0, 1.0, 0.0])(np.ones((1, 4)))
+    array([0.5])
+    >>> mean_stat([1.0, np.nan, 3.0], keep=np.array([True, False, True]))(np.array([[1, 1, 1], [0, 2, 0]]))
+    array([ 2., nan])
+    """
     x = np.asarray(values, dtype=float)
-    return lambda w: (w @ x) / w.sum(axis=1)
+    if keep is None:
+        return lambda w: (w @ x) / w.sum(axis=1)
+    k = np.asarray(keep, dtype=float)
+    kept = np.where(k > 0, x, 0.0)
+
+    def mean(w: np.ndarray) -> np.ndarray:
+        total, weight = w @ kept, w @ k
+        return np.divide(total, weight, out=np.full_like(total, np.nan), where=weight > 0)
+
+    return mean
 
 
 def f1_stats(
     y_true: Sequence[str], y_pred: Sequence[str | None], labels: Sequence[str]
 ) -> dict[str, Statistic]:
-    """macro, micro and weighted F1 over `labels` (predictions outside them are plain misses).
+    """Macro, micro and weighted F1 over a declared label set, as bootstrap statistics.
 
-    Matches scikit-learn's `f1_score(..., labels=labels, zero_division=0)` on unit weights.
+    Every label in `labels` counts where it occurs, as a target or as an answer: a label the
+    model answers but no item has is a class with F1 0, so predictions into it are not
+    forgiven. A label that is neither a target nor an answer (in the data, or in one
+    resample) has no F1 (0/0) and is left out of the macro average. Answers outside `labels`
+    (or None) are misses of their item's label, not classes of their own.
+
+    Args:
+        y_true: each item's target.
+        y_pred: each item's answer, None where there is none.
+        labels: the task's declared labels.
+
+    Returns:
+        {"macro_f1", "micro_f1", "weighted_f1"} → statistic (weights → one value per row);
+        on unit weights each equals scikit-learn's
+        `f1_score(y_true, y_pred, labels=labels, average=..., zero_division=np.nan)`.
+
+    >>> import numpy as np
+    >>> f1 = f1_stats(["a", "a", "b"], ["a", "c", "c"], labels=["a", "b", "c", "d"])
+    >>> # a: 2/3, b: 0, c (answered, never a target): 0, d (nowhere): left out
+    >>> round(float(f1["macro_f1"](np.ones((1, 3)))[0]), 4)
+    0.2222
     """
     index = {lab: k for k, lab in enumerate(labels)}
     t = np.array([index.get(y, -1) for y in y_true])
@@ -50,16 +98,20 @@ def f1_stats(
     def counts(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return w @ hit_1h, w @ pred_1h, w @ true_1h  # tp, predicted, actual: (B, K)
 
-    def per_class(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def per_class(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tp, pred, actual = counts(w)
         denom = pred + actual  # = 2tp + fp + fn
-        return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0), actual
+        f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+        return f1, actual, denom > 0
 
     def macro(w: np.ndarray) -> np.ndarray:
-        return per_class(w)[0].mean(axis=1)
+        f1, _, occurs = per_class(w)
+        classes = occurs.sum(axis=1)
+        total = (f1 * occurs).sum(axis=1)
+        return np.divide(total, classes, out=np.full_like(total, np.nan), where=classes > 0)
 
     def weighted(w: np.ndarray) -> np.ndarray:
-        f1, actual = per_class(w)
+        f1, actual, _ = per_class(w)
         total = actual.sum(axis=1)
         return np.divide(
             (f1 * actual).sum(axis=1), total, out=np.zeros_like(total), where=total > 0
@@ -87,7 +139,15 @@ class PairedResult:
     quantiles: dict[str, float]
 
     def lower_bound(self, confidence: float) -> float:
-        """One-sided lower bound of candidate − baseline at `confidence` (one of ONE_SIDED_CONFIDENCES)."""
+        """One-sided lower bound of candidate − baseline at `confidence`.
+
+        Args:
+            confidence: one of ONE_SIDED_CONFIDENCES (the quantiles kept in results.json).
+
+        Returns:
+            The (1 − confidence) quantile of the bootstrap differences; ValueError for a
+            confidence whose quantile was not kept.
+        """
         key = quantile_key(1 - confidence)
         if key not in self.quantiles:
             raise ValueError(
@@ -114,6 +174,25 @@ def paired_bootstrap(
 
     All statistics share the same resamples of the shared items (drawn once per chunk),
     which is both cheaper and keeps intervals of related metrics consistent.
+
+    Args:
+        statistics: name → (baseline statistic, candidate statistic) over the same n items.
+        n: the number of items (both arms answered each one).
+        resamples: bootstrap resamples; seed: their seed (the same seed, the same interval).
+        confidence: the two-sided interval's level.
+
+    Returns:
+        name → PairedResult: both point values, the difference, its percentile interval,
+        and the difference's quantiles for one-sided bounds.
+
+    >>> import numpy as np
+    >>> b = mean_stat([1, 1, 0, 0, 1, 0, 1, 0])
+    >>> c = mean_stat([1, 1, 1, 0, 1, 1, 1, 0])
+    >>> r = paired_bootstrap({"acc": (b, c)}, 8, resamples=500, seed=0, confidence=0.9)["acc"]
+    >>> r.baseline, r.candidate, r.diff, r.n
+    (0.5, 0.75, 0.25, 8)
+    >>> bool(r.ci_low <= r.diff <= r.ci_high) and r.ci_low >= 0.0
+    True
     """
     ones = np.ones((1, n))
     rng = np.random.default_rng(seed)
@@ -130,7 +209,9 @@ def paired_bootstrap(
     for name, (base, cand) in statistics.items():
         d = np.concatenate(draws[name])
         b_point, c_point = float(base(ones)[0]), float(cand(ones)[0])
-        low, high, lower = np.quantile(d, [alpha / 2, 1 - alpha / 2, alpha])
+        # a resample can miss every item a statistic has values for (NaN): it says nothing
+        quantile = np.nanquantile if np.isnan(d).any() else np.quantile
+        low, high, lower = quantile(d, [alpha / 2, 1 - alpha / 2, alpha])
         results[name] = PairedResult(
             baseline=b_point,
             candidate=c_point,
@@ -143,7 +224,7 @@ def paired_bootstrap(
             resamples=resamples,
             quantiles={
                 quantile_key(q): float(v)
-                for q, v in zip(QUANTILES, np.quantile(d, QUANTILES), strict=True)
+                for q, v in zip(QUANTILES, quantile(d, QUANTILES), strict=True)
             },
         )
     return results
@@ -159,6 +240,18 @@ class McNemar:
 
 
 def mcnemar_exact(baseline_correct: Sequence[bool], candidate_correct: Sequence[bool]) -> McNemar:
+    """McNemar's exact test on paired right/wrong outcomes: only the discordant items count.
+
+    Args:
+        baseline_correct, candidate_correct: one flag per item, in the same item order.
+
+    Returns:
+        The four cell counts and the two-sided binomial p-value of the discordant pairs.
+
+    >>> m = mcnemar_exact([1, 1, 0, 0, 1], [1, 0, 1, 1, 1])
+    >>> (m.baseline_only, m.candidate_only, m.both_right, m.both_wrong), round(m.p_value, 3)
+    ((1, 2, 2, 0), 1.0)
+    """
     b = np.asarray(baseline_correct, dtype=bool)
     c = np.asarray(candidate_correct, dtype=bool)
     b_only, c_only = int((b & ~c).sum()), int((~b & c).sum())
@@ -167,6 +260,40 @@ def mcnemar_exact(baseline_correct: Sequence[bool], candidate_correct: Sequence[
     return McNemar(b_only, c_only, int((b & c).sum()), int((~b & ~c).sum()), float(p))
 
 
+# Two floats closer than this are the same number: bounds are differences of shares of n
+# items (multiples of 1/n) computed in floating point, so 0.4 - 0.5 must equal -0.1.
+TOLERANCE = 1e-9
+
+
+def compare(value: float, op: str, bound: float) -> bool:
+    """`value <op> bound` for op in >=, >, <=, <, where values within TOLERANCE are equal.
+
+    A tie at the bound is decided by the operator, never by rounding: `>` fails on it and
+    `>=` passes.
+
+    >>> 0.4 - 0.5 > -0.1, compare(0.4 - 0.5, ">", -0.1)
+    (True, False)
+    >>> compare(0.7 + 0.2, ">=", 0.9), compare(0.3, "<", 0.3)
+    (True, False)
+    """
+    if op == ">":
+        return value > bound + TOLERANCE
+    if op == ">=":
+        return value >= bound - TOLERANCE
+    if op == "<":
+        return value < bound - TOLERANCE
+    if op == "<=":
+        return value <= bound + TOLERANCE
+    raise ValueError(f"unknown comparison {op!r}")
+
+
 def non_inferior(lower_bound: float, margin: float) -> bool:
-    """Not worse by more than `margin`: the one-sided lower bound of the difference stays above −margin."""
-    return lower_bound > -margin
+    """Not worse by more than `margin`: the one-sided lower bound of candidate − baseline
+    stays above −margin. On the margin itself, non-inferiority is not shown.
+
+    >>> non_inferior(-0.029, margin=0.03), non_inferior(-0.03, margin=0.03)
+    (True, False)
+    >>> non_inferior(32 / 80 - 40 / 80, margin=0.1)  # -0.1 in floating point
+    False
+    """
+    return compare(lower_bound, ">", -margin)

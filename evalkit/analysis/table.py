@@ -11,38 +11,40 @@ from typing import Any
 
 import pandas as pd
 
+from evalkit.names import PROBE
+from evalkit.plugins import score_row
 from evalkit.run.journal import Record
-from evalkit.run.plan import PROBE, Plan, TaskPlan
-from evalkit.scoring.extract import extract_label
+from evalkit.run.plan import Plan, TaskPlan
+from evalkit.scoring.extract import extract_label, same_label
 from evalkit.scoring.format import default_checks, run_checks
-from evalkit.scoring.probes import extract_answer, is_correct, parse_options
+from evalkit.scoring.probes import extract_answer, is_correct
 from evalkit.suite.load import LoadedSuite
 
 COLUMNS = [
     "arm", "dataset", "section", "kind", "id", "input", "target", "output", "error",
     "label", "parsed", "correct", "checks", "format_ok",
+    "custom",  # the suite's own scorers (plug-ins): {name: {value, explanation, error}}
     "input_tokens", "output_tokens", "latency_s", "cached", "attempts",
     "judge",  # rubric judgments, filled in by evalkit.run.judge after the arms' pass
 ]  # fmt: skip
 
 
 def _score(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
-    """Add label, parsed, correct, checks and format_ok to a row, in place."""
+    """Add label, parsed, correct, checks, format_ok and custom to a row, in place."""
     if row["error"] is not None:
-        row.update(label=None, parsed=False, correct=False, checks={}, format_ok=False)
+        row.update(label=None, parsed=False, correct=False, checks={}, format_ok=False, custom={})
         return
     output = row["output"]
     if tp.section == PROBE:
         kind = next(p.kind for p in loaded.probes if p.name == tp.dataset)
-        # an answer that restates an option's text is mapped back to its letter
-        options = parse_options(row["input"]) if kind == "multiple_choice" else None
-        answer = extract_answer(kind, output, options)
+        answer = extract_answer(kind, output, row["input"])
         row.update(
             label=answer,
             parsed=answer is not None,
             correct=answer is not None and is_correct(kind, answer, row["target"]),
             checks={},
             format_ok=None,
+            custom={},
         )
         return
     suite = loaded.suite
@@ -51,7 +53,7 @@ def _score(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
         ext = extract_label(
             output, loaded.labels, suite.task.output.format, suite.task.output.field
         )
-        row.update(label=ext.label, parsed=ext.parsed, correct=ext.label == row["target"])
+        row.update(label=ext.label, parsed=ext.parsed, correct=same_label(ext.label, row["target"]))
         in_set = ext.in_set
     else:
         row.update(label=None, parsed=None, correct=None)
@@ -59,6 +61,8 @@ def _score(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
     checks_spec = suite.scorers.format or default_checks(suite.task.output.format, classification)
     checks = run_checks(output, checks_spec, json_schema=loaded.json_schema, label_in_set=in_set)
     row.update(checks=checks, format_ok=all(checks.values()) if checks else None)
+    # the suite's plug-ins see the row as scored so far, and never the failed requests
+    row["custom"] = score_row(loaded.scorers, row) if loaded.scorers else {}
 
 
 def build_table(

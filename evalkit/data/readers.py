@@ -7,7 +7,6 @@ never dropped silently.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import random
@@ -18,11 +17,8 @@ from typing import Any
 
 from evalkit.data.items import Item
 from evalkit.errors import InputError
+from evalkit.hashing import sha256_chunks
 from evalkit.inputfiles import read_text, text_lines
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def detect_format(path: Path, declared: str, text: str) -> str:
@@ -195,7 +191,4 @@ def subset(
 
 def items_sha256(items: Sequence[Item]) -> str:
     """A hash of exactly what is evaluated (after limit/sample), for the results file."""
-    h = hashlib.sha256()
-    for it in items:
-        h.update(json.dumps([it.id, it.input, it.target]).encode())
-    return h.hexdigest()
+    return sha256_chunks(json.dumps([it.id, it.input, it.target]).encode() for it in items)

@@ -11,9 +11,7 @@ torch/transformers are imported only inside the conversion, so `import evalkit` 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from evalkit.errors import InputError, RunFailed
+from evalkit.hashing import sha256_file
+from evalkit.home import models_dir
 
 MANIFEST = "evalkit-model.json"
 
@@ -49,24 +49,8 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
 }
 
 
-def evalkit_home() -> Path:
-    return Path(os.environ.get("EVALKIT_HOME") or Path.home() / ".cache" / "evalkit")
-
-
-def models_dir() -> Path:
-    return evalkit_home() / "models"
-
-
 def _log(message: str) -> None:
     print(f"evalkit: {message}", file=sys.stderr, flush=True)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_sha256(path: Path, expected: str) -> None:

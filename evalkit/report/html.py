@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,14 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
-from evalkit.report.files import WRITE_ERRORS, redact
+from evalkit.credentials import redact
+from evalkit.jsonutil import WRITE_ERRORS, json_ready
+from evalkit.names import ARMS
+from evalkit.report.headline import headline
+from evalkit.report.numbers import missing, num, pct, pvalue, short_hash, signed
+from evalkit.results import ClassDetail, MetricResult, Results, redacted
 
 TEMPLATES = Path(__file__).parent / "templates"
-ARMS = ("baseline", "candidate")
 PAGE_SIZE = 100
 CONTAMINATION_SHOWN = 200  # matches listed in full; the rest are counted
 # Sample-browser flag bits, shared with the page's JS (report.js.j2 reads them by name)
@@ -32,67 +37,46 @@ ROW_FIELDS = [
 ]  # fmt: skip
 
 
-def _missing(x: Any) -> bool:
-    # results handed over in-process still hold NaN where results.json has null
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
-def fmt_num(x: Any, digits: int = 3) -> str:
-    """A number for a table cell; a dash when missing."""
-    return "—" if _missing(x) else f"{float(x):.{digits}f}"
-
-
-def fmt_signed(x: Any, digits: int = 3) -> str:
-    return "—" if _missing(x) else f"{float(x):+.{digits}f}"
-
-
-def fmt_pct(x: Any, digits: int = 1) -> str:
-    return "—" if _missing(x) else f"{100 * float(x):.{digits}f}%"
-
-
-def fmt_p(x: Any) -> str:
-    """A p-value: small ones in scientific notation so they don't read as zero."""
-    if _missing(x):
-        return "—"
-    return f"{float(x):.2e}" if float(x) < 0.001 else f"{float(x):.3f}"
-
-
-def short_hash(x: Any, n: int = 12) -> str:
-    return "—" if not x else str(x)[:n]
-
-
-def direction(m: dict[str, Any]) -> str:
+def direction(m: MetricResult) -> str:
     """'good', 'bad' or 'neutral': does the interval exclude zero, and on which side?"""
-    lo, hi = m.get("ci_low"), m.get("ci_high")
-    if _missing(lo) or _missing(hi):
+    lo, hi = m.ci_low, m.ci_high
+    if missing(lo) or missing(hi):
         return "neutral"
     up, down = lo > 0, hi < 0
-    if m.get("higher_is_better", True):
+    if m.higher_is_better:
         return "good" if up else "bad" if down else "neutral"
     return "good" if down else "bad" if up else "neutral"
 
 
-def _bar(m: dict[str, Any], scale: float) -> dict[str, float] | None:
-    """SVG x positions (0–120, zero at 60) of the interval and the difference."""
-    if any(_missing(m.get(k)) for k in ("ci_low", "ci_high", "diff")):
+@dataclass(frozen=True)
+class MetricView:
+    """A metric row as a table shows it: the row's fields, its interval bar and its colour."""
+
+    row: MetricResult
+    bar: dict[str, float] | None  # SVG x positions (0–120, zero at 60)
+    direction: str
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
+
+
+def _bar(m: MetricResult, scale: float) -> dict[str, float] | None:
+    if m.ci_low is None or m.ci_high is None or m.diff is None:
         return None
 
     def x(v: float) -> float:
         return round(60 + 55 * float(v) / scale, 2)
 
-    return {"lo": x(m["ci_low"]), "hi": x(m["ci_high"]), "diff": x(m["diff"])}
+    return {"lo": x(m.ci_low), "hi": x(m.ci_high), "diff": x(m.diff)}
 
 
-def _with_bars(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_bars(metrics: list[MetricResult]) -> list[MetricView]:
     # one scale per table, so the bars of a dataset compare with each other
     spans = [
-        abs(float(m[k]))
-        for m in metrics
-        for k in ("ci_low", "ci_high", "diff")
-        if not _missing(m.get(k))
+        abs(float(v)) for m in metrics for v in (m.ci_low, m.ci_high, m.diff) if not missing(v)
     ]
     scale = max([*spans, 1e-9])
-    return [{**m, "bar": _bar(m, scale), "direction": direction(m)} for m in metrics]
+    return [MetricView(m, _bar(m, scale), direction(m)) for m in metrics]
 
 
 def _is_format(name: str) -> bool:
@@ -108,73 +92,58 @@ def _heat(matrix: list[list[int]]) -> list[list[dict[str, Any]]]:
     return out
 
 
-def _classes(classes: dict[str, Any] | None) -> dict[str, Any] | None:
+def _classes(classes: dict[str, ClassDetail] | None) -> dict[str, Any] | None:
     if not classes:
         return None
-    per = {arm: {c["label"]: c for c in classes.get(arm, {}).get("per_class", [])} for arm in ARMS}
-    labels = list(dict.fromkeys([*per["baseline"], *per["candidate"]]))
-    confusion = {}
-    for arm in ARMS:
-        cm = classes.get(arm, {}).get("confusion")
-        if cm:
-            confusion[arm] = {**cm, "cells": _heat(cm["matrix"])}
+    per = {arm: {c.label: c for c in d.per_class} for arm, d in classes.items()}
+    labels = list(dict.fromkeys(lab for arm in ARMS for lab in per.get(arm, {})))
+    confusion = {
+        arm: {**d.confusion.model_dump(), "cells": _heat(d.confusion.matrix)}
+        for arm, d in classes.items()
+    }
     return {
         "per_class": [
-            {
-                "label": lab,
-                "baseline": per["baseline"].get(lab),
-                "candidate": per["candidate"].get(lab),
-            }
-            for lab in labels
+            {arm: per.get(arm, {}).get(lab) for arm in ARMS} | {"label": lab} for lab in labels
         ],
         "confusion": confusion,
     }
 
 
-def _datasets(results: dict[str, Any]) -> list[dict[str, Any]]:
+def _datasets(results: Results) -> list[dict[str, Any]]:
     out = []
-    for name, d in results.get("datasets", {}).items():
-        metrics = d.get("metrics", [])
+    for name, d in results.datasets.items():
+        metrics = results.metrics_of(name)
         out.append(
             {
                 "name": name,
-                "section": d.get("section"),
-                "kind": d.get("kind"),
-                "n": d.get("n"),
-                "errors": d.get("errors", {}),
-                "paired": d.get("paired"),
-                "metrics": _with_bars([m for m in metrics if not _is_format(m["metric"])]),
-                "format": _with_bars([m for m in metrics if _is_format(m["metric"])]),
-                "classes": _classes(d.get("classes")),
+                "section": d.section,
+                "kind": d.kind,
+                "n": d.n,
+                "errors": d.errors,
+                "paired": d.paired,
+                "metrics": _with_bars([m for m in metrics if not _is_format(m.metric)]),
+                "format": _with_bars([m for m in metrics if _is_format(m.metric)]),
+                "classes": _classes(d.classes),
             }
         )
     return out
 
 
-def _economics(results: dict[str, Any]) -> dict[str, Any] | None:
-    econ = results.get("economics")
+def _economics(results: Results) -> dict[str, Any] | None:
+    econ = results.economics
     if not econ:
         return None
-    b_in = (econ.get("baseline") or {}).get("mean_input_tokens")
-    c_in = (econ.get("candidate") or {}).get("mean_input_tokens")
+    b_in = econ["baseline"].mean_input_tokens if "baseline" in econ else None
+    c_in = econ["candidate"].mean_input_tokens if "candidate" in econ else None
     # a provider may report 0 input tokens (or an empty prompt sends none): no ratio either way
-    known = not _missing(b_in) and not _missing(c_in) and float(b_in) > 0 and float(c_in) > 0
+    known = not missing(b_in) and not missing(c_in) and float(b_in) > 0 and float(c_in) > 0
     return {"arms": econ, "input_ratio": float(b_in) / float(c_in) if known else None}
-
-
-def _clean(v: Any) -> Any:
-    """JSON-ready cell: NaN → null, numpy scalars → Python, containers kept."""
-    if isinstance(v, dict | list | str | bool) or v is None:
-        return v
-    if hasattr(v, "item"):
-        v = v.item()
-    return None if _missing(v) else v
 
 
 def _column(rows: pd.DataFrame, name: str) -> list[Any]:
     if name not in rows.columns:
         return [None] * len(rows)
-    return [_clean(v) for v in rows[name].tolist()]
+    return [json_ready(v) for v in rows[name].tolist()]
 
 
 def _flags(b: tuple[Any, ...], c: tuple[Any, ...]) -> int:
@@ -209,7 +178,7 @@ def judge_text(entry: Any) -> str | None:
             parts.append(f"{name}: not judged ({j['error']})")
         else:
             verdict = {True: "pass", False: "fail"}.get(j.get("passed"), "no pass/fail")
-            lines = [f"{name}: overall {fmt_num(j.get('overall'), 2)} ({verdict})"]
+            lines = [f"{name}: overall {num(j.get('overall'), 2)} ({verdict})"]
             reasons = j.get("reasons") or {}
             for crit, score in (j.get("scores") or {}).items():
                 reason = reasons.get(crit)
@@ -270,54 +239,59 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=fmt_num, signed=fmt_signed, pct=fmt_pct, pvalue=fmt_p, short=short_hash)
+    env.filters.update(num=num, signed=signed, pct=pct, pvalue=pvalue, short=short_hash)
     return env
 
 
-def render_report(results: dict[str, Any], table: pd.DataFrame) -> str:
-    """The whole report page as one HTML string."""
-    results = redact(results)
-    gates = results.get("gates")
+# what the sample browser reads from the per-sample table
+_BROWSER_COLUMNS = ["arm", "dataset", "id", "input", "target", "output", "label", "correct",
+                    "format_ok", "error", "parsed", "judge"]  # fmt: skip
+
+
+def render_report(results: Results, table: pd.DataFrame | None) -> str:
+    """The whole report page as one HTML string; without the per-sample table (a run folder
+    that lost samples.jsonl) the sample browser is empty and says why."""
+    results = redacted(results)
+    gates = results.gates
     if gates:
         # failures first: they are what a reader has to act on
         order = {False: 0, None: 1, True: 2}  # failed, not evaluated, passed
-        gates = {
-            **gates,
-            "results": sorted(gates.get("results", []), key=lambda g: order[g.get("passed")]),
-        }
-    contamination = results.get("contamination")
-    generalisation = results.get("generalisation") or None
-    blob = redact(browser_rows(table))
+        gates = gates.model_copy(
+            update={"results": sorted(gates.results, key=lambda g: order[g.passed])}
+        )
+    generalisation = results.generalisation
+    blob = redact(browser_rows(pd.DataFrame(columns=_BROWSER_COLUMNS) if table is None else table))
     context = {
         "r": results,
-        "suite": results.get("suite", {}),
-        "arms": results.get("arms", {}),
-        "verdict": results.get("verdict") or {"outcome": "unknown", "sentence": "No verdict."},
+        "suite": results.suite,
+        "arms": results.arms,
+        "headline": headline(results),
         "gates": gates,
         "datasets": _datasets(results),
-        "probes": results.get("probes") or [],
+        "probes": results.probes,
         "generalisation": generalisation,
         "ood_names": list(
             dict.fromkeys(
                 name
-                for arm in (generalisation or {}).get("arms", {}).values()
-                for name in arm.get("out_of_domain", {})
+                for arm in (generalisation.arms.values() if generalisation else [])
+                for name in arm.out_of_domain
             )
         ),
-        "contamination": contamination,
+        "contamination": results.contamination,
         "contamination_shown": CONTAMINATION_SHOWN,
-        "rubrics": results.get("rubrics") or [],
+        "rubrics": results.rubrics,
         "economics": _economics(results),
-        "stats": results.get("stats") or {},
+        "stats": results.stats,
         "browser": json_for_script(blob),
         "browser_total": len(blob["rows"]),
         "browser_datasets": blob["datasets"],
         "has_judge": blob["has_judge"],
+        "samples_missing": table is None,
     }
     return _environment().get_template("report.html.j2").render(**context)
 
 
-def write_html(path: Path, results: dict[str, Any], table: pd.DataFrame) -> None:
+def write_html(path: Path, results: Results, table: pd.DataFrame | None) -> None:
     """Write the report next to results.json (atomically, like the other run files)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(render_report(results, table), encoding="utf-8", errors=WRITE_ERRORS)

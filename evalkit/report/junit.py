@@ -11,8 +11,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from evalkit.report.files import WRITE_ERRORS, redact
-from evalkit.report.terminal import shown_escaped
+from evalkit.jsonutil import WRITE_ERRORS
+from evalkit.report.escape import shown_escaped
+from evalkit.results import Results, redacted
 
 # what XML 1.0 does not allow in a document (control characters, lone surrogates, U+FFFE/F)
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -23,14 +24,14 @@ def xml_text(value: Any) -> str:
     return shown_escaped(str(value), _NOT_XML)
 
 
-def junit_xml(results: dict[str, Any]) -> str:
+def junit_xml(results: Results) -> str:
     """`<testsuites>` with one `<testsuite name="evalkit.<suite>">`, one testcase per gate result."""
-    results = redact(results)
-    gates = (results.get("gates") or {}).get("results", [])
-    failures = sum(g["passed"] is False for g in gates)
-    skipped = sum(g["passed"] is None for g in gates)
-    time = f"{float(results.get('duration_s') or 0.0):.3f}"
-    name = xml_text(f"evalkit.{results['suite']['name']}")
+    results = redacted(results)
+    gates = results.gates.results if results.gates else []
+    failures = sum(g.passed is False for g in gates)
+    skipped = sum(g.passed is None for g in gates)
+    time = f"{results.duration_s:.3f}"
+    name = xml_text(f"evalkit.{results.suite.name}")
     counts = {"tests": str(len(gates)), "failures": str(failures), "errors": "0"}
     root = ET.Element("testsuites", {"name": name, **counts, "time": time})
     suite = ET.SubElement(
@@ -41,34 +42,30 @@ def junit_xml(results: dict[str, Any]) -> str:
             **counts,
             "skipped": str(skipped),
             "time": time,
-            "timestamp": xml_text(results.get("created_at", "")),
+            "timestamp": xml_text(results.created_at),
         },
     )
     props = ET.SubElement(suite, "properties")
     for key, value in (
-        ("run_id", results.get("run_id")),
-        ("suite_sha256", results.get("suite", {}).get("sha256")),
-        ("verdict", results.get("verdict", {}).get("sentence")),
+        ("run_id", results.run_id),
+        ("suite_sha256", results.suite.sha256),
+        ("verdict", results.verdict.sentence),
     ):
         if value:
             ET.SubElement(props, "property", {"name": key, "value": xml_text(value)})
     for g in gates:
-        evidence = xml_text(g["evidence"])
+        evidence = xml_text(g.evidence)
         case = ET.SubElement(
             suite,
             "testcase",
-            {
-                "classname": "evalkit.gates",
-                "name": xml_text(f"{g['rule']} {g['check']}"),
-                "time": "0",
-            },
+            {"classname": "evalkit.gates", "name": xml_text(f"{g.rule} {g.check}"), "time": "0"},
         )
-        if g["passed"] is False:
+        if g.passed is False:
             failure = ET.SubElement(
                 case, "failure", {"message": evidence[:200], "type": "GateFailed"}
             )
             failure.text = evidence
-        elif g["passed"] is None:
+        elif g.passed is None:
             ET.SubElement(case, "skipped", {"message": evidence})
         else:
             ET.SubElement(case, "system-out").text = evidence
@@ -76,5 +73,5 @@ def junit_xml(results: dict[str, Any]) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def write_junit(path: Path, results: dict[str, Any]) -> None:
+def write_junit(path: Path, results: Results) -> None:
     path.write_text(junit_xml(results), encoding="utf-8", errors=WRITE_ERRORS)

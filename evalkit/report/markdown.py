@@ -12,8 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.report.files import WRITE_ERRORS, redact
-from evalkit.report.terminal import HEADLINE
+from evalkit.jsonutil import WRITE_ERRORS
+from evalkit.names import TASK
+from evalkit.report.headline import headline
+from evalkit.report.numbers import num, signed
+from evalkit.results import Gates, Results, redacted
 
 _MARK = {True: "✅ pass", False: "❌ fail", None: "⚠️ not evaluated"}
 _ORDER = {False: 0, None: 1, True: 2}  # failures first: they are what a reviewer needs
@@ -51,12 +54,6 @@ def md_code(value: Any) -> str:
     return f"{fence}{pad}{cell}{pad}{fence}"
 
 
-def _num(x: float | None, signed: bool = False) -> str:
-    if x is None:
-        return "—"
-    return f"{x:+.3f}" if signed else f"{x:.3f}"
-
-
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     """A table of cells already made Markdown (by md_text, md_code or evalkit's own text)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -64,46 +61,44 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def _gate_lines(gates: dict[str, Any] | None) -> list[str]:
-    if not gates or not gates.get("results"):
+def _gate_lines(gates: Gates | None) -> list[str]:
+    if not gates or not gates.results:
         return ["**Gates:** none configured.", ""]
-    results = sorted(gates["results"], key=lambda g: _ORDER[g["passed"]])
-    failed = sum(g["passed"] is False for g in results)
-    skipped = sum(g["passed"] is None for g in results)
-    if gates["passed"]:
+    results = sorted(gates.results, key=lambda g: _ORDER[g.passed])
+    failed = len(gates.failed)
+    skipped = len(gates.not_evaluated)
+    if gates.passed:
         head = f"**Gates: passed** ({len(results) - skipped} of {len(results)} checks passed"
         head += f", {skipped} not evaluated)" if skipped else ")"
     else:
         head = f"**Gates: FAILED** ({failed} of {len(results)} checks failed)"
     rows = [
-        (_MARK[g["passed"]], md_code(g["rule"]), md_text(g["check"]), md_text(g["evidence"]))
-        for g in results
+        (_MARK[g.passed], md_code(g.rule), md_text(g.check), md_text(g.evidence)) for g in results
     ]
     return [head, "", *_table(("", "rule", "check", "evidence"), rows)]
 
 
-def _metric_lines(results: dict[str, Any]) -> list[str]:
+def _metric_lines(results: Results) -> list[str]:
     rows = []
-    for m in results.get("metrics", []):
-        if m["section"] != "task" or not (
-            m["metric"] in HEADLINE or m["metric"].startswith("rubric.")
-        ):
+    for m in results.metrics:
+        if m.section != TASK or not m.headline:
             continue
-        errs = results.get("errors", {}).get(m["dataset"], {})
-        ci = (
-            f"[{_num(m['ci_low'], True)}, {_num(m['ci_high'], True)}]"
-            if m["ci_low"] is not None
-            else "—"
-        )
+        errs = results.errors.get(m.dataset)
+        ci = f"[{signed(m.ci_low)}, {signed(m.ci_high)}]" if m.ci_low is not None else "—"
         rows.append(
             (
-                md_text(m["dataset"]),
-                md_text(m["metric"]),
-                _num(m["baseline"]),
-                _num(m["candidate"]),
-                _num(m["diff"], True),
+                md_text(m.dataset),
+                md_text(m.metric),
+                num(m.baseline),
+                num(m.candidate),
+                signed(m.diff),
                 ci,
-                f"{errs.get('baseline', 0)}/{errs.get('candidate', 0)}",
+                (f"{errs.baseline}/{errs.candidate}" if errs else "0/0")
+                + (
+                    f" scorer {se.baseline}/{se.candidate}"
+                    if (se := m.scorer_errors) and se.baseline + se.candidate
+                    else ""
+                ),
             )
         )
     if not rows:
@@ -112,43 +107,45 @@ def _metric_lines(results: dict[str, Any]) -> list[str]:
     return ["### Metrics", "", *_table(header, rows)]
 
 
-def _probe_lines(results: dict[str, Any]) -> list[str]:
-    probes = results.get("probes") or []
-    if not probes:
+def _probe_lines(results: Results) -> list[str]:
+    if not results.probes:
         return []
     rows = [
         (
-            md_text(p["probe"]),
-            p["n"],
-            _num(p["baseline"]),
-            _num(p["candidate"]),
-            _num(p["diff"], True),
-            f"{_num(p['lower_bound'], True)} (margin {p['margin']:g})",
-            "yes" if p["non_inferior"] else "**no**",
-            "**yes**" if p.get("format_collapse") else "no",
+            md_text(p.probe),
+            p.n,
+            num(p.baseline),
+            num(p.candidate),
+            signed(p.diff),
+            f"{signed(p.lower_bound)} (margin {p.margin:g})",
+            "not evaluated (uninformative)"
+            if not p.informative
+            else "yes"
+            if p.non_inferior
+            else "**not shown**",
+            "**yes**" if p.format_collapse else "no",
         )
-        for p in probes
+        for p in results.probes
     ]
     header = ("probe", "n", "baseline", "candidate", "diff", "lower bound", "non-inferior")
     return ["### Forgetting probes (accuracy)", "", *_table((*header, "format collapse"), rows)]
 
 
-def _economics_lines(results: dict[str, Any]) -> list[str]:
-    econ = results.get("economics") or {}
-    if not econ:
+def _economics_lines(results: Results) -> list[str]:
+    if not results.economics:
         return []
     rows = []
-    for arm, e in econ.items():
-        cost = e.get("cost_per_1k_requests")
+    for arm, e in results.economics.items():
+        cost = e.cost_per_1k_requests
         rows.append(
             (
                 md_text(arm),
-                md_code(e["model"]),
-                e["requests"],
-                _num(e["mean_input_tokens"]),
-                _num(e["mean_output_tokens"]),
-                _num(e["latency_p50_s"]),
-                _num(e["latency_p95_s"]),
+                md_code(e.model),
+                e.requests,
+                num(e.mean_input_tokens),
+                num(e.mean_output_tokens),
+                num(e.latency_p50_s),
+                num(e.latency_p95_s),
                 "unknown" if cost is None else f"${cost:.4f}",
             )
         )
@@ -156,16 +153,15 @@ def _economics_lines(results: dict[str, Any]) -> list[str]:
     return ["### Economics (per request, task datasets)", "", *_table(header, rows)]
 
 
-def summary_markdown(results: dict[str, Any]) -> str:
+def summary_markdown(results: Results) -> str:
     """Verdict, gates (failed first), headline metrics, probes and economics."""
-    results = redact(results)
-    suite = md_text(results["suite"]["name"])
+    results = redacted(results)
     lines = [
-        f"## evalkit · {suite} · run {md_text(results['run_id'])}",
+        f"## evalkit · {md_text(results.suite.name)} · run {md_text(results.run_id)}",
         "",
-        md_text(results.get("verdict", {}).get("sentence", "")),
+        md_text(headline(results).sentence),
         "",
-        *_gate_lines(results.get("gates")),
+        *_gate_lines(results.gates),
         *_metric_lines(results),
         *_probe_lines(results),
         *_economics_lines(results),
@@ -173,5 +169,5 @@ def summary_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_summary(path: Path, results: dict[str, Any]) -> None:
+def write_summary(path: Path, results: Results) -> None:
     path.write_text(summary_markdown(results), encoding="utf-8", errors=WRITE_ERRORS)

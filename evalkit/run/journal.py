@@ -1,10 +1,9 @@
-"""The run folder's memory while a run is under way: its manifest and an append-only journal.
+"""The run folder's memory while a run is under way: an append-only journal of records.
 
-`run.json` says what the run is (suite, hash, shard) and how far it got: `running`,
-`interrupted`, `failed` or `complete`. Every finished request is appended to a journal
-(`journal.jsonl`, or `journal-<k>.jsonl` per worker process) the moment it completes, so a
-run killed at any point (`kill -9`, power loss, Ctrl-C) is resumed by re-sending only the
-requests the journal has no answer for. A torn last line is ignored on reading.
+Every finished request is appended to a journal (`journal.jsonl`, or `journal-<k>.jsonl`
+per worker process) the moment it completes, so a run killed at any point (`kill -9`, power
+loss, Ctrl-C) is resumed by re-sending only the requests the journal has no answer for. A
+torn last line is ignored on reading. The run's state is in its manifest (`evalkit.runfolder`).
 """
 
 from __future__ import annotations
@@ -14,14 +13,8 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from evalkit.errors import InputError
-
-MANIFEST = "run.json"
-RUNNING, INTERRUPTED, FAILED, COMPLETE = "running", "interrupted", "failed", "complete"
 FSYNC_EVERY_S = 1.0  # a power loss costs at most this much finished work
 
 
@@ -100,70 +93,3 @@ def latest_records(paths: Iterable[Path]) -> dict[tuple[str, str], Record]:
             if old is None or old.error is not None or rec.error is None:
                 out[key] = rec
     return out
-
-
-# ---- the manifest --------------------------------------------------------------------------
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
-    tmp = run_dir / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(run_dir / MANIFEST)
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    """The run's manifest, or None for a folder written before manifests existed."""
-    path = run_dir / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"not a readable run manifest ({e})", path=path) from None
-    if not isinstance(data, dict) or "state" not in data:
-        raise InputError("not a run manifest (no 'state')", path=path)
-    return data
-
-
-def update_manifest(run_dir: Path, **changes: Any) -> None:
-    manifest = read_manifest(run_dir) or {}
-    write_manifest(run_dir, {**manifest, **changes})
-
-
-def _process_alive(pid: Any) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, TypeError, ValueError):
-        return False
-    return True
-
-
-def unfinished_reason(manifest: dict[str, Any]) -> str | None:
-    """Why a run folder is not a finished run, or None when it is complete."""
-    state = manifest.get("state")
-    if state == COMPLETE:
-        return None
-    if state == RUNNING:
-        if manifest.get("host") == os.uname().nodename and _process_alive(manifest.get("pid")):
-            return "it is still running"
-        return "it stopped without finishing (the process was killed)"
-    if state == INTERRUPTED:
-        return "it was interrupted"
-    return f"it failed ({manifest.get('error') or 'see the log'})"
-
-
-def require_finished(run_dir: Path) -> None:
-    """Raise a located InputError unless the run folder holds a finished run."""
-    manifest = read_manifest(run_dir)
-    if manifest is None:
-        return
-    reason = unfinished_reason(manifest)
-    if reason:
-        raise InputError(
-            f"this run did not finish: {reason}; resume it with: {manifest.get('resume_command')}",
-            path=run_dir,
-        )

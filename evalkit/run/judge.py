@@ -15,9 +15,10 @@ from typing import Any
 
 import pandas as pd
 
+from evalkit.names import ARMS, BASELINE, CANDIDATE, JUDGE, TASK
 from evalkit.run.execute import ExecSettings, execute
 from evalkit.run.journal import Record
-from evalkit.run.plan import TASK, ModelSpec, Plan, PlannedSample, TaskPlan, model_spec
+from evalkit.run.plan import ModelSpec, Plan, PlannedSample, TaskPlan, model_spec
 from evalkit.scoring.rubric import (
     JudgeReplyError,
     LoadedRubric,
@@ -28,11 +29,10 @@ from evalkit.scoring.rubric import (
     render_pointwise,
 )
 from evalkit.suite.load import LoadedSuite
-from evalkit.suite.schema import ARMS, Judge
+from evalkit.suite.schema import Judge
 
 ATTEMPTS = 2  # a first call and one retry for replies that do not parse
-JUDGE = "judge"  # the TaskPlan section of judge tasks
-ORDERS = {"AB": ("baseline", "candidate"), "BA": ("candidate", "baseline")}  # (A, B)
+ORDERS = {"AB": (BASELINE, CANDIDATE), "BA": (CANDIDATE, BASELINE)}  # (A, B)
 NOT_JUDGED = "not judged: the arm's own answer is an error"
 RETRY_ASK = "Reply again with only the JSON object, in exactly the form the first message shows."
 

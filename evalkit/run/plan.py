@@ -6,22 +6,19 @@ same plan make the same requests, and the cache can be scoped by what the plan s
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 from evalkit.errors import InputError
+from evalkit.hashing import sha256_path, sha256_text
+from evalkit.names import ARMS, PROBE, TASK, TRAINING_KIND, TRAINING_SAMPLE
 from evalkit.prompts import TemplateRenderError, render_text
 from evalkit.suite.load import LoadedSuite
-from evalkit.suite.schema import ARMS, Arm, Judge
+from evalkit.suite.schema import Arm, Judge
 
 T = TypeVar("T")
-TASK = "task"
-PROBE = "probe"
-TRAINING_SAMPLE = "training_sample"  # training items both arms answer, next to held-out
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ class ModelSpec:
             sort_keys=True,
             default=str,
         )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return sha256_text(payload)[:16]
 
 
 @dataclass(frozen=True)
@@ -80,17 +77,6 @@ class Plan:
         return tuple(t for t in self.tasks if t.arm == arm)
 
 
-def path_sha256(path: str | Path) -> str:
-    """Content hash of a file or of every file under a folder (names included)."""
-    p = Path(path)
-    h = hashlib.sha256()
-    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-    for f in files:
-        h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
-
-
 def model_spec(arm: Arm | Judge, adapter_path: str | None, where: str) -> ModelSpec:
     """The identity of an arm's (or the judge's) model endpoint, adapter content included."""
     args = dict(arm.model_args)
@@ -100,7 +86,7 @@ def model_spec(arm: Arm | Judge, adapter_path: str | None, where: str) -> ModelS
         model=arm.model,
         model_args=tuple(sorted(args.items())),
         base_url=arm.base_url,
-        adapter_sha256=path_sha256(adapter_path) if adapter_path else None,
+        adapter_sha256=sha256_path(adapter_path) if adapter_path else None,
         where=where,
     )
 
@@ -166,7 +152,7 @@ def plan_suite(loaded: LoadedSuite, shard: Shard | None = None) -> Plan:
         )
         task_sets = [(n, items, suite.dataset_kind(n)) for n, items in loaded.datasets.items()]
         if loaded.training_sample:
-            task_sets.append((TRAINING_SAMPLE, loaded.training_sample, "training"))
+            task_sets.append((TRAINING_SAMPLE, loaded.training_sample, TRAINING_KIND))
         for ds_name, items, kind in task_sets:
             samples = tuple(
                 PlannedSample(

@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from evalkit.jsonutil import first_json_object
+
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 
 
 @dataclass(frozen=True)
@@ -22,38 +22,68 @@ class Extraction:
 
 
 def normalise(text: str) -> str:
-    """Lowercase, every run of non-alphanumerics to one space: 'Card-Arrival' == 'card arrival'."""
+    """Lowercase, every run of non-alphanumerics to one space.
+
+    >>> normalise("Card-Arrival!"), normalise("card_arrival")
+    ('card arrival', 'card arrival')
+    """
     return _NON_ALNUM.sub(" ", text.lower()).strip()
 
 
-def first_json_object(text: str) -> object | None:
-    """The first JSON value that parses, from a bare answer, a fenced block, or text around it."""
-    stripped = _FENCE.sub("", text.strip())
-    try:
-        return json.loads(stripped)
-    except json.JSONDecodeError:
-        pass
-    decoder = json.JSONDecoder()
-    for start in (m.start() for m in re.finditer(r"\{", text)):
-        try:
-            value, _ = decoder.raw_decode(text, start)
-            return value
-        except json.JSONDecodeError:
-            continue
-    return None
-
-
 def match_label(answer: str, labels: Sequence[str]) -> str | None:
+    """The label `answer` names, ignoring case and punctuation; None when it names none.
+
+    >>> match_label("Card-Arrival", ["card_arrival", "exchange_rate"])
+    'card_arrival'
+    >>> match_label("refund", ["card_arrival"]) is None
+    True
+    """
     by_norm = {normalise(lab): lab for lab in labels}
     return by_norm.get(normalise(answer))
 
 
+def same_label(answer: str | None, target: str) -> bool:
+    """Whether an extracted answer is the target, compared as labels are (case and punctuation
+    aside), so a target outside the label set is matched like one inside it.
+
+    >>> same_label("out of scope", "Out_Of_Scope"), same_label(None, "card")
+    (True, False)
+    """
+    return answer is not None and normalise(answer) == normalise(target)
+
+
 def extract_label(output: str, labels: Sequence[str], fmt: str, field: str | None) -> Extraction:
+    """The label a model's raw answer gives, read as the task's output format says.
+
+    Args:
+        output: the raw answer.
+        labels: the task's labels.
+        fmt: "json" (the label is `field` of the first JSON object) or "text" (the answer
+            is a label, or names exactly one label in prose; a longer label wins over a
+            shorter one it contains).
+        field: the JSON key holding the label (json only).
+
+    Returns:
+        Extraction: the label (a task label, or the raw JSON value when it is none of
+        them), whether an answer was found at all, and whether it is in the label set.
+
+    >>> labels = ["card_arrival", "card", "exchange_rate"]
+    >>> extract_label('Sure! {"intent": "Card Arrival"}', labels, "json", "intent")
+    Extraction(label='card_arrival', parsed=True, in_set=True)
+    >>> extract_label('{"intent": "refund"}', labels, "json", "intent")
+    Extraction(label='refund', parsed=True, in_set=False)
+    >>> extract_label("The intent is card arrival.", labels, "text", None).label
+    'card_arrival'
+    >>> extract_label("Either card or exchange rate", labels, "text", None).parsed
+    False
+    """
     if fmt == "json":
         value = first_json_object(output)
         if not isinstance(value, dict) or field not in value or value[field] is None:
             return Extraction(label=None, parsed=False, in_set=False)
         raw = str(value[field]).strip()
+        if not raw:  # {"intent": ""} names no label: an answer with nothing in it
+            return Extraction(label=None, parsed=False, in_set=False)
         label = match_label(raw, labels)
         return Extraction(label=label or raw, parsed=True, in_set=label is not None)
     label = match_label(output, labels)

@@ -3,15 +3,17 @@
 A pack is a folder holding `pack.yaml` (the manifest) and `items.jsonl`, or a single manifest
 file whose `items` path is relative to it. See docs/probe-packs.md for the format.
 
-Answers are scored by extracting a letter (multiple_choice) or a number (numeric); an answer
-that yields nothing is a parse failure, scored wrong and reported separately.
+Answers are scored by the pack's kind (`PROBE_KINDS`): a letter (multiple_choice) or a number
+(numeric) is extracted and compared with the target; an answer that yields nothing is a
+parse failure, scored wrong and reported separately. A new kind is one `ProbeKind` object
+registered there.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -21,10 +23,10 @@ from evalkit.data.items import Item
 from evalkit.data.readers import jsonl_rows
 from evalkit.errors import InputError
 from evalkit.inputfiles import SuiteFolder, load_yaml, read_text
+from evalkit.names import NAME, RESERVED_NAMES
 from evalkit.prompts import TemplateRenderError, check_template, render_text
-from evalkit.suite.schema import _NAME
+from evalkit.registry import Registry
 
-KINDS = ("multiple_choice", "numeric")
 LETTERS = ("A", "B", "C", "D")
 MANIFEST = "pack.yaml"
 _REQUIRED = ("name", "version", "kind", "prompt", "max_tokens", "items", "source", "licence")
@@ -45,12 +47,29 @@ class ProbePack:
 
 
 def builtin_packs() -> list[str]:
-    """Names of the packs shipped with evalkit, sorted."""
+    """Names of the packs shipped with evalkit, sorted.
+
+    >>> builtin_packs()
+    ['gsm8k', 'mmlu-elementary-math', 'mmlu-geography', 'mmlu-global-facts']
+    """
     return sorted(p.name for p in _PACKS_DIR.iterdir() if (p / MANIFEST).is_file())
 
 
 def load_pack(ref: str, folder: SuiteFolder, where: str = "probes.pack") -> ProbePack:
-    """A built-in pack by name, or a pack folder / manifest file at a path in the suite's folder."""
+    """A probe pack, read and checked; every problem is an InputError naming file and key.
+
+    Args:
+        ref: a built-in pack's name, or a pack folder / manifest file in the suite's folder.
+        folder: the suite's folder (a user's pack must stay inside it).
+        where: the suite key that names the pack, for messages.
+
+    Returns:
+        The pack: manifest fields and every item, targets checked against its kind.
+
+    >>> pack = load_pack("mmlu-global-facts", SuiteFolder(Path("suite.yaml")))
+    >>> pack.kind, len(pack.items), pack.items[0].target in "ABCD"
+    ('multiple_choice', 100, True)
+    """
     available = builtin_packs()
     if ref in available:
         return _load_manifest(_PACKS_DIR / ref / MANIFEST, None)
@@ -91,19 +110,27 @@ def _load_manifest(path: Path, folder: SuiteFolder | None) -> ProbePack:
     for key in ("name", "prompt", "items", "source", "licence"):
         if not isinstance(manifest[key], str) or not manifest[key].strip():
             raise InputError("must be a non-empty string", path=path, where=key)
-    if not _NAME.match(manifest["name"]):
+    # the name is part of metric and gate paths (probes.<name>.accuracy), like a dataset's
+    if not NAME.match(manifest["name"]):
         raise InputError(
-            "use letters, digits, '-' and '_' (it names gate paths: probes.<name>.accuracy)",
+            f"{manifest['name']!r}: use letters, digits, '-' and '_' (it names gate paths: "
+            "probes.<name>.accuracy)",
             path=path,
             where="name",
+        )
+    if manifest["name"] in RESERVED_NAMES:
+        raise InputError(
+            f"{manifest['name']!r} is reserved; choose another", path=path, where="name"
         )
     version = manifest["version"]
     if isinstance(version, bool) or not isinstance(version, str | int | float):
         raise InputError("must be a string or a number", path=path, where="version")
     kind = manifest["kind"]
-    if kind not in KINDS:
+    if kind not in PROBE_KINDS:
         raise InputError(
-            f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}", path=path, where="kind"
+            f"unknown kind {kind!r}; expected one of {', '.join(PROBE_KINDS.names())}",
+            path=path,
+            where="kind",
         )
     max_tokens = manifest["max_tokens"]
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
@@ -163,7 +190,8 @@ def _read_items(path: Path, kind: str) -> tuple[Item, ...]:
                 line=number,
                 where="id",
             )
-        _check_target(kind, item.target, path, number)
+        if problem := PROBE_KINDS.lookup(kind).target_problem(item.target):
+            raise InputError(problem, path=path, line=number, where="target")
         first_seen[item.id] = number
         items.append(item)
     if not items:
@@ -171,20 +199,14 @@ def _read_items(path: Path, kind: str) -> tuple[Item, ...]:
     return tuple(items)
 
 
-def _check_target(kind: str, target: str, path: Path, line: int) -> None:
-    if kind == "multiple_choice" and target.upper() not in LETTERS:
-        raise InputError(
-            f"target {target!r} is not one of {', '.join(LETTERS)}",
-            path=path,
-            line=line,
-            where="target",
-        )
-    if kind == "numeric" and _parse_number(target) is None:
-        raise InputError(f"target {target!r} is not a number", path=path, line=line, where="target")
-
-
 def select_items(pack: ProbePack, n: int | None, seed: int) -> tuple[Item, ...]:
-    """`n` items drawn with `seed` (all when n is None), in the pack's own order."""
+    """`n` items drawn with `seed` (all when n is None), in the pack's own order.
+
+    >>> pack = load_pack("gsm8k", Path("."))
+    >>> chosen = select_items(pack, 3, seed=0)
+    >>> chosen == select_items(pack, 3, seed=0), len(chosen)
+    (True, 3)
+    """
     if n is None:
         return pack.items
     if n < 1 or n > len(pack.items):
@@ -198,7 +220,12 @@ def select_items(pack: ProbePack, n: int | None, seed: int) -> tuple[Item, ...]:
 
 
 def render_probe_prompt(pack: ProbePack, item: Item) -> str:
-    """The user message for one probe item; both arms get exactly this text."""
+    """The user message for one probe item; both arms get exactly this text.
+
+    >>> pack = load_pack("gsm8k", Path("."))
+    >>> pack.items[0].input in render_probe_prompt(pack, pack.items[0])
+    True
+    """
     return render_text(pack.prompt, input=item.input)
 
 
@@ -235,26 +262,17 @@ _STATED_NUMBER = re.compile(
 
 
 def parse_options(item_input: str) -> dict[str, str]:
-    """The `A. ...` to `D. ...` option lines of a multiple-choice item's input, by letter."""
+    """The `A. ...` to `D. ...` option lines of a multiple-choice item's input, by letter.
+
+    >>> parse_options("Capital of France?\\nA. Lyon\\n(B) Paris")
+    {'A': 'Lyon', 'B': 'Paris'}
+    """
     options: dict[str, str] = {}
     for line in item_input.splitlines():
         match = _OPTION_LINE.match(line)
         if match:
             options[match.group(1)] = match.group(2)
     return options
-
-
-def extract_answer(kind: str, text: str, options: Mapping[str, str] | None = None) -> str | None:
-    """The answer named in a model's reply: a letter A-D, or a normalised number; None if none.
-
-    `options` (letter → option text, see `parse_options`) lets a reply that restates an
-    option's text instead of its letter count as that letter.
-    """
-    if kind == "multiple_choice":
-        return _extract_letter(text, options or {})
-    if kind == "numeric":
-        return _extract_number(text)
-    raise ValueError(f"unknown probe kind {kind!r}")
 
 
 def _extract_letter(text: str, options: Mapping[str, str]) -> str | None:
@@ -330,18 +348,107 @@ def _format_number(value: Fraction) -> str:
     return f"{value.numerator}/{value.denominator}"
 
 
-def is_correct(kind: str, extracted: str | None, target: str) -> bool:
-    """Whether an extracted answer matches the target; a parse failure (None) is wrong."""
-    if extracted is None:
-        return False
-    if kind == "multiple_choice":
-        return extracted.strip().upper() == target.strip().upper()
-    if kind == "numeric":
-        got, want = _parse_number(extracted), _parse_number(target)
-        return got is not None and got == want
-    raise ValueError(f"unknown probe kind {kind!r}")
-
-
 def _parse_number(text: str) -> Fraction | None:
     num, _, den = text.strip().partition("/")
     return _to_fraction(num, den or None)
+
+
+# ---- kinds ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProbeKind:
+    """How the items of one kind of probe pack are checked and scored."""
+
+    name: str
+    chance: float  # the accuracy of guessing: what a baseline must beat for a probe to say much
+    extract: Callable[[str, str], str | None]  # (reply, item input) → the answer, None if none
+    same: Callable[[str, str], bool]  # (answer, target) → whether they match
+    target_problem: Callable[[str], str | None]  # what is wrong with a pack's target, or None
+
+
+PROBE_KINDS = Registry[ProbeKind]("probe kind")
+
+
+def register_probe_kind(kind: ProbeKind) -> ProbeKind:
+    """Make a kind available to pack manifests (`kind: <name>`); returns it.
+
+    >>> sorted(PROBE_KINDS.names())
+    ['multiple_choice', 'numeric']
+    >>> PROBE_KINDS.lookup("multiple_choice").chance
+    0.25
+    """
+    return PROBE_KINDS.register(kind.name, kind)
+
+
+register_probe_kind(
+    ProbeKind(
+        name="multiple_choice",
+        chance=1 / len(LETTERS),
+        # an answer that restates an option's text is mapped back to its letter
+        extract=lambda reply, item_input: _extract_letter(reply, parse_options(item_input)),
+        same=lambda answer, target: answer.strip().upper() == target.strip().upper(),
+        target_problem=lambda target: (
+            None
+            if target.upper() in LETTERS
+            else f"target {target!r} is not one of {', '.join(LETTERS)}"
+        ),
+    )
+)
+register_probe_kind(
+    ProbeKind(
+        name="numeric",
+        # practically never the right number by guessing
+        chance=0.0,
+        extract=lambda reply, item_input: _extract_number(reply),
+        same=lambda answer, target: (
+            (got := _parse_number(answer)) is not None and got == _parse_number(target)
+        ),
+        target_problem=lambda target: (
+            None if _parse_number(target) is not None else f"target {target!r} is not a number"
+        ),
+    )
+)
+
+
+def extract_answer(kind: str, reply: str, item_input: str = "") -> str | None:
+    """The answer a model's reply names under a probe kind; None when it names none.
+
+    Args:
+        kind: a registered probe kind (`PROBE_KINDS`).
+        reply: the model's raw reply.
+        item_input: the item's text; a multiple-choice reply that restates an option's text
+            instead of its letter counts as that letter.
+
+    Returns:
+        A letter A-D (multiple_choice) or a normalised number (numeric), or None.
+
+    >>> extract_answer("multiple_choice", "The answer is (b).")
+    'B'
+    >>> extract_answer("multiple_choice", "Paris", "Capital of France?\\nA. Lyon\\nB. Paris")
+    'B'
+    >>> extract_answer("numeric", "She has 3 + 4 = 7 apples.\\n#### 7.0")
+    '7'
+    >>> extract_answer("numeric", "I cannot tell.") is None
+    True
+    """
+    return PROBE_KINDS.lookup(kind).extract(reply, item_input)
+
+
+def is_correct(kind: str, extracted: str | None, target: str) -> bool:
+    """Whether an extracted answer matches the target under a probe kind.
+
+    Args:
+        kind: a registered probe kind.
+        extracted: the answer `extract_answer` found, or None (a parse failure).
+        target: the item's target.
+
+    Returns:
+        True on a match; a parse failure is always wrong.
+
+    >>> is_correct("numeric", "0.75", "3/4"), is_correct("multiple_choice", "b", "B")
+    (True, True)
+    >>> is_correct("numeric", None, "3")
+    False
+    """
+    return extracted is not None and PROBE_KINDS.lookup(kind).same(extracted, target)

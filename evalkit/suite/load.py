@@ -7,23 +7,22 @@ stay inside it unless the suite sets `allow_outside_paths: true`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import jsonschema
-import pydantic
-import yaml
 
-from evalkit.credentials import env_secrets, scrub, scrubber
 from evalkit.data.items import Item
 from evalkit.data.readers import items_sha256, read_items, subset
 from evalkit.errors import InputError
-from evalkit.inputfiles import SuiteFolder, load_yaml_document, read_text, text_lines
+from evalkit.hashing import sha256_text
+from evalkit.inputfiles import SuiteFolder, read_text, text_lines
+from evalkit.names import ARMS
+from evalkit.plugins import Scorer, load_scorers
 from evalkit.prompts import (
     PROMPT_VARIABLES,
     CompiledPrompt,
@@ -32,13 +31,11 @@ from evalkit.prompts import (
     check_template,
     render_template,
 )
-from evalkit.scoring.extract import normalise
-from evalkit.suite.schema import ARMS, Arm, Dataset, Suite
-
-M = TypeVar("M", bound=pydantic.BaseModel)
-
-if TYPE_CHECKING:
-    from evalkit.scoring.rubric import LoadedRubricUse
+from evalkit.scoring.extract import match_label, normalise
+from evalkit.scoring.probes import load_pack, select_items
+from evalkit.scoring.rubric import LoadedRubricUse, load_rubric_uses
+from evalkit.suite.schema import Arm, Dataset, Suite
+from evalkit.yamlfile import parse_yaml_model
 
 
 @dataclass(frozen=True)
@@ -68,84 +65,17 @@ class LoadedSuite:
     training: tuple[Item, ...]  # every training item (contamination check)
     training_sample: tuple[Item, ...]  # the seeded sample both arms also answer (memorisation)
     rubrics: tuple[LoadedRubricUse, ...] = ()  # scorers.rubrics, each rubric file read and checked
+    scorers: tuple[Scorer, ...] = ()  # scorers.custom, each function imported for this suite only
 
     @property
     def folder(self) -> Path:
         return self.path.parent
 
 
-def _line_index(root: yaml.Node | None) -> dict[tuple[str, ...], int]:
-    """Key path → 1-based line, from YAML's node tree (pydantic errors carry only paths)."""
-    index: dict[tuple[str, ...], int] = {}
-
-    def walk(node: yaml.Node, prefix: tuple[str, ...]) -> None:
-        index.setdefault(prefix, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                path = (*prefix, str(key.value))
-                index[path] = key.start_mark.line + 1
-                walk(value, path)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, value in enumerate(node.value):
-                walk(value, (*prefix, str(i)))
-
-    if root is not None:
-        walk(root, ())
-    return index
-
-
-def _nearest_line(index: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int | None:
-    for cut in range(len(loc), -1, -1):
-        if loc[:cut] in index:
-            return index[loc[:cut]]
-    return None
-
-
-def _describe(error: Any, docs: str) -> str:
-    found = error.get("input")
-    msg = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        return f"unknown key (check the spelling; see {docs})"
-    if error["type"] == "missing":
-        return "required key is missing"
-    if found is not None and not isinstance(found, dict | list):
-        # a refused base_url is shown without the credential it carries
-        return f"{msg} (found {scrub(repr(found), scrubber(env_secrets()))})"
-    return msg
-
-
-def parse_yaml_model(path: Path, model: type[M], what: str, docs: str) -> tuple[M, str]:
-    """Read a YAML file into a pydantic model; errors name the file, key path and line.
-
-    Returns the model and the file's text (callers hash it). `what` names the file in
-    messages ("suite", "rubric"); `docs` is the page an unknown key points to.
-    """
-    text = read_text(path, f"{what} file")
-    data, root = load_yaml_document(text, path)
-    index = _line_index(root)
-    if not isinstance(data, dict):
-        raise InputError(f"expected a mapping of {what} keys at the top level", path=path)
-    try:
-        return model.model_validate(data), text
-    except pydantic.ValidationError as e:
-        # a misspelt key yields "unknown key" and "missing" together; the unknown one is the news
-        errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")
-        first = errors[0]
-        # pydantic reports union/alias internals in loc; keep only the user's keys
-        loc = tuple(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise InputError(
-            _describe(first, docs) + more,
-            path=path,
-            where=".".join(loc) or None,
-            line=_nearest_line(index, loc),
-        ) from None
-
-
 def parse_suite(path: Path) -> tuple[Suite, str]:
     """Read and validate the YAML; returns the suite and the file's sha256."""
     suite, text = parse_yaml_model(path, Suite, "suite", "docs/suite-reference.md")
-    return suite, hashlib.sha256(text.encode()).hexdigest()
+    return suite, sha256_text(text)
 
 
 def _labels(suite: Suite, folder: SuiteFolder) -> tuple[str, ...]:
@@ -205,6 +135,9 @@ def _dataset(
                     path=p,
                     where=f"datasets.{name}",
                 )
+    if suite.task.type == "classification" and ds.allow_unknown_labels:
+        # a target naming a label in another case or spelling is that label, as an answer is
+        items = [replace(it, target=match_label(it.target, labels) or it.target) for it in items]
     try:
         chosen = subset(items, limit=ds.limit, sample=ds.sample, seed=ds.seed)
     except ValueError as e:
@@ -298,8 +231,6 @@ def _adapter(arm_name: str, arm: Arm, folder: SuiteFolder) -> str | None:
 def _probes(suite: Suite, folder: SuiteFolder) -> tuple[LoadedProbe, ...]:
     if not suite.probes:
         return ()
-    from evalkit.scoring.probes import load_pack, select_items
-
     loaded = []
     for i, probe in enumerate(suite.probes):
         try:
@@ -315,6 +246,14 @@ def _probes(suite: Suite, folder: SuiteFolder) -> tuple[LoadedProbe, ...]:
             items = select_items(pack, probe.n, probe.seed)
         except InputError as e:
             raise InputError(e.message, path=folder.suite_path, where=f"probes.{i}.n") from None
+        if pack.name in suite.datasets:
+            # the results, the table and gate paths key a set by its name: they would merge
+            raise InputError(
+                f"dataset name {pack.name!r} is also the name of the probe pack at probes.{i}; "
+                "rename the dataset",
+                path=folder.suite_path,
+                where=f"datasets.{pack.name}",
+            )
         loaded.append(
             LoadedProbe(pack.name, pack.version, pack.kind, pack.prompt, pack.max_tokens, items)
         )
@@ -324,13 +263,6 @@ def _probes(suite: Suite, folder: SuiteFolder) -> tuple[LoadedProbe, ...]:
             "the same probe pack is listed twice", path=folder.suite_path, where="probes"
         )
     return tuple(loaded)
-
-
-def _rubrics(suite: Suite, folder: SuiteFolder) -> tuple[LoadedRubricUse, ...]:
-    # imported here: the rubric module reuses this module's located-error helpers
-    from evalkit.scoring.rubric import load_rubric_uses
-
-    return load_rubric_uses(suite, folder)
 
 
 def _json_schema(suite: Suite, folder: SuiteFolder) -> dict[str, Any] | None:
@@ -438,5 +370,6 @@ def load_suite(path: str | Path) -> LoadedSuite:
         json_schema=_json_schema(suite, folder),
         training=training,
         training_sample=training_sample,
-        rubrics=_rubrics(suite, folder),
+        rubrics=load_rubric_uses(suite, folder),
+        scorers=load_scorers(suite, folder),
     )

@@ -14,11 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from evalkit.credentials import find_secret
+from evalkit.names import ARMS, NAME, RESERVED_NAMES, ArmName
 
-ARMS = ("baseline", "candidate")
-# names evalkit gives its own sets: the training sample, and the prefix of probe metric paths
-RESERVED_DATASETS = ("training_sample", "probes")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 # `<provider>/<model>`: inspect-ai's form; the provider itself is checked when the suite loads
 _MODEL = re.compile(r"^(?P<provider>[a-z0-9][a-z0-9_.\-]*)/(?P<name>[^\s\x00-\x1f\x7f]+)$")
 # Upper bounds: beyond them a value is a typo, and some (a bootstrap of 10**12) would hang
@@ -217,10 +214,29 @@ class RubricUse(Strict):
     human_labels: str | None = Field(default=None, description="JSONL of human scores")
 
 
+class CustomScorer(Strict):
+    """A suite's own check or metric: a Python function (see docs/plugins.md)."""
+
+    python: str | None = Field(
+        default=None, description="path/to/file.py:function, relative to the suite file"
+    )
+    entry_point: str | None = Field(
+        default=None, description="the name of an installed entry point (group evalkit.scorers)"
+    )
+    name: str | None = Field(default=None, description="the metric is custom.<name>")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CustomScorer:
+        if (self.python is None) == (self.entry_point is None):
+            raise ValueError("give exactly one of 'python' (file:function) or 'entry_point'")
+        return self
+
+
 class Scorers(Strict):
     classification: bool = True
     format: FormatChecks | None = None
     rubrics: list[RubricUse] = Field(default_factory=list)
+    custom: list[CustomScorer] = Field(default_factory=list)
 
 
 class Probe(Strict):
@@ -317,10 +333,12 @@ class NonInferior(Strict):
 
 class Regression(Strict):
     tolerance: float = Field(default=0.0, ge=0.0)
-    arm: Literal["baseline", "candidate"] = "candidate"
+    arm: ArmName = "candidate"
 
 
 class GateCheck(Strict):
+    """One check of a gate: exactly one key, each judged by its handler in `evalkit.gate`."""
+
     baseline: Comparator | None = None
     candidate: Comparator | None = None
     candidate_minus_baseline: Comparator | None = None
@@ -332,17 +350,21 @@ class GateCheck(Strict):
         set_ = [k for k, v in self.__dict__.items() if v is not None]
         if len(set_) != 1:
             raise ValueError(
-                "a gate needs exactly one of: baseline, candidate, candidate_minus_baseline, "
-                f"non_inferior, no_regression (found {set_ or 'none'})"
+                f"a gate needs exactly one of: {', '.join(type(self).model_fields)} "
+                f"(found {set_ or 'none'})"
             )
         return self
+
+    def rule(self) -> tuple[str, Any]:
+        """(the check's key, its settings)."""
+        return next((k, v) for k, v in self.__dict__.items() if v is not None)
 
 
 class Suite(Strict):
     name: str
     description: str = ""
     task: TaskSpec
-    arms: dict[Literal["baseline", "candidate"], Arm]
+    arms: dict[ArmName, Arm]
     datasets: dict[str, Dataset]
     scorers: Scorers = Scorers()
     probes: list[Probe] = Field(default_factory=list)
@@ -361,7 +383,7 @@ class Suite(Strict):
     @field_validator("name")
     @classmethod
     def _name_ok(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not NAME.match(v):
             raise ValueError("use letters, digits, '-' and '_' (it names the report folder)")
         return v
 
@@ -389,9 +411,9 @@ class Suite(Strict):
         if "heldout" not in v:
             raise ValueError("a 'heldout' dataset (in-domain, never trained on) is required")
         for name in v:
-            if not _NAME.match(name):
+            if not NAME.match(name):
                 raise ValueError(f"dataset name {name!r}: use letters, digits, '-' and '_'")
-            if name in RESERVED_DATASETS:
+            if name in RESERVED_NAMES:
                 raise ValueError(f"dataset name {name!r} is reserved; choose another")
         return v
 

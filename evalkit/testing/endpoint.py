@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import random
 import subprocess
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+from evalkit.hashing import sha256_text
 
 FAULTS = ("rate_limit", "server_error", "hang", "truncated")
 
@@ -79,7 +80,7 @@ class Endpoint:
         prompt = str(messages[-1].get("content", "")) if messages else ""
         self.stats["requests"] += 1
         self.models[str(body.get("model"))] += 1
-        self.prompts[hashlib.sha256(prompt.encode()).hexdigest()[:16]] += 1
+        self.prompts[sha256_text(prompt)[:16]] += 1
         fault = self.fault()
         if fault:
             self.stats[fault] += 1

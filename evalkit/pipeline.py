@@ -19,7 +19,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import evalkit
+from evalkit import runfolder
 from evalkit.errors import EvalkitError, InputError, Interrupted, RunFailed
+from evalkit.home import responses_dir
+from evalkit.names import ARMS
+from evalkit.results import (
+    ArmInfo,
+    Gates,
+    Message,
+    Results,
+    RunInfo,
+    ShardInfo,
+    StoredRun,
+    SuiteInfo,
+    Versions,
+    load_run,
+    write_results,
+)
 from evalkit.run import journal
 from evalkit.run.engine import Policy
 from evalkit.run.execute import ExecSettings, execute
@@ -28,8 +44,6 @@ from evalkit.suite.load import LoadedSuite, load_suite
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from evalkit.gate import GateReport, StoredRun
 
 
 @dataclass(frozen=True)
@@ -51,14 +65,9 @@ class RunOptions:
 @dataclass(frozen=True)
 class RunOutcome:
     run_dir: Path
-    results: dict[str, Any]
+    results: Results
     table: pd.DataFrame
-    gates: GateReport | None  # None for a shard: gates judge whole runs
-
-
-def default_cache_dir() -> Path:
-    """The response cache: a folder CI can save and restore between runs."""
-    return Path(os.environ.get("EVALKIT_HOME", Path.home() / ".cache" / "evalkit")) / "responses"
+    gates: Gates | None  # None for a shard: gates judge whole runs
 
 
 def _settings(loaded: LoadedSuite, options: RunOptions, run_dir: Path) -> ExecSettings:
@@ -66,7 +75,7 @@ def _settings(loaded: LoadedSuite, options: RunOptions, run_dir: Path) -> ExecSe
     hedge = {"auto": None, "off": 0.0}.get(run.hedge_after, run.hedge_after)  # type: ignore[arg-type]
     return ExecSettings(
         run_dir=run_dir,
-        cache_dir=options.cache_dir or default_cache_dir(),
+        cache_dir=options.cache_dir or responses_dir(),
         policy=Policy(
             max_connections=run.max_connections,
             max_retries=run.max_retries,
@@ -83,51 +92,50 @@ def _settings(loaded: LoadedSuite, options: RunOptions, run_dir: Path) -> ExecSe
 
 def run_metadata(
     loaded: LoadedSuite, plan: Plan, run_id: str, started: float, shard: Shard | None = None
-) -> dict[str, Any]:
+) -> RunInfo:
     """Who, what and with which versions: everything needed to trust or repeat the run."""
     from importlib.metadata import version
 
-    from evalkit.report.files import RESULTS_SCHEMA_VERSION, redact
+    from evalkit.credentials import redact
 
     suite = loaded.suite
     arms = {}
-    for arm in ("baseline", "candidate"):
+    for arm in ARMS:
         tp = plan.for_arm(arm)[0]
-        arms[arm] = {
-            "model": suite.arms[arm].model,
-            "identity": tp.model.identity,
-            "adapter_sha256": tp.model.adapter_sha256,
-            "prompt_sha256": loaded.prompts[arm].sha256,
-            "fewshot_examples": len(loaded.prompts[arm].examples),
+        arms[arm] = ArmInfo(
+            model=suite.arms[arm].model,
+            identity=tp.model.identity,
+            adapter_sha256=tp.model.adapter_sha256,
+            prompt_sha256=loaded.prompts[arm].sha256,
+            fewshot_examples=len(loaded.prompts[arm].examples),
             # the first held-out item as the arm really sent it: the prompt a reader can inspect
-            "example_messages": [{"role": r, "content": c} for r, c in tp.samples[0].messages],
-        }
-    return {
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "run_id": run_id,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "duration_s": round(time.time() - started, 2),
-        "versions": {
-            "evalkit": evalkit.__version__,
+            example_messages=[Message(role=r, content=c) for r, c in tp.samples[0].messages],
+        )
+    return RunInfo(
+        run_id=run_id,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        duration_s=round(time.time() - started, 2),
+        versions=Versions(
+            evalkit=evalkit.__version__,
             # the installed version, without importing inspect-ai (a second of start-up)
-            "inspect_ai": version("inspect_ai"),
-            "python": platform.python_version(),
-        },
-        "suite": {
-            "name": suite.name,
-            "description": suite.description,
-            "path": str(loaded.path),
-            "sha256": loaded.sha256,
-            "task_type": suite.task.type,
-            "labels": list(loaded.labels),
-            "config": redact(suite.model_dump(mode="json", by_alias=True)),
-        },
-        "arms": redact(arms),
-        "dataset_hashes": loaded.dataset_hashes,
-        "stats": loaded.suite.stats.model_dump(),
-        # a shard's metrics cover its own items only; `evalkit merge` joins the shards
-        "shard": {"index": shard.index, "count": shard.count} if shard else None,
-    }
+            inspect_ai=version("inspect_ai"),
+            python=platform.python_version(),
+        ),
+        suite=SuiteInfo(
+            name=suite.name,
+            description=suite.description,
+            path=str(loaded.path),
+            sha256=loaded.sha256,
+            task_type=suite.task.type,
+            labels=list(loaded.labels),
+            config=redact(suite.model_dump(mode="json", by_alias=True)),
+            scorers=[s.info for s in loaded.scorers],
+        ),
+        arms=arms,
+        dataset_hashes=loaded.dataset_hashes,
+        stats=suite.stats,
+        shard=ShardInfo(index=shard.index, count=shard.count) if shard else None,
+    )
 
 
 def new_run_id() -> str:
@@ -148,9 +156,9 @@ def _resume_command(loaded: LoadedSuite, run_dir: Path) -> str:
 
 def _newest_unfinished(suite_dir: Path) -> Path:
     candidates = []
-    for manifest_path in suite_dir.glob(f"*/{journal.MANIFEST}"):
-        manifest = journal.read_manifest(manifest_path.parent)
-        if manifest and manifest.get("state") != journal.COMPLETE:
+    for manifest_path in suite_dir.glob(f"*/{runfolder.MANIFEST}"):
+        manifest = runfolder.read_manifest(manifest_path.parent)
+        if manifest and manifest.get("state") != runfolder.COMPLETE:
             candidates.append((manifest.get("started_at", ""), manifest_path.parent))
     if not candidates:
         raise InputError("no unfinished run of this suite to resume", path=suite_dir)
@@ -162,10 +170,10 @@ def _open_run_dir(loaded: LoadedSuite, options: RunOptions) -> tuple[Path, Shard
     suite_dir = options.out_dir / loaded.suite.name
     if options.resume:
         run_dir = _newest_unfinished(suite_dir) if options.resume is True else Path(options.resume)
-        manifest = journal.read_manifest(run_dir)
+        manifest = runfolder.read_manifest(run_dir)
         if manifest is None:
             raise InputError("not a run folder evalkit can resume (no run.json)", path=run_dir)
-        if manifest.get("state") == journal.COMPLETE:
+        if manifest.get("state") == runfolder.COMPLETE:
             raise InputError("this run is complete; there is nothing to resume", path=run_dir)
         if manifest.get("suite_sha256") != loaded.sha256:
             raise InputError(
@@ -179,8 +187,8 @@ def _open_run_dir(loaded: LoadedSuite, options: RunOptions) -> tuple[Path, Shard
         return run_dir, shard
     run_id = options.run_id or new_run_id()
     run_dir = suite_dir / run_id
-    manifest = journal.read_manifest(run_dir)
-    if manifest is not None and manifest.get("state") != journal.COMPLETE:
+    manifest = runfolder.read_manifest(run_dir)
+    if manifest is not None and manifest.get("state") != runfolder.COMPLETE:
         raise InputError(
             "an unfinished run has this id; resume it with --resume, or choose another --run-id",
             path=run_dir,
@@ -197,25 +205,25 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
 
     Raises InputError (bad input, exit 2), RunFailed (exit 3) or Interrupted (exit 130).
     """
-    from evalkit.gate import check_gate_targets, load_run
+    from evalkit.gate import check_gate_targets
 
     started = time.time()
     loaded = load_suite(suite_path)
     # gate typos and a missing --baseline fail here, before any model is called
-    check_gate_targets(loaded.suite, [p.name for p in loaded.probes], loaded.path)
+    check_gate_targets(loaded)
     earlier = load_run(options.baseline_run) if options.baseline_run else None
     run_dir, shard = _open_run_dir(loaded, options)
     plan = plan_suite(loaded, shard)
     resume = _resume_command(loaded, run_dir)
-    journal.write_manifest(
+    runfolder.write_manifest(
         run_dir,
         {
-            "state": journal.RUNNING,
+            "state": runfolder.RUNNING,
             "suite": str(loaded.path),
             "suite_sha256": loaded.sha256,
             "shard": {"index": shard.index, "count": shard.count} if shard else None,
             "requests": sum(len(t.samples) for t in plan.tasks),
-            "started_at": journal.now_iso(),
+            "started_at": runfolder.now_iso(),
             "pid": os.getpid(),
             "host": os.uname().nodename,
             "argv": sys.argv,
@@ -227,14 +235,16 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     try:
         outcome = _finish(loaded, plan, settings, options, run_dir, shard, started, earlier)
     except KeyboardInterrupt:
-        journal.update_manifest(run_dir, state=journal.INTERRUPTED, stopped_at=journal.now_iso())
+        runfolder.update_manifest(
+            run_dir, state=runfolder.INTERRUPTED, stopped_at=runfolder.now_iso()
+        )
         raise Interrupted(f"interrupted; resume with: {resume}") from None
     except InputError as e:
-        journal.update_manifest(run_dir, state=journal.FAILED, error=str(e))
+        runfolder.update_manifest(run_dir, state=runfolder.FAILED, error=str(e))
         # a provider names the key (arms.candidate.model); the suite file is ours to add
         raise e if e.path else InputError(e.message, path=loaded.path, where=e.where) from None
     except EvalkitError as e:
-        journal.update_manifest(run_dir, state=journal.FAILED, error=str(e))
+        runfolder.update_manifest(run_dir, state=runfolder.FAILED, error=str(e))
         raise
     return outcome
 
@@ -260,21 +270,20 @@ def _finish(
     if loaded.rubrics:
         # the judge pass: a second pass over the arms' answers, with the judge model
         table = apply_judgments(table, loaded, run_judge(loaded, table, settings))
-    results = {
-        **run_metadata(loaded, plan, run_dir.name, started, shard),
-        **analyse(table, loaded),
-    }
-    gates = None if shard else _gate_report(loaded, results, table, earlier)
-    results["gates"] = (
-        gates.to_dict() if gates is not None and not isinstance(gates, InputError) else None
+    results = Results(
+        **dict(run_metadata(loaded, plan, run_dir.name, started, shard)),
+        **dict(analyse(table, loaded)),
     )
+    gates = None if shard else _gate_report(loaded, results, table, earlier)
+    if isinstance(gates, Gates):
+        results = results.model_copy(update={"gates": gates})
     # the run folder is written before any failure is raised, so the evidence is on disk
     write_outputs(run_dir, results, table)
     if options.inspect_logs:
         from evalkit.report.inspect_log import write_inspect_logs
 
         write_inspect_logs(run_dir / "logs", plan, records)
-    journal.update_manifest(run_dir, state=journal.COMPLETE, finished_at=journal.now_iso())
+    runfolder.update_manifest(run_dir, state=runfolder.COMPLETE, finished_at=runfolder.now_iso())
     if shard is None:  # `latest` names whole runs only; a shard is merged first
         point_latest(run_dir.parent, run_dir.name)
     _raise_if_arm_failed(table, run_dir)
@@ -284,8 +293,8 @@ def _finish(
 
 
 def _gate_report(
-    loaded: LoadedSuite, results: dict[str, Any], table: pd.DataFrame, earlier: StoredRun | None
-) -> GateReport | InputError:
+    loaded: LoadedSuite, results: Results, table: pd.DataFrame, earlier: StoredRun | None
+) -> Gates | InputError:
     """The gate report, or the error of a gate path that names no metric of this run."""
     from evalkit.gate import evaluate_gates
 
@@ -312,7 +321,7 @@ def _raise_if_arm_failed(table: pd.DataFrame, run_dir: Path) -> None:
             )
 
 
-def write_outputs(run_dir: Path, results: dict[str, Any], table: pd.DataFrame) -> None:
+def write_outputs(run_dir: Path, results: Results, table: pd.DataFrame) -> None:
     """Every file of a run folder except the journal and the manifest."""
     from evalkit.report.files import write_samples
 
@@ -320,18 +329,17 @@ def write_outputs(run_dir: Path, results: dict[str, Any], table: pd.DataFrame) -
     write_reports(run_dir, results, table)
 
 
-def write_reports(run_dir: Path, results: dict[str, Any], table: pd.DataFrame | None) -> None:
+def write_reports(run_dir: Path, results: Results, table: pd.DataFrame | None) -> None:
     """The files derived from results (and the per-sample table, for the HTML sample browser)."""
-    from evalkit.report.files import write_json
     from evalkit.report.html import write_html
     from evalkit.report.junit import write_junit
     from evalkit.report.markdown import write_summary
 
-    write_json(run_dir / "results.json", results)
+    write_results(run_dir / "results.json", results)
     write_junit(run_dir / "junit.xml", results)
     write_summary(run_dir / "summary.md", results)
-    if table is not None:
-        write_html(run_dir / "index.html", results, table)
+    # always: a report left with the old gate verdicts would contradict results.json
+    write_html(run_dir / "index.html", results, table)
 
 
 # ---- after the run: merging shards, inspect logs -------------------------------------------
@@ -349,48 +357,43 @@ def _load_suite_of(manifest: dict[str, Any], run_dir: Path, suite_path: Path | N
     return loaded
 
 
-def _shard_of(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _shard_of(run_dir: Path) -> tuple[dict[str, Any], Results]:
     """(manifest, results) of a finished shard run; a located InputError otherwise."""
-    import json
+    from evalkit.results import read_results
 
-    journal.require_finished(run_dir)
-    manifest = journal.read_manifest(run_dir)
-    results_path = run_dir / "results.json"
-    if manifest is None or not results_path.is_file():
+    runfolder.require_finished(run_dir)
+    manifest = runfolder.read_manifest(run_dir)
+    if manifest is None or not (run_dir / "results.json").is_file():
         raise InputError("not an evalkit run folder (no run.json or results.json)", path=run_dir)
     if not manifest.get("shard"):
         raise InputError("this run is not a shard (it was not run with --shard)", path=run_dir)
-    return manifest, json.loads(results_path.read_text(encoding="utf-8"))
+    return manifest, read_results(run_dir / "results.json")
 
 
-def _check_shards(shards: list[tuple[Path, dict[str, Any], dict[str, Any]]]) -> None:
+def _check_shards(shards: list[tuple[Path, dict[str, Any], Results]]) -> None:
     """Same suite, data and arms, one of each shard: or a located error naming the odd one."""
-    first_dir, first_manifest, first_results = shards[0]
+    first_dir, first_manifest, first = shards[0]
     count = first_manifest["shard"]["count"]
     seen: dict[int, Path] = {}
     for run_dir, manifest, results in shards:
-        shard = manifest["shard"]
-        if shard["count"] != count:
-            raise InputError(
-                f"shard {shard['index']}/{shard['count']}, the first is of {count}", path=run_dir
-            )
-        if shard["index"] in seen:
-            raise InputError(
-                f"shard {shard['index']}/{count} is also in {seen[shard['index']]}", path=run_dir
-            )
-        seen[shard["index"]] = run_dir
+        index, of = manifest["shard"]["index"], manifest["shard"]["count"]
+        if of != count:
+            raise InputError(f"shard {index}/{of}, the first is of {count}", path=run_dir)
+        if index in seen:
+            raise InputError(f"shard {index}/{count} is also in {seen[index]}", path=run_dir)
+        seen[index] = run_dir
         if manifest.get("suite_sha256") != first_manifest.get("suite_sha256"):
             raise InputError(
                 f"a different suite file than {first_dir} (its hash differs)", path=run_dir
             )
-        if results.get("dataset_hashes") != first_results.get("dataset_hashes"):
+        if results.dataset_hashes != first.dataset_hashes:
             raise InputError(
                 f"different data than {first_dir} (dataset hashes differ)", path=run_dir
             )
-        for arm, spec in results.get("arms", {}).items():
-            other = first_results.get("arms", {}).get(arm, {})
+        for arm, spec in results.arms.items():
+            other = first.arms.get(arm)
             for key in ("identity", "prompt_sha256"):
-                if spec.get(key) != other.get(key):
+                if other is None or getattr(spec, key) != getattr(other, key):
                     raise InputError(
                         f"the {arm} arm differs from {first_dir} ({key})", path=run_dir
                     )
@@ -415,7 +418,8 @@ def merge_runs(
 
     from evalkit.analysis.analyse import analyse
     from evalkit.analysis.table import COLUMNS
-    from evalkit.report.files import point_latest, read_samples, resolve_run
+    from evalkit.report.files import point_latest
+    from evalkit.results import read_samples, resolve_run
 
     started = time.time()
     shards = []
@@ -450,23 +454,21 @@ def merge_runs(
     if run_dir.exists():
         raise InputError("this run folder exists; choose another --run-id", path=run_dir)
     run_dir.mkdir(parents=True)
-    results = {**run_metadata(loaded, plan, run_id, started), **analyse(table, loaded)}
-    results["merged_from"] = [
-        str(d) for d, _, _ in sorted(shards, key=lambda s: s[1]["shard"]["index"])
-    ]
-    earlier = None
-    if options.baseline_run:
-        from evalkit.gate import load_run
-
-        earlier = load_run(options.baseline_run)
+    merged_from = [str(d) for d, _, _ in sorted(shards, key=lambda s: s[1]["shard"]["index"])]
+    info = run_metadata(loaded, plan, run_id, started).model_copy(
+        update={"merged_from": merged_from}
+    )
+    results = Results(**dict(info), **dict(analyse(table, loaded)))
+    earlier = load_run(options.baseline_run) if options.baseline_run else None
     gates = _gate_report(loaded, results, table, earlier)
-    results["gates"] = None if isinstance(gates, InputError) else gates.to_dict()
+    if isinstance(gates, Gates):
+        results = results.model_copy(update={"gates": gates})
     write_outputs(run_dir, results, table)
-    journal.write_manifest(
+    runfolder.write_manifest(
         run_dir,
-        {"state": journal.COMPLETE, "suite": str(loaded.path), "suite_sha256": loaded.sha256,
-         "shard": None, "merged_from": results["merged_from"], "started_at": journal.now_iso(),
-         "finished_at": journal.now_iso(), "resume_command": None},
+        {"state": runfolder.COMPLETE, "suite": str(loaded.path), "suite_sha256": loaded.sha256,
+         "shard": None, "merged_from": merged_from, "started_at": runfolder.now_iso(),
+         "finished_at": runfolder.now_iso(), "resume_command": None},
     )  # fmt: skip
     point_latest(run_dir.parent, run_id)
     if isinstance(gates, InputError):
@@ -478,8 +480,8 @@ def export_inspect_logs(run_dir: Path, suite_path: Path | None = None) -> list[P
     """`evalkit logs`: write logs/*.eval for a finished run from its suite and journal."""
     from evalkit.report.inspect_log import write_inspect_logs
 
-    journal.require_finished(run_dir)
-    manifest = journal.read_manifest(run_dir)
+    runfolder.require_finished(run_dir)
+    manifest = runfolder.read_manifest(run_dir)
     if manifest is None:
         raise InputError(
             "not a run folder made by this version of evalkit (no run.json)", path=run_dir

@@ -1,0 +1,31 @@
+"""Names every stage shares: the two arms, the sections of a run, the sets evalkit adds itself.
+
+A leaf module: it imports nothing from evalkit, so any stage may use it without pointing
+upward (tests/test_layers.py keeps it that way).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+BASELINE = "baseline"
+CANDIDATE = "candidate"
+ARMS = (BASELINE, CANDIDATE)
+ArmName = Literal["baseline", "candidate"]
+
+# Sections of a run: the task's own datasets, the forgetting probes, and the judge's tasks.
+TASK = "task"
+PROBE = "probe"
+JUDGE = "judge"
+Section = Literal["task", "probe"]
+
+TRAINING_SAMPLE = "training_sample"  # training items both arms answer, next to held-out
+TRAINING_KIND = "training"  # the kind of that set: a memorisation diagnostic, not a target
+PROBES_PREFIX = "probes"  # metric paths of probes: probes.<pack>.<metric>
+CUSTOM_PREFIX = "custom"  # a suite's own scorers name metrics custom.<name>, apart from evalkit's
+# names evalkit gives its own sets, which no dataset or probe pack may take
+RESERVED_NAMES = (TRAINING_SAMPLE, PROBES_PREFIX)
+
+# Dataset, probe pack, rubric and criterion names: they name folders, metrics and gate paths.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")

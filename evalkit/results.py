@@ -1,0 +1,478 @@
+"""results.json as versioned pydantic models, and a finished run read back from its folder.
+
+`Results` is the file's schema (the way inspect's `EvalLog` is its log's): analysis builds
+it, the pipeline writes it, and the gate, the report writers, compare and a run history
+read its attributes. `SCHEMA_VERSION` is bumped on any incompatible change; a file of
+another version is refused with a message that names it, never half-read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from evalkit.credentials import redact
+from evalkit.errors import InputError
+from evalkit.jsonutil import WRITE_ERRORS
+from evalkit.names import CUSTOM_PREFIX, PROBE, PROBES_PREFIX, TASK, ArmName, Section
+from evalkit.runfolder import MANIFEST, require_finished
+from evalkit.suite.schema import Price, Stats
+
+SCHEMA_VERSION = 2
+
+
+class Model(BaseModel):
+    # unknown keys are errors: a file that does not match its version is not half-read
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ArmValues(Model):
+    """One number per arm."""
+
+    baseline: float | None
+    candidate: float | None
+
+    def __getitem__(self, arm: str) -> float | None:
+        return self.baseline if arm == "baseline" else self.candidate
+
+
+class ArmCounts(Model):
+    baseline: int = 0
+    candidate: int = 0
+
+    def __getitem__(self, arm: str) -> int:
+        return self.baseline if arm == "baseline" else self.candidate
+
+
+class Interval(Model):
+    """Both arms' values, candidate − baseline and its two-sided interval (None when unknown)."""
+
+    baseline: float | None
+    candidate: float | None
+    diff: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    def __getitem__(self, arm: str) -> float | None:
+        return self.baseline if arm == "baseline" else self.candidate
+
+
+class MetricResult(Interval):
+    """One metric on one dataset: the row a gate path names (`heldout.macro_f1`)."""
+
+    dataset: str
+    section: Section
+    kind: str
+    metric: str
+    higher_is_better: bool = True
+    headline: bool = False  # shown in the terminal summary and summary.md
+    confidence: float
+    n: int  # items both arms have a value for
+    resamples: int
+    # bootstrap quantiles of candidate − baseline, by quantile_key: one-sided bounds at any
+    # of the stored confidences, for gates judged after the run
+    quantiles: dict[str, float] = Field(default_factory=dict)
+    # failures of the metric's own scorer (a plug-in that raised), per arm; None: no scorer
+    scorer_errors: ArmCounts | None = None
+
+    @property
+    def path(self) -> str:
+        """The gate path that names this row."""
+        prefix = f"{PROBES_PREFIX}." if self.section == PROBE else ""
+        return f"{prefix}{self.dataset}.{self.metric}"
+
+
+class McNemarCounts(Model):
+    baseline_only_correct: int
+    candidate_only_correct: int
+    both_correct: int
+    both_wrong: int
+    mcnemar_p: float
+    disagreements: int
+
+
+class ClassScore(Model):
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class Confusion(Model):
+    rows: list[str]  # true labels
+    columns: list[str]  # answers
+    matrix: list[list[int]]
+
+
+class ClassDetail(Model):
+    per_class: list[ClassScore]
+    confusion: Confusion
+
+
+class DatasetResult(Model):
+    section: Section
+    kind: str
+    n: int
+    errors: ArmCounts  # failed requests per arm
+    paired: McNemarCounts | None = None
+    classes: dict[ArmName, ClassDetail] | None = None
+
+
+class ProbeVerdict(Interval):
+    """Forgetting on one probe pack: non-inferiority of the candidate's accuracy."""
+
+    probe: str
+    version: str
+    n: int
+    lower_bound: float  # one-sided, at `confidence`
+    margin: float
+    confidence: float
+    non_inferior: bool  # the lower bound clears −margin
+    unparsed_rate: ArmValues
+    chance: float
+    informative: bool  # the baseline beat chance and answered most items
+    format_collapse: bool
+
+
+class CriterionScore(Interval):
+    name: str
+    weight: float
+
+
+class RubricOverall(Interval):
+    n: int
+    dropped: int  # items left out of the pairing, and why
+    dropped_judge_errors: int
+    dropped_arm_errors: int
+
+
+class Pairwise(Model):
+    candidate_win_rate: float
+    ci_low: float
+    ci_high: float
+    candidate_wins: int
+    baseline_wins: int
+    ties: int
+    position_flips: int
+    position_bias_rate: float
+    n: int
+
+
+class CriterionAgreement(Model):
+    name: str
+    kappa: float | None
+    exact_agreement: float | None
+    n: int
+
+
+class Calibration(Model):
+    criteria: list[CriterionAgreement]
+    warning: str | None
+
+
+class JudgeErrors(Model):
+    baseline: int
+    candidate: int
+    pairwise: int
+
+
+class JudgeCost(Model):
+    model: str | None
+    requests: int
+    cached: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
+
+
+class Scale(Model):
+    min: int
+    max: int
+
+
+class RubricResult(Model):
+    rubric: str
+    dataset: str
+    pass_threshold: float
+    scale: Scale
+    criteria: list[CriterionScore]
+    overall: RubricOverall
+    pass_rate: Interval
+    pairwise: Pairwise | None
+    calibration: Calibration | None
+    judge_errors: JudgeErrors
+    judge_cost: JudgeCost
+
+
+class Transfer(Model):
+    score: float | None
+    gap: float | None
+
+
+class ArmGeneralisation(Model):
+    heldout: float | None
+    out_of_domain: dict[str, Transfer] = Field(default_factory=dict)
+    training_sample: Transfer | None = None
+
+
+class Generalisation(Model):
+    metric: str
+    arms: dict[ArmName, ArmGeneralisation]
+
+
+class ContaminationMatch(Model):
+    heldout_id: str
+    heldout_text: str
+    train_id: str
+    train_text: str
+    similarity: float
+    exact: bool
+
+
+class ArmEconomics(Model):
+    model: str
+    requests: int
+    errors: int
+    cached: int
+    mean_input_tokens: float | None
+    mean_output_tokens: float | None
+    total_input_tokens: int
+    total_output_tokens: int
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    price: Price | None
+    cost_per_1k_requests: float | None
+
+
+class Verdict(Model):
+    outcome: Literal["better", "worse", "inconclusive", "unknown"]
+    sentence: str
+    metric: str | None = None
+
+
+class GateOutcome(Model):
+    """One check on one metric path; `passed` None means it could not be judged."""
+
+    rule: str
+    check: str
+    passed: bool | None
+    evidence: str
+    value: float | None = None
+    bound: float | None = None
+
+
+class Gates(Model):
+    passed: bool
+    results: list[GateOutcome] = Field(default_factory=list)
+
+    @property
+    def failed(self) -> list[GateOutcome]:
+        return [g for g in self.results if g.passed is False]
+
+    @property
+    def not_evaluated(self) -> list[GateOutcome]:
+        return [g for g in self.results if g.passed is None]
+
+
+class ScorerInfo(Model):
+    """A suite's own check or metric (a plug-in, `scorers.custom`), as the run used it."""
+
+    name: str
+    kind: Literal["check", "score"]
+    source: str  # file:function, or the entry point
+    higher_is_better: bool = True
+    headline: bool = False
+
+    @property
+    def metric(self) -> str:
+        """The name of the metric the scorer's values make."""
+        return f"{CUSTOM_PREFIX}.{self.name}"
+
+
+class Versions(Model):
+    evalkit: str
+    inspect_ai: str
+    python: str
+
+
+class SuiteInfo(Model):
+    name: str
+    description: str = ""
+    path: str
+    sha256: str
+    task_type: str
+    labels: list[str] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)  # the suite as run, secrets redacted
+    scorers: list[ScorerInfo] = Field(default_factory=list)  # its plug-ins, in suite order
+
+
+class Message(Model):
+    role: str
+    content: str
+
+
+class ArmInfo(Model):
+    model: str
+    identity: str
+    adapter_sha256: str | None
+    prompt_sha256: str
+    fewshot_examples: int
+    example_messages: list[Message]  # the first held-out item as the arm really sent it
+
+
+class ShardInfo(Model):
+    index: int  # 1-based
+    count: int
+
+
+class RunInfo(Model):
+    """Who, what and with which versions: everything needed to trust or repeat the run."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    run_id: str
+    created_at: str
+    duration_s: float
+    versions: Versions
+    suite: SuiteInfo
+    arms: dict[ArmName, ArmInfo]
+    dataset_hashes: dict[str, str]
+    stats: Stats  # the suite's bootstrap settings
+    # a shard's metrics cover its own items only; `evalkit merge` joins every shard of a suite
+    shard: ShardInfo | None = None
+    merged_from: list[str] | None = None  # the shard run folders a merged run was made from
+
+
+class Analysis(Model):
+    """Every figure of the run, computed from the per-sample table."""
+
+    datasets: dict[str, DatasetResult] = Field(default_factory=dict)
+    metrics: list[MetricResult] = Field(default_factory=list)
+    probes: list[ProbeVerdict] = Field(default_factory=list)
+    rubrics: list[RubricResult] = Field(default_factory=list)
+    generalisation: Generalisation | None = None
+    contamination: list[ContaminationMatch] | None = None  # None: no training data to check
+    economics: dict[ArmName, ArmEconomics] = Field(default_factory=dict)
+    verdict: Verdict = Verdict(outcome="unknown", sentence="No verdict.")
+
+    def metric(self, dataset: str, name: str, section: str = TASK) -> MetricResult | None:
+        """The row of one metric on one dataset, None when the run has no such metric."""
+        return next(
+            (
+                m
+                for m in self.metrics
+                if (m.dataset, m.metric, m.section) == (dataset, name, section)
+            ),
+            None,
+        )
+
+    def metrics_of(self, dataset: str) -> list[MetricResult]:
+        return [m for m in self.metrics if m.dataset == dataset]
+
+
+class Results(Analysis, RunInfo):
+    """The whole of results.json: who ran what (RunInfo) first, then every figure (Analysis)."""
+
+    gates: Gates | None = None
+
+    @property
+    def errors(self) -> dict[str, ArmCounts]:
+        """Failed requests per dataset and arm."""
+        return {name: d.errors for name, d in self.datasets.items()}
+
+
+# ---- a finished run on disk -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A finished run folder: its results and, where present, its per-item rows."""
+
+    path: Path
+    results: Results
+    samples: pd.DataFrame | None
+
+
+def read_results(path: Path) -> Results:
+    """Parse a results.json; a file of another schema version or shape is a located InputError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"not valid JSON: {e}", path=path) from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version != SCHEMA_VERSION:
+        made_by = (
+            (data.get("versions") or {}).get("evalkit", "?") if isinstance(data, dict) else "?"
+        )
+        raise InputError(
+            f"schema_version {version!r} (written by evalkit {made_by}); this evalkit reads "
+            f"version {SCHEMA_VERSION}: run the suite again, or use the evalkit that wrote it",
+            path=path,
+            where="schema_version",
+        )
+    try:
+        return Results.model_validate(data)
+    except pydantic.ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(
+            f"does not match results schema {SCHEMA_VERSION}: {first['msg']}",
+            path=path,
+            where=where or None,
+        ) from None
+
+
+def redacted(results: Results) -> Results:
+    """A copy safe to write: no credential in any string (see `evalkit.credentials.redact`)."""
+    return Results.model_validate(redact(results.model_dump(mode="json")))
+
+
+def write_results(path: Path, results: Results) -> None:
+    """Write results.json atomically (a reader never sees half a file), redacted."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    # json.dumps, not pydantic's writer: a lone surrogate in a model's text must be written
+    # as its escape (WRITE_ERRORS), not stop the run
+    text = json.dumps(redacted(results).model_dump(mode="json"), indent=2, ensure_ascii=False)
+    tmp.write_text(text, encoding="utf-8", errors=WRITE_ERRORS)
+    tmp.replace(path)
+
+
+def load_run(path: Path) -> StoredRun:
+    """Read a run folder, a suite folder (its latest run) or a results.json; InputError if absent."""
+    try:
+        run_dir = resolve_run(path)
+    except FileNotFoundError as e:
+        raise InputError("no results.json here (expected a run folder)", path=path) from e
+    require_finished(run_dir)  # a partial run is never judged as if it were complete
+    results = read_results(run_dir / "results.json")
+    samples_path = run_dir / "samples.jsonl"
+    samples = read_samples(samples_path) if samples_path.is_file() else None
+    return StoredRun(path=run_dir, results=results, samples=samples)
+
+
+def read_samples(path: Path) -> pd.DataFrame:
+    """samples.jsonl back as the per-sample table (one row per item × arm)."""
+    rows = [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+    return pd.DataFrame(rows)
+
+
+def resolve_run(path: Path) -> Path:
+    """A run folder, a suite folder (its latest run) or a results.json → the run folder."""
+    if path.is_file() and path.name == "results.json":
+        return path.parent
+    if (path / "results.json").is_file() or (path / MANIFEST).is_file():
+        return path
+    latest = path / "latest"
+    if latest.is_file():
+        return path / latest.read_text(encoding="utf-8").strip()
+    if latest.is_dir():
+        return latest.resolve()
+    raise FileNotFoundError(f"{path}: no results.json here (expected a run folder)")

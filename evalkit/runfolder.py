@@ -1,0 +1,83 @@
+"""A run folder's manifest, `run.json`: what the run is and how far it got.
+
+It names the suite (path and hash) and the shard, and its state: `running`, `interrupted`,
+`failed` or `complete`. A folder whose state is not `complete` is never read as a finished
+run: the gate, compare, merge and the report refuse it and say how to resume it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import InputError
+
+MANIFEST = "run.json"
+RUNNING, INTERRUPTED, FAILED, COMPLETE = "running", "interrupted", "failed", "complete"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    tmp = run_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(run_dir / MANIFEST)
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """The run's manifest, or None for a folder written before manifests existed."""
+    path = run_dir / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"not a readable run manifest ({e})", path=path) from None
+    if not isinstance(data, dict) or "state" not in data:
+        raise InputError("not a run manifest (no 'state')", path=path)
+    return data
+
+
+def update_manifest(run_dir: Path, **changes: Any) -> None:
+    manifest = read_manifest(run_dir) or {}
+    write_manifest(run_dir, {**manifest, **changes})
+
+
+def _process_alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def unfinished_reason(manifest: dict[str, Any]) -> str | None:
+    """Why a run folder is not a finished run, or None when it is complete."""
+    state = manifest.get("state")
+    if state == COMPLETE:
+        return None
+    if state == RUNNING:
+        if manifest.get("host") == os.uname().nodename and _process_alive(manifest.get("pid")):
+            return "it is still running"
+        return "it stopped without finishing (the process was killed)"
+    if state == INTERRUPTED:
+        return "it was interrupted"
+    return f"it failed ({manifest.get('error') or 'see the log'})"
+
+
+def require_finished(run_dir: Path) -> None:
+    """Raise a located InputError unless the run folder holds a finished run."""
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        return
+    reason = unfinished_reason(manifest)
+    if reason:
+        raise InputError(
+            f"this run did not finish: {reason}; resume it with: {manifest.get('resume_command')}",
+            path=run_dir,
+        )
