@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.credentials import redact
 from evalkit.errors import InputError
+from evalkit.history.schema import ArmInterval, DataVersions, History, ReleaseDecision
 from evalkit.jsonutil import WRITE_ERRORS
 from evalkit.names import CUSTOM_PREFIX, PROBE, PROBES_PREFIX, TASK, ArmName, Section
 from evalkit.runfolder import MANIFEST, require_finished
@@ -380,6 +381,22 @@ class Results(Analysis, RunInfo):
     """The whole of results.json: who ran what (RunInfo) first, then every figure (Analysis)."""
 
     gates: Gates | None = None
+    # release history (evalkit.history): written by runs that are not shards
+    data_versions: DataVersions | None = None
+    arm_intervals: list[ArmInterval] | None = None
+    history: History | None = None
+    release: ReleaseDecision | None = None
+
+    def arm_interval(self, dataset: str, metric: str, section: str, arm: str) -> ArmInterval | None:
+        """One arm's own interval of a metric, None when the run did not record it."""
+        return next(
+            (
+                a
+                for a in self.arm_intervals or []
+                if (a.dataset, a.metric, a.section, a.arm) == (dataset, metric, section, arm)
+            ),
+            None,
+        )
 
     @property
     def errors(self) -> dict[str, ArmCounts]:

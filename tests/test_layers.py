@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                     "evalkit.jsonutil", "evalkit.home", "evalkit.registry", "evalkit.credentials",
                     "evalkit.inputfiles", "evalkit.runfolder", "evalkit.yamlfile")),
     ("inputs", ("evalkit.suite", "evalkit.suite.schema", "evalkit.data", "evalkit.data.*",
-                "evalkit.prompts", "evalkit.probes", "evalkit.results")),
+                "evalkit.prompts", "evalkit.probes", "evalkit.history.schema", "evalkit.results")),
     ("scoring", ("evalkit.scoring", "evalkit.scoring.*", "evalkit.plugins")),
     ("suite loading", ("evalkit.suite.load",)),
     ("plan", ("evalkit.run", "evalkit.run.plan")),
@@ -33,6 +33,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("analysis", ("evalkit.analysis", "evalkit.analysis.*")),
     ("scaffold", ("evalkit.scaffold", "evalkit.scaffold.*")),
     ("gate", ("evalkit.gate",)),
+    # release history: the run store, drift and roll-back decisions read finished runs
+    ("history", ("evalkit.history", "evalkit.history.*")),
     ("report", ("evalkit.report", "evalkit.report.*")),
     ("orchestrator", ("evalkit.pipeline",)),
     ("cli", ("evalkit.cli",)),

@@ -1,0 +1,64 @@
+"""Each arm's own interval for every metric, from the per-sample table.
+
+A run's metric rows carry the interval of candidate − baseline; whether one arm moved between
+two runs needs that arm's own interval. It is the same paired bootstrap (same resamples, seed
+and confidence as the run's), with the arm in the candidate slot and zero in the baseline
+slot, so candidate − baseline is the arm's value itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from evalkit.analysis.metrics import MetricContext, paired_rows, statistics_for
+from evalkit.analysis.stats import paired_bootstrap
+from evalkit.history.schema import ArmInterval
+from evalkit.names import ARMS
+from evalkit.results import Results
+
+
+def _zero(w: np.ndarray) -> np.ndarray:
+    return np.zeros(w.shape[0])
+
+
+def _value(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def arm_intervals(results: Results, table: pd.DataFrame) -> list[ArmInterval]:
+    """Both arms' intervals for every metric with per-item rows (rubric scores have none)."""
+    suite, stats = results.suite, results.stats
+    out = []
+    for dataset, detail in results.datasets.items():
+        b, c = paired_rows(table, dataset)
+        ctx = MetricContext(
+            suite.task_type, tuple(suite.labels), detail.section, tuple(suite.scorers)
+        )
+        computed = statistics_for(b, c, ctx)
+        statistics = {
+            f"{arm}\t{name}": (_zero, p.baseline if arm == "baseline" else p.candidate)
+            for name, p in computed.items()
+            for arm in ARMS
+        }
+        drawn = paired_bootstrap(
+            statistics,
+            len(b),
+            resamples=stats.bootstrap,
+            seed=stats.seed,
+            confidence=stats.confidence,
+        )
+        for key, r in drawn.items():
+            arm, name = key.split("\t", 1)
+            out.append(
+                ArmInterval(
+                    dataset=dataset,
+                    section=detail.section,
+                    metric=name,
+                    arm=arm,  # type: ignore[arg-type]
+                    value=_value(r.diff),
+                    ci_low=_value(r.ci_low),
+                    ci_high=_value(r.ci_high),
+                )
+            )
+    return out
