@@ -29,3 +29,5 @@ RESERVED_NAMES = (TRAINING_SAMPLE, PROBES_PREFIX)
 
 # Dataset, probe pack, rubric and criterion names: they name folders, metrics and gate paths.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+# A run id: one folder name under <out>/<suite>/ (no separators, no ".."; `latest` is the link)
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")

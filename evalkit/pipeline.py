@@ -45,6 +45,8 @@ from evalkit.suite.load import LoadedSuite, load_suite
 if TYPE_CHECKING:
     import pandas as pd
 
+    from evalkit.history.recording import HistoryContext
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -60,6 +62,8 @@ class RunOptions:
     workers: int = 1
     shard: Shard | None = None
     inspect_logs: bool = False  # also write logs/*.eval for `inspect view`
+    history_db: Path | None = None  # the run store; None: <out_dir>/evalkit.db
+    mlflow_uri: str | None = None  # overrides the suite's tracking.mlflow.uri
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,7 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     # gate typos and a missing --baseline fail here, before any model is called
     check_gate_targets(loaded)
     earlier = load_run(options.baseline_run) if options.baseline_run else None
+    history = _prepare_history(loaded, options)
     run_dir, shard = _open_run_dir(loaded, options)
     plan = plan_suite(loaded, shard)
     resume = _resume_command(loaded, run_dir)
@@ -233,7 +238,9 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     threading.Thread(target=_warm_imports, daemon=True).start()
     settings = _settings(loaded, options, run_dir)
     try:
-        outcome = _finish(loaded, plan, settings, options, run_dir, shard, started, earlier)
+        outcome = _finish(
+            loaded, plan, settings, options, run_dir, shard, started, earlier, history
+        )
     except KeyboardInterrupt:
         runfolder.update_manifest(
             run_dir, state=runfolder.INTERRUPTED, stopped_at=runfolder.now_iso()
@@ -258,10 +265,12 @@ def _finish(
     shard: Shard | None,
     started: float,
     earlier: StoredRun | None,
+    history: HistoryContext,
 ) -> RunOutcome:
     """Execute the plan, then every stage after it, and mark the run folder complete."""
     from evalkit.analysis.analyse import analyse
     from evalkit.analysis.table import build_table
+    from evalkit.history.recording import annotate, record
     from evalkit.report.files import point_latest
     from evalkit.run.judge import apply_judgments, run_judge
 
@@ -277,6 +286,7 @@ def _finish(
     gates = None if shard else _gate_report(loaded, results, table, earlier)
     if isinstance(gates, Gates):
         results = results.model_copy(update={"gates": gates})
+    results = annotate(history, loaded, results, table, run_dir)
     # the run folder is written before any failure is raised, so the evidence is on disk
     write_outputs(run_dir, results, table)
     if options.inspect_logs:
@@ -286,10 +296,18 @@ def _finish(
     runfolder.update_manifest(run_dir, state=runfolder.COMPLETE, finished_at=runfolder.now_iso())
     if shard is None:  # `latest` names whole runs only; a shard is merged first
         point_latest(run_dir.parent, run_dir.name)
+    record(history, results, run_dir)
     _raise_if_arm_failed(table, run_dir)
     if isinstance(gates, InputError):
         raise gates
     return RunOutcome(run_dir=run_dir, results=results, table=table, gates=gates)
+
+
+def _prepare_history(loaded: LoadedSuite, options: RunOptions) -> HistoryContext:
+    """The suite's run store, previous release and MLflow target, checked before any model call."""
+    from evalkit.history.recording import prepare
+
+    return prepare(loaded, options.history_db, options.out_dir, options.mlflow_uri)
 
 
 def _gate_report(
@@ -331,6 +349,7 @@ def write_outputs(run_dir: Path, results: Results, table: pd.DataFrame) -> None:
 
 def write_reports(run_dir: Path, results: Results, table: pd.DataFrame | None) -> None:
     """The files derived from results (and the per-sample table, for the HTML sample browser)."""
+    from evalkit.report.card import write_card
     from evalkit.report.html import write_html
     from evalkit.report.junit import write_junit
     from evalkit.report.markdown import write_summary
@@ -340,6 +359,7 @@ def write_reports(run_dir: Path, results: Results, table: pd.DataFrame | None) -
     write_summary(run_dir / "summary.md", results)
     # always: a report left with the old gate verdicts would contradict results.json
     write_html(run_dir / "index.html", results, table)
+    write_card(run_dir, results)
 
 
 # ---- after the run: merging shards, inspect logs -------------------------------------------
@@ -418,6 +438,7 @@ def merge_runs(
 
     from evalkit.analysis.analyse import analyse
     from evalkit.analysis.table import COLUMNS
+    from evalkit.history.recording import annotate, record
     from evalkit.report.files import point_latest
     from evalkit.results import read_samples, resolve_run
 
@@ -431,6 +452,7 @@ def merge_runs(
         shards.append((run_dir, *_shard_of(run_dir)))
     _check_shards(shards)
     loaded = _load_suite_of(shards[0][1], shards[0][0], suite_path)
+    history = _prepare_history(loaded, options)
     plan = plan_suite(loaded)
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for run_dir, _, _ in shards:
@@ -463,6 +485,7 @@ def merge_runs(
     gates = _gate_report(loaded, results, table, earlier)
     if isinstance(gates, Gates):
         results = results.model_copy(update={"gates": gates})
+    results = annotate(history, loaded, results, table, run_dir)
     write_outputs(run_dir, results, table)
     runfolder.write_manifest(
         run_dir,
@@ -471,6 +494,7 @@ def merge_runs(
          "finished_at": runfolder.now_iso(), "resume_command": None},
     )  # fmt: skip
     point_latest(run_dir.parent, run_id)
+    record(history, results, run_dir)
     if isinstance(gates, InputError):
         raise gates
     return RunOutcome(run_dir=run_dir, results=results, table=table, gates=gates)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from evalkit.credentials import find_secret
-from evalkit.names import ARMS, NAME, RESERVED_NAMES, ArmName
+from evalkit.names import ARMS, NAME, RESERVED_NAMES, RUN_ID, ArmName
 
 # `<provider>/<model>`: inspect-ai's form; the provider itself is checked when the suite loads
 _MODEL = re.compile(r"^(?P<provider>[a-z0-9][a-z0-9_.\-]*)/(?P<name>[^\s\x00-\x1f\x7f]+)$")
@@ -360,6 +360,41 @@ class GateCheck(Strict):
         return next((k, v) for k, v in self.__dict__.items() if v is not None)
 
 
+# `previous_candidate:` either names a run of the suite (its folder under reports/<suite>/) or
+# picks one from the run store
+PREVIOUS_KEYWORDS = ("last", "last-passed")
+
+
+class RegisteredModel(Strict):
+    """A registered model version in MLflow's registry, tagged with the run's results."""
+
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+
+
+class MlflowTracking(Strict):
+    uri: str | None = Field(
+        default=None, description="tracking URI; --mlflow overrides it (file:, sqlite:, http:)"
+    )
+    experiment: str | None = Field(default=None, description="default: the suite's name")
+    registered_model: RegisteredModel | None = None
+
+    @field_validator("uri")
+    @classmethod
+    def _no_credentials(cls, v: str | None) -> str | None:
+        # a token in the URI would reach every log; MLflow reads MLFLOW_TRACKING_TOKEN instead
+        if v is not None and find_secret(v, "uri"):
+            raise ValueError(
+                "the tracking URI carries credentials; set MLFLOW_TRACKING_USERNAME / "
+                "MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN in the environment instead"
+            )
+        return v
+
+
+class Tracking(Strict):
+    mlflow: MlflowTracking | None = None
+
+
 class Suite(Strict):
     name: str
     description: str = ""
@@ -379,12 +414,28 @@ class Suite(Strict):
     allow_outside_paths: bool = Field(
         default=False, description="paths may resolve outside the suite's folder"
     )
+    previous_candidate: str | None = Field(
+        default=None,
+        description="the release to compare the candidate with in every report: a run id of "
+        "this suite, 'last' or 'last-passed'",
+    )
+    tracking: Tracking = Tracking()
 
     @field_validator("name")
     @classmethod
     def _name_ok(cls, v: str) -> str:
         if not NAME.match(v):
             raise ValueError("use letters, digits, '-' and '_' (it names the report folder)")
+        return v
+
+    @field_validator("previous_candidate")
+    @classmethod
+    def _previous_ok(cls, v: str | None) -> str | None:
+        if v is not None and v not in PREVIOUS_KEYWORDS and (not RUN_ID.match(v) or v == "latest"):
+            raise ValueError(
+                "give a run id of this suite (a folder name under reports/<suite>/), "
+                "'last' or 'last-passed'"
+            )
         return v
 
     @field_validator("arms")
