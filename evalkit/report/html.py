@@ -17,9 +17,12 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from evalkit.credentials import redact
+from evalkit.history.schema import ReleaseDecision
 from evalkit.jsonutil import WRITE_ERRORS, json_ready
 from evalkit.names import ARMS
+from evalkit.report.charts import f1_bars, heat_map, interval_bar
 from evalkit.report.headline import headline
+from evalkit.report.history import history_view, release_view
 from evalkit.report.numbers import missing, num, pct, pvalue, short_hash, signed
 from evalkit.results import ClassDetail, MetricResult, Results, redacted
 
@@ -60,36 +63,20 @@ class MetricView:
         return getattr(self.row, name)
 
 
-def _bar(m: MetricResult, scale: float) -> dict[str, float] | None:
-    if m.ci_low is None or m.ci_high is None or m.diff is None:
-        return None
-
-    def x(v: float) -> float:
-        return round(60 + 55 * float(v) / scale, 2)
-
-    return {"lo": x(m.ci_low), "hi": x(m.ci_high), "diff": x(m.diff)}
-
-
 def _with_bars(metrics: list[MetricResult]) -> list[MetricView]:
     # one scale per table, so the bars of a dataset compare with each other
     spans = [
         abs(float(v)) for m in metrics for v in (m.ci_low, m.ci_high, m.diff) if not missing(v)
     ]
     scale = max([*spans, 1e-9])
-    return [MetricView(m, _bar(m, scale), direction(m)) for m in metrics]
+    return [
+        MetricView(m, interval_bar(m.ci_low, m.ci_high, m.diff, scale), direction(m))
+        for m in metrics
+    ]
 
 
 def _is_format(name: str) -> bool:
     return name == "format_adherence" or name.startswith("format.")
-
-
-def _heat(matrix: list[list[int]]) -> list[list[dict[str, Any]]]:
-    """Each cell with its share of its row (true label), which sets the colour."""
-    out = []
-    for row in matrix:
-        total = sum(row) or 1
-        out.append([{"n": int(v), "share": round(int(v) / total, 3)} for v in row])
-    return out
 
 
 def _classes(classes: dict[str, ClassDetail] | None) -> dict[str, Any] | None:
@@ -97,15 +84,13 @@ def _classes(classes: dict[str, ClassDetail] | None) -> dict[str, Any] | None:
         return None
     per = {arm: {c.label: c for c in d.per_class} for arm, d in classes.items()}
     labels = list(dict.fromkeys(lab for arm in ARMS for lab in per.get(arm, {})))
-    confusion = {
-        arm: {**d.confusion.model_dump(), "cells": _heat(d.confusion.matrix)}
-        for arm, d in classes.items()
-    }
+    per_class = [
+        {arm: per.get(arm, {}).get(lab) for arm in ARMS} | {"label": lab} for lab in labels
+    ]
     return {
-        "per_class": [
-            {arm: per.get(arm, {}).get(lab) for arm in ARMS} | {"label": lab} for lab in labels
-        ],
-        "confusion": confusion,
+        "per_class": per_class,
+        "f1_chart": f1_bars(per_class),
+        "confusion": {arm: heat_map(d.confusion) for arm, d in classes.items()},
     }
 
 
@@ -287,8 +272,16 @@ def render_report(results: Results, table: pd.DataFrame | None) -> str:
         "browser_datasets": blob["datasets"],
         "has_judge": blob["has_judge"],
         "samples_missing": table is None,
+        "history": history_view(results.history),
+        "release": release_view(results.release),
     }
     return _environment().get_template("report.html.j2").render(**context)
+
+
+def render_release_page(decision: ReleaseDecision, title: str) -> str:
+    """`evalkit compare --html`: the release decision as one self-contained page."""
+    release = release_view(ReleaseDecision.model_validate(redact(decision.model_dump(mode="json"))))
+    return _environment().get_template("compare.html.j2").render(title=title, release=release)
 
 
 def write_html(path: Path, results: Results, table: pd.DataFrame | None) -> None:

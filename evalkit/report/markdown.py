@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from evalkit.credentials import redact
+from evalkit.history.schema import History, ReleaseDecision
 from evalkit.jsonutil import WRITE_ERRORS
-from evalkit.names import TASK
+from evalkit.names import PROBE, TASK
 from evalkit.report.headline import headline
 from evalkit.report.numbers import num, signed
 from evalkit.results import Gates, Results, redacted
@@ -153,6 +155,59 @@ def _economics_lines(results: Results) -> list[str]:
     return ["### Economics (per request, task datasets)", "", *_table(header, rows)]
 
 
+def release_lines(decision: ReleaseDecision | None) -> list[str]:
+    """The roll-back decision: recommendation, reasons, and every change compared."""
+    if decision is None:
+        return []
+    if decision.recommendation is None:
+        return ["### Release decision", "", md_text(" ".join(decision.reasons)), ""]
+    head = (
+        f"**Recommendation: {decision.recommendation.upper()}** against run "
+        f"{md_text(decision.previous_run)} ({md_text(decision.against)})"
+    )
+    rows = [
+        (
+            md_text(f"{'probes.' if c.section == PROBE else ''}{c.dataset}.{c.metric}"),
+            num(c.previous),
+            num(c.current),
+            signed(c.change),
+            "—" if c.ci_low is None else f"[{signed(c.ci_low)}, {signed(c.ci_high)}]",
+            str(c.n) if c.how == "paired" else c.how,
+            f"**{c.finding}**" if c.finding in ("better", "worse") else c.finding,
+        )
+        for c in decision.changes
+    ]
+    header = ("metric", "previous", "this run", "change", "interval", "items paired", "finding")
+    return [
+        "### Release decision",
+        "",
+        head,
+        "",
+        *(f"- {md_text(r)}" for r in decision.reasons),
+        "",
+        *(_table(header, rows) if rows else []),
+    ]
+
+
+def release_markdown(decision: ReleaseDecision, title: str) -> str:
+    """`evalkit compare --markdown`: the release decision as a page of Markdown."""
+    decision = ReleaseDecision.model_validate(redact(decision.model_dump(mode="json")))
+    lines = [f"## evalkit · {md_text(title)}", "", *release_lines(decision)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _drift_lines(history: History | None) -> list[str]:
+    if history is None or not history.drift:
+        return []
+    kinds = {"model_changed": "the model changed", "data_drifted": "the data drifted"}
+    return [
+        "### Drift",
+        "",
+        *(f"- **{kinds[f.kind]}**: {md_text(f.sentence)}" for f in history.drift),
+        "",
+    ]
+
+
 def summary_markdown(results: Results) -> str:
     """Verdict, gates (failed first), headline metrics, probes and economics."""
     results = redacted(results)
@@ -162,6 +217,8 @@ def summary_markdown(results: Results) -> str:
         md_text(headline(results).sentence),
         "",
         *_gate_lines(results.gates),
+        *release_lines(results.release),
+        *_drift_lines(results.history),
         *_metric_lines(results),
         *_probe_lines(results),
         *_economics_lines(results),

@@ -9,10 +9,15 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from evalkit.history.drift import watched
+from evalkit.history.records import ArmRecord, RunRecord
+from evalkit.history.schema import History, ReleaseDecision
 from evalkit.report.escape import plain
 from evalkit.report.headline import headline
 from evalkit.report.numbers import num, signed
 from evalkit.results import Results, redacted
+
+_TONE = {"promote": "green", "hold": "yellow", "roll back": "red"}
 
 
 def summary_table(results: Results) -> Table:
@@ -58,3 +63,86 @@ def print_summary(results: Results, console: Console) -> None:
     console.print(
         f"[bold]{plain(said.sentence)}[/bold]", style="red" if said.tone == "gates-failed" else None
     )
+    print_drift(results.history, console)
+    if results.release is not None:
+        print_release(results.release, console, table=False)
+
+
+def print_drift(history: History | None, console: Console) -> None:
+    """One line per drift finding (none when nothing drifted)."""
+    for f in history.drift if history else []:
+        what = "the model changed" if f.kind == "model_changed" else "the data drifted"
+        console.print(f"[yellow]drift ({what}):[/yellow] {plain(f.sentence)}", soft_wrap=True)
+
+
+def print_release(decision: ReleaseDecision, console: Console, table: bool = True) -> None:
+    """The recommendation and its reasons; with `table`, every change as well."""
+    if decision.recommendation is None:
+        console.print(f"release: no recommendation: {plain(' '.join(decision.reasons))}")
+        return
+    colour = _TONE[decision.recommendation]
+    console.print(
+        f"release: [bold {colour}]{decision.recommendation.upper()}[/bold {colour}] "
+        f"against run {plain(decision.previous_run)} ({plain(decision.against)})"
+    )
+    for reason in decision.reasons:
+        console.print(f"  - {plain(reason)}", soft_wrap=True)
+    if not table:
+        return
+    out = Table(title="this candidate vs the previous release")
+    for col in ("metric", "previous", "this run", "change", "interval", "items", "finding"):
+        out.add_column(col, justify="left" if col in ("metric", "finding") else "right")
+    for c in decision.changes:
+        name = f"probes.{c.dataset}" if c.section == "probe" else c.dataset
+        interval = "—" if c.ci_low is None else f"[{signed(c.ci_low)}, {signed(c.ci_high)}]"
+        out.add_row(
+            plain(f"{name}.{c.metric}"),
+            num(c.previous),
+            num(c.current),
+            signed(c.change),
+            interval,
+            str(c.n) if c.how == "paired" else c.how,
+            c.finding,
+        )
+    console.print(out)
+
+
+def _arm_cell(a: ArmRecord | None) -> str:
+    if a is None:
+        return "—"
+    adapter = f" · adapter {a.adapter_sha256[:8]}" if a.adapter_sha256 else ""
+    return plain(f"{a.model}{adapter} · prompt {a.prompt_sha256[:8]}")
+
+
+def history_table(suite: str, runs: list[RunRecord]) -> Table:
+    """`evalkit history`: one row per run, both arms, the held-out watched metrics (b / c)."""
+    heldout = list(
+        dict.fromkeys(
+            m.metric
+            for r in runs
+            for m in r.metrics
+            if m.dataset == "heldout" and watched(m.section, "in_domain", m.metric, m.headline)
+        )
+    )
+    table = Table(
+        title=plain(f"{suite}: {len(runs)} recorded runs (metrics: baseline / candidate)")
+    )
+    for col in ("run", "created", "gates", "baseline", "candidate"):
+        table.add_column(col)
+    for name in heldout:
+        table.add_column(plain(f"heldout.{name}"), justify="right", no_wrap=True)
+    marks = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "—"}
+    for r in runs:
+        cells = []
+        for name in heldout:
+            m = r.metric("heldout", name, "task")
+            cells.append("—" if m is None else f"{num(m.baseline)} / {num(m.candidate)}")
+        table.add_row(
+            plain(r.run_id),
+            plain(r.created_at[:16].replace("T", " ")),
+            marks[r.gates_passed],
+            _arm_cell(r.arms.get("baseline")),
+            _arm_cell(r.arms.get("candidate")),
+            *cells,
+        )
+    return table
