@@ -6,11 +6,12 @@ Exit codes: 0 all gates pass · 1 a gate failed · 2 bad suite, data or argument
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,12 +27,12 @@ from evalkit.errors import (
     InputError,
     Interrupted,
 )
-from evalkit.names import ARMS, PROBES_PREFIX, TASK
+from evalkit.names import ARMS, PROBES_PREFIX, RUN_ID, TASK
 from evalkit.report.escape import plain
 
 if TYPE_CHECKING:
     from evalkit.pipeline import RunOutcome
-    from evalkit.results import Gates
+    from evalkit.results import Gates, StoredRun
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,11 +94,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--baseline", type=Path, help="an earlier run folder or results.json, for no_regression"
     )
+    _history_flags(run, mlflow=True)
 
     gate = sub.add_parser("gate", help="judge a finished run's gates again, without any model call")
     gate.add_argument("run", type=Path, help="a run folder, or reports/<suite> for its latest run")
     gate.add_argument(
         "--baseline", type=Path, help="an earlier run folder or results.json, for no_regression"
+    )
+    gate.add_argument(
+        "--db",
+        type=Path,
+        help="the run store to record the new verdicts in (default: the run's <out>/evalkit.db, "
+        "where it exists)",
     )
 
     merge = sub.add_parser(
@@ -115,14 +123,50 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument(
         "--baseline", type=Path, help="an earlier run folder or results.json, for no_regression"
     )
+    _history_flags(merge, mlflow=True)
 
     logs = sub.add_parser("logs", help="write a finished run's inspect logs (logs/*.eval)")
     logs.add_argument("run", type=Path)
     logs.add_argument("--suite", type=Path, help="the suite file, if not where the run ran")
 
-    cmp_ = sub.add_parser("compare", help="two finished runs side by side, metric by metric")
-    cmp_.add_argument("run_a", type=Path)
-    cmp_.add_argument("run_b", type=Path)
+    cmp_ = sub.add_parser(
+        "compare",
+        help="two finished runs side by side, and promote / hold / roll back for the later "
+        "run's candidate against the earlier one's",
+    )
+    cmp_.add_argument("run_a", type=Path, help="the previous release (or, with --against, the run)")
+    cmp_.add_argument("run_b", type=Path, nargs="?", help="the run to decide on")
+    cmp_.add_argument(
+        "--against",
+        metavar="RUN",
+        help="compare RUN_A with an earlier run instead: 'last', 'last-passed' (from the run "
+        "store), a run id of its suite or a run folder",
+    )
+    cmp_.add_argument("--db", type=Path, default=Path("reports") / "evalkit.db",
+                      help="the run store, for --against last|last-passed (default: reports/evalkit.db)")  # fmt: skip
+    cmp_.add_argument("--markdown", type=Path, help="also write the decision as Markdown here")
+    cmp_.add_argument("--html", type=Path, help="also write the decision as an HTML page here")
+
+    hist = sub.add_parser(
+        "history",
+        help="a suite's recorded runs with their headline metrics; "
+        "`history import FOLDER` rebuilds the run store from run folders",
+    )
+    hist.add_argument("suite", metavar="SUITE", help="a suite name, or 'import'")
+    hist.add_argument("folder", type=Path, nargs="?", help="with import: the reports folder")
+    hist.add_argument("--db", type=Path, default=Path("reports") / "evalkit.db",
+                      help="the run store (default: reports/evalkit.db)")  # fmt: skip
+    hist.add_argument("--arm", choices=list(ARMS), help="where the arm filters look (default: either arm)")  # fmt: skip
+    hist.add_argument("--model", help="runs with an arm whose model string contains this")
+    hist.add_argument("--identity", help="... whose model identity starts with this")
+    hist.add_argument("--adapter", help="... whose adapter sha256 starts with this")
+    hist.add_argument("--prompt", help="... whose prompt sha256 starts with this")
+    hist.add_argument("--dataset", help="runs that evaluated a dataset of this name")
+    hist.add_argument("--dataset-sha256", help="... a dataset whose hash starts with this")
+    hist.add_argument("--since", help="runs created on or after this date (YYYY-MM-DD) or time")
+    hist.add_argument("--until", help="runs created on or before this date or time")
+    hist.add_argument("--passed", action="store_true", help="only runs in which no gate failed")
+    hist.add_argument("--json", action="store_true", help="every matching record as JSON")
 
     models = sub.add_parser("models", help="local base models evalkit can fetch by itself")
     models_sub = models.add_subparsers(dest="models_command", required=True)
@@ -157,6 +201,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _history_flags(parser: argparse.ArgumentParser, *, mlflow: bool) -> None:
+    parser.add_argument(
+        "--db", type=Path, help="the run store every finished run is recorded in "
+        "(default: <out>/evalkit.db)"
+    )  # fmt: skip
+    if mlflow:
+        parser.add_argument(
+            "--mlflow",
+            metavar="URI",
+            help="also track the run in MLflow at this URI (overrides tracking.mlflow.uri)",
+        )
+
+
 def _cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -164,12 +221,8 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-# one folder name under --out/<suite>/: no separators, no "..", not the `latest` link
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
-
-
 def _check_run_id(run_id: str | None) -> None:
-    if run_id is not None and (not _RUN_ID.match(run_id) or run_id == "latest"):
+    if run_id is not None and (not RUN_ID.match(run_id) or run_id == "latest"):
         raise InputError(
             f"{run_id!r} is not a folder name: use up to 128 letters, digits, '.', '-' and '_', "
             "starting with a letter or digit (and not 'latest')",
@@ -222,6 +275,8 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
             workers=args.workers,
             shard=Shard.parse(args.shard) if args.shard else None,
             inspect_logs=args.inspect_logs,
+            history_db=args.db,
+            mlflow_uri=args.mlflow,
         ),
     )
     return _report_outcome(outcome, args.gate, console)
@@ -251,7 +306,13 @@ def _cmd_merge(args: argparse.Namespace, console: Console) -> int:
     _check_folder_arg(args.out, "--out")
     outcome = merge_runs(
         args.runs,
-        RunOptions(out_dir=args.out, run_id=args.run_id, baseline_run=args.baseline),
+        RunOptions(
+            out_dir=args.out,
+            run_id=args.run_id,
+            baseline_run=args.baseline,
+            history_db=args.db,
+            mlflow_uri=args.mlflow,
+        ),
         suite_path=args.suite,
     )
     return _report_outcome(outcome, args.gate, console)
@@ -299,6 +360,8 @@ def _step_summary(run_dir: Path) -> None:
 
 def _cmd_gate(args: argparse.Namespace, console: Console) -> int:
     from evalkit.gate import judge_run
+    from evalkit.history.recording import record_stored
+    from evalkit.history.store import default_db, open_store
     from evalkit.pipeline import write_reports
     from evalkit.results import load_run
 
@@ -310,21 +373,61 @@ def _cmd_gate(args: argparse.Namespace, console: Console) -> int:
             path=run.path,
         )
     report = judge_run(run, load_run(args.baseline) if args.baseline else None)
+    # the new verdicts go to the run store too: where it exists, or where --db names one
+    db = args.db or default_db(run.path.parent.parent)
+    recording = args.db is not None or db.is_file()
+    if recording:
+        with open_store(db):  # a corrupt or newer store is refused before any file is rewritten
+            pass
+    rejudged = replace(run, results=run.results.model_copy(update={"gates": report}))
     # the HTML shows the gates at the top, so it is rendered again with the new verdicts
-    write_reports(run.path, run.results.model_copy(update={"gates": report}), run.samples)
+    write_reports(run.path, rejudged.results, run.samples)
+    if recording:
+        record_stored(db, rejudged)
     _print_gates(report, console)
     _step_summary(run.path)
     return EXIT_OK if report.passed else EXIT_GATE_FAILED
+
+
+def _compared_runs(args: argparse.Namespace) -> tuple[StoredRun, StoredRun, str]:
+    """(the previous release, the run to decide on, how the previous one was named)."""
+    from evalkit.history.recording import LAST, LAST_PASSED, previous_run, with_intervals
+    from evalkit.history.store import RunFilter, find_runs, open_store
+    from evalkit.results import load_run
+
+    if (args.run_b is None) == (args.against is None):
+        raise InputError("give two runs (RUN_A RUN_B), or one run and --against", where="compare")
+    if args.against is None:
+        return with_intervals(load_run(args.run_a)), with_intervals(load_run(args.run_b)), "run A"
+    current = with_intervals(load_run(args.run_a))
+    suite = current.results.suite.name
+    past = []
+    if args.against in (LAST, LAST_PASSED):
+        with open_store(args.db, create=False) as conn:
+            past = find_runs(conn, RunFilter(suite=suite))
+    previous, why = previous_run(
+        args.against, suite, current.path.parent, past, before=current.results.created_at
+    )
+    if previous is None:
+        raise InputError(why, path=args.db, where="--against")
+    return previous, current, args.against
 
 
 def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
     from evalkit.analysis.compare import compare_runs
+    from evalkit.history.release import release_decision
+    from evalkit.report.html import render_release_page
+    from evalkit.report.markdown import release_markdown
     from evalkit.report.numbers import num, signed
-    from evalkit.results import load_run
+    from evalkit.report.terminal import print_release
 
-    a, b = load_run(args.run_a), load_run(args.run_b)
+    for flag, path in (("--markdown", args.markdown), ("--html", args.html)):
+        if path is not None and path.is_dir():
+            raise InputError("is a folder; name the file to write", path=path, where=flag)
+    a, b, against = _compared_runs(args)
+    decision = release_decision(b.results, b.samples, a, against)
     title = "  ·  ".join(
         plain(f"{tag} = {r.results.suite.name}/{r.results.run_id}")
         for tag, r in (("A", a), ("B", b))
@@ -348,6 +451,70 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     console.print(table)
     if changed_items:
         console.print(f"* items differ between the runs: {plain(', '.join(sorted(changed_items)))}")
+    print_release(decision, console)
+    page_title = f"{b.results.suite.name}: run {b.results.run_id} against {a.results.run_id}"
+    if args.markdown:
+        args.markdown.write_text(release_markdown(decision, page_title), encoding="utf-8")
+    if args.html:
+        args.html.write_text(render_release_page(decision, page_title), encoding="utf-8")
+    return EXIT_OK
+
+
+def _history_since(value: str | None, flag: str) -> str | None:
+    """A date or time as the run store compares it; InputError when it is neither."""
+    from datetime import datetime
+
+    if value is None:
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"{value!r} is not a date (YYYY-MM-DD) or an ISO time", where=flag
+        ) from None
+    return value
+
+
+def _cmd_history(args: argparse.Namespace, console: Console) -> int:
+    from evalkit.history.recording import import_runs
+    from evalkit.history.store import RunFilter, find_runs, open_store, suites
+
+    if args.suite == "import" and args.folder is not None:
+        imported = import_runs(args.db, args.folder)
+        for folder, why in imported.skipped:
+            console.print(plain(f"skipped {folder}: {why}"), soft_wrap=True)
+        console.print(plain(f"recorded {len(imported.recorded)} runs in {args.db}"), soft_wrap=True)
+        return EXIT_OK
+    if args.folder is not None:
+        raise InputError("a folder only goes with `evalkit history import FOLDER`", where="history")
+    wanted = RunFilter(
+        suite=args.suite,
+        arm=args.arm,
+        model=args.model,
+        identity=args.identity,
+        adapter=args.adapter,
+        prompt=args.prompt,
+        dataset=args.dataset,
+        dataset_sha256=args.dataset_sha256,
+        since=_history_since(args.since, "--since"),
+        until=_history_since(args.until, "--until"),
+        passed_only=args.passed,
+    )
+    with open_store(args.db, create=False) as conn:
+        known = suites(conn)
+        if args.suite not in known:
+            raise InputError(
+                f"no run of suite {args.suite!r} is recorded here; "
+                f"suites recorded: {', '.join(known) or 'none'}",
+                path=args.db,
+            )
+        runs = find_runs(conn, wanted)
+    if args.json:
+        sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in runs], indent=2) + "\n")
+        return EXIT_OK
+    from evalkit.report.terminal import history_table
+
+    console.print(history_table(args.suite, runs))
     return EXIT_OK
 
 
@@ -435,6 +602,7 @@ COMMANDS = {
     "validate": _cmd_validate,
     "gate": _cmd_gate,
     "compare": _cmd_compare,
+    "history": _cmd_history,
     "models": _cmd_models,
     "init": _cmd_init,
 }

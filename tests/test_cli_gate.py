@@ -209,9 +209,19 @@ def test_compare_prints_both_runs(
     work: Path, first: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "160")  # rich reads it; names are never cut at this width
-    assert main(["compare", str(first), str(work / "reports" / "failing")]) == EXIT_OK
+    # the suite folder means its latest run: the same suite, so a release decision too
+    assert main(["compare", str(first), str(work / "reports" / "tiny")]) == EXIT_OK
     out = capsys.readouterr().out
     assert "macro_f1" in out and "heldout" in out and "tiny/first" in out
+    assert "release: HOLD against run first" in out  # the same candidate: nothing to promote
+
+
+def test_compare_refuses_a_run_of_another_suite(
+    work: Path, first: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compare", str(first), str(work / "reports" / "failing")]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"{first}: a run of suite 'tiny', not of 'failing'" in err and "Traceback" not in err
 
 
 def test_models_list_and_pull(
