@@ -406,7 +406,7 @@ def _compared_runs(args: argparse.Namespace) -> tuple[StoredRun, StoredRun, str]
         with open_store(args.db, create=False) as conn:
             past = find_runs(conn, RunFilter(suite=suite))
     previous, why = previous_run(
-        args.against, suite, current.path.parent, past, before=current.results.created_at
+        args.against, suite, current.path.parent, past, current=current.results
     )
     if previous is None:
         raise InputError(why, path=args.db, where="--against")

@@ -117,7 +117,8 @@ def run_metadata(
         )
     return RunInfo(
         run_id=run_id,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        # milliseconds: runs finishing within one second still have an order (run history)
+        created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         duration_s=round(time.time() - started, 2),
         versions=Versions(
             evalkit=evalkit.__version__,

@@ -19,10 +19,12 @@ from markdown_it import MarkdownIt
 from rich.console import Console
 
 from evalkit.cli import _print_gates, main
+from evalkit.history.schema import ReleaseChange, ReleaseDecision
 from evalkit.pipeline import RunOptions, RunOutcome, run_suite, write_outputs
+from evalkit.report.card import card_markdown, card_of
 from evalkit.report.junit import junit_xml
-from evalkit.report.markdown import summary_markdown
-from evalkit.report.terminal import print_summary
+from evalkit.report.markdown import release_markdown, summary_markdown
+from evalkit.report.terminal import print_release, print_summary
 from evalkit.results import Results
 from tests.conftest import HOSTILE_LABELS, HOSTILE_MODELS, HOSTILE_TEXT, write_hostile_suite
 
@@ -100,6 +102,40 @@ def test_summary_markdown_renders_only_text(results: Results) -> None:
     assert "<ol" not in html and "<ul" not in html
 
 
+def _hostile_decision() -> ReleaseDecision:
+    change = ReleaseChange(
+        dataset=f"- {HOSTILE_TEXT}", section="task", metric="accuracy", higher_is_better=True,
+        previous=0.5, current=0.7, change=0.2, ci_low=0.1, ci_high=0.3, n=4, how="paired",
+        same_items=True, finding="better", evidence=f"evidence {HOSTILE_TEXT}",
+    )  # fmt: skip
+    return ReleaseDecision(
+        against=f"[x](https://evil.example) {CONTROL}", previous_run=f"run`{HOSTILE_TEXT}",
+        previous_path="/x", previous_created_at="2026", previous_gates_passed=True,
+        current_gates_passed=True, candidate_changed=True, confidence=0.95, changes=[change],
+        recommendation="promote", reasons=[f"# reason {HOSTILE_TEXT}"],
+    )  # fmt: skip
+
+
+def test_card_and_release_markdown_render_only_text(results: Results) -> None:
+    decision = _hostile_decision()
+    card = card_markdown(card_of(results.model_copy(update={"release": decision})))
+    parser = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    for md in (card, release_markdown(decision, f"title {HOSTILE_TEXT}")):
+        kinds = {t.type for t in _tokens(parser.parse(md))}
+        assert not kinds & {"link_open", "image", "html_inline", "html_block", "s_open"}, md
+        html = parser.render(md)
+        assert "evil.example" in html and "&lt;/script&gt;" in html
+    assert HOSTILE_MODELS["candidate"][:20] in parser.render(card)
+
+
+def test_the_terminal_prints_a_release_decision_as_text() -> None:
+    console = Console(record=True, width=400, color_system=None, force_terminal=False)
+    print_release(_hostile_decision(), console)
+    out = console.export_text()
+    assert "[red]red[/red]" in out and "\\x1b[31mansi" in out
+    assert not any(c in out for c in "\x1b\x00\x07\u202e\x0b")
+
+
 def test_markdown_code_span_fences_outlast_backticks() -> None:
     from evalkit.report.markdown import md_code
 
@@ -161,7 +197,7 @@ def test_every_writer_survives_hostile_text(
         json.loads(line) for line in (tmp_path / "samples.jsonl").read_text("utf-8").splitlines()
     ]
     assert rows[0]["output"].endswith(control) and len(rows) == len(table)
-    for name in ("index.html", "summary.md", "junit.xml"):
+    for name in ("index.html", "summary.md", "junit.xml", "card.md", "card.json"):
         assert (tmp_path / name).stat().st_size > 0
 
 

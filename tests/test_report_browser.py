@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -167,10 +168,15 @@ def test_untrusted_text_stays_text(run: RunOutcome, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> RunOutcome:
+    """The hostile suite run twice, the second time against the first as the previous
+    release: the History and Release sections carry the hostile labels too."""
     root = tmp_path_factory.mktemp("hostile")
-    return run_suite(
-        write_hostile_suite(root), RunOptions(out_dir=root / "out", cache_dir=root / "cache")
-    )
+    suite = write_hostile_suite(root)
+    options = RunOptions(out_dir=root / "out", cache_dir=root / "cache")
+    run_suite(suite, replace(options, run_id="first"))
+    with suite.open("a", encoding="utf-8") as fh:
+        fh.write("previous_candidate: first\n")
+    return run_suite(suite, replace(options, run_id="second"))
 
 
 def test_hostile_labels_models_and_answers_stay_text(hostile: RunOutcome, tmp_path: Path) -> None:
@@ -183,8 +189,40 @@ def test_hostile_labels_models_and_answers_stay_text(hostile: RunOutcome, tmp_pa
     assert "<svg/onload" not in dom and "<img" not in dom and "<b>bold</b>" not in dom
     for text in (*HOSTILE_LABELS, *HOSTILE_MODELS.values()):
         assert html.escape(text, quote=False) in dom, text  # shown, as text
-    # the per-class table and the confusion matrices name the hostile labels too
-    assert dom.count(html.escape(HOSTILE_LABELS[0], quote=False)) >= 3
+    # the per-class table, the F1 bars and the heat maps (tooltips) name the hostile labels
+    assert dom.count(html.escape(HOSTILE_LABELS[0], quote=False)) >= 5
+    for section in ('id="history"', 'id="release"', '<svg class="f1"', '<svg class="heat"'):
+        assert section in dom, section
+
+
+def test_a_report_with_many_labels_and_a_history_loads_cleanly(tmp_path: Path) -> None:
+    """24 labels (heat maps with small cells, long labels cut) and a second run's History."""
+    labels = [f"intent_{i:02d}_{'long_' * (i % 4)}label" for i in range(24)]
+    items = [{"id": f"i{i}{j}", "input": f"topic{i:02d} case {j}", "target": labels[i]}
+             for i in range(24) for j in range(3)]  # fmt: skip
+    (tmp_path / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
+    answers = {f"topic{i:02d}": json.dumps({"intent": labels[(i + i % 3) % 24]}) for i in range(24)}
+    suite = {
+        "name": "many-labels",
+        "task": {"type": "classification", "labels": labels,
+                 "output": {"format": "json", "field": "intent"}},
+        "arms": {
+            "baseline": {"model": "evalkit-test/base", "model_args": {"answers": answers},
+                         "prompt": {"text": "B {{ input }}"}},
+            "candidate": {"model": "evalkit-test/tuned", "model_args": {"answers": answers},
+                          "prompt": {"text": "C {{ input }}"}},
+        },
+        "datasets": {"heldout": {"path": "items.jsonl", "id": "id"}},
+        "previous_candidate": "last",
+    }  # fmt: skip
+    (tmp_path / "suite.yaml").write_text(json.dumps(suite), encoding="utf-8")
+    options = RunOptions(out_dir=tmp_path / "out", cache_dir=tmp_path / "cache")
+    for run_id in ("one", "two"):
+        outcome = run_suite(tmp_path / "suite.yaml", replace(options, run_id=run_id))
+    dom, log = load(outcome.run_dir / "index.html", tmp_path / "profile")
+    assert js_errors(dom, log) == []
+    assert dom.count('<svg class="heat"') == 2 and dom.count('<svg class="trend"') >= 4
+    assert 'data-recommendation="hold"' in dom  # the same candidate as run one
 
 
 def test_error_hook_catches_script_errors(run: RunOutcome, tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ class HistoryContext:
 
 
 def latest_release(
-    past: Iterable[RunRecord], *, passed_only: bool, before: str | None = None
+    past: Iterable[RunRecord], *, passed_only: bool, current: Results | None = None
 ) -> tuple[StoredRun | None, str]:
     """The newest recorded run (in which no gate failed, with `passed_only`) whose folder
     still holds a finished run; else None and why."""
@@ -48,7 +48,14 @@ def latest_release(
         r
         for r in past
         if (not passed_only or r.gates_passed is not False)
-        and (before is None or r.created_at < before)
+        # runs recorded up to `current` (store order breaks ties within a second), not itself
+        and (
+            current is None
+            or (
+                r.created_at <= current.created_at
+                and (r.run_id, r.created_at) != (current.run_id, current.created_at)
+            )
+        )
     ]
     for record in reversed(picked):
         folder = Path(record.run_dir)
@@ -66,13 +73,13 @@ def previous_run(
     suite: str,
     suite_dir: Path,
     past: Iterable[RunRecord],
-    before: str | None = None,
+    current: Results | None = None,
 ) -> tuple[StoredRun | None, str]:
     """The run `previous_candidate` (or `compare --against`) names: `last`, `last-passed`
-    (among runs created before `before`), a run id of the suite or a run folder. InputError
+    (among the runs before `current`), a run id of the suite or a run folder. InputError
     for an unknown run or a run of another suite."""
     if against in (LAST, LAST_PASSED):
-        found, why = latest_release(past, passed_only=against == LAST_PASSED, before=before)
+        found, why = latest_release(past, passed_only=against == LAST_PASSED, current=current)
     else:
         path = Path(against)
         folder = path if path.is_absolute() or len(path.parts) > 1 else suite_dir / against
@@ -102,7 +109,7 @@ def prepare(
     db = db or default_db(out_dir)
     with open_store(db) as conn:
         past = tuple(find_runs(conn, RunFilter(suite=suite.name)))
-    target = mlflow_target(suite, mlflow_uri)
+    target = mlflow_target(suite, loaded.path, mlflow_uri)
     if target is not None:
         check_target(target)
     against = suite.previous_candidate

@@ -31,37 +31,44 @@ class MlflowTarget:
     experiment: str
     registered_model: RegisteredModel | None
     where: str  # the suite key or flag that set the URI, for messages
+    path: Path | None  # the suite file, when the suite set it
+
+    def error(self, message: str) -> InputError:
+        return InputError(message, path=self.path, where=self.where)
 
 
-def mlflow_target(suite: Suite, uri_flag: str | None) -> MlflowTarget | None:
+def mlflow_target(suite: Suite, suite_path: Path, uri_flag: str | None) -> MlflowTarget | None:
     """Where to track the run: `--mlflow` wins over the suite's `tracking.mlflow.uri`."""
     config = suite.tracking.mlflow
     uri = uri_flag or (config.uri if config else None)
     if uri is None:
         if config is not None:
             raise InputError(
-                "no tracking URI: give tracking.mlflow.uri or --mlflow", where="tracking.mlflow"
+                "no tracking URI: give tracking.mlflow.uri or --mlflow",
+                path=suite_path,
+                where="tracking.mlflow",
             )
         return None
-    where = "--mlflow" if uri_flag else "tracking.mlflow.uri"
-    if looks_like_credential(uri):
-        raise InputError("the tracking URI carries credentials; use MLflow's environment "
-                         "variables for them", where=where)  # fmt: skip
-    return MlflowTarget(
+    target = MlflowTarget(
         uri=uri,
         experiment=(config.experiment if config else None) or suite.name,
         registered_model=config.registered_model if config else None,
-        where=where,
+        where="--mlflow" if uri_flag else "tracking.mlflow.uri",
+        path=None if uri_flag else suite_path,
     )
+    if looks_like_credential(uri):
+        raise target.error(
+            "the tracking URI carries credentials; use MLflow's environment variables for them"
+        )
+    return target
 
 
 def _client(target: MlflowTarget) -> Any:
     try:
         from mlflow import MlflowClient
     except ImportError:
-        raise InputError(
-            'MLflow tracking needs MLflow\'s client: pip install "evalkit[mlflow]"',
-            where=target.where,
+        raise target.error(
+            'MLflow tracking needs MLflow\'s client: pip install "evalkit[mlflow]"'
         ) from None
     return MlflowClient(tracking_uri=target.uri, registry_uri=target.uri)
 
@@ -83,7 +90,7 @@ def check_target(target: MlflowTarget) -> None:
         if model is not None:
             client.get_model_version(model.name, model.version)
     except MlflowException as e:
-        raise InputError(f"MLflow at {target.uri}: {_one_line(e)}", where=target.where) from None
+        raise target.error(f"MLflow at {target.uri}: {_one_line(e)}") from None
 
 
 def _params(results: Results) -> dict[str, str]:
