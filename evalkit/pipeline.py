@@ -211,6 +211,7 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     Raises InputError (bad input, exit 2), RunFailed (exit 3) or Interrupted (exit 130).
     """
     from evalkit.gate import check_gate_targets
+    from evalkit.history.recording import record
 
     started = time.time()
     loaded = load_suite(suite_path)
@@ -254,6 +255,8 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     except EvalkitError as e:
         runfolder.update_manifest(run_dir, state=runfolder.FAILED, error=str(e))
         raise
+    # only a run that finished is recorded, and a failure to record it leaves the folder be
+    record(history, outcome.results, run_dir)
     return outcome
 
 
@@ -271,7 +274,7 @@ def _finish(
     """Execute the plan, then every stage after it, and mark the run folder complete."""
     from evalkit.analysis.analyse import analyse
     from evalkit.analysis.table import build_table
-    from evalkit.history.recording import annotate, record
+    from evalkit.history.recording import annotate
     from evalkit.report.files import point_latest
     from evalkit.run.judge import apply_judgments, run_judge
 
@@ -297,7 +300,6 @@ def _finish(
     runfolder.update_manifest(run_dir, state=runfolder.COMPLETE, finished_at=runfolder.now_iso())
     if shard is None:  # `latest` names whole runs only; a shard is merged first
         point_latest(run_dir.parent, run_dir.name)
-    record(history, results, run_dir)
     _raise_if_arm_failed(table, run_dir)
     if isinstance(gates, InputError):
         raise gates
@@ -495,9 +497,9 @@ def merge_runs(
          "finished_at": runfolder.now_iso(), "resume_command": None},
     )  # fmt: skip
     point_latest(run_dir.parent, run_id)
-    record(history, results, run_dir)
     if isinstance(gates, InputError):
         raise gates
+    record(history, results, run_dir)
     return RunOutcome(run_dir=run_dir, results=results, table=table, gates=gates)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.cli import main
-from evalkit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK
+from evalkit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, EXIT_RUN_FAILED
 from evalkit.history.store import SCHEMA_VERSION
 from tests.conftest import write_jsonl
 
@@ -431,3 +431,45 @@ def test_shards_are_not_recorded_but_their_merged_run_is(
     assert main(["history", "import", str(tmp_path / "reports"), "--db", store]) == EXIT_OK
     out = capsys.readouterr().out
     assert out.count("a shard: its merged run is the release") == 2 and "recorded 1 runs" in out
+
+
+# ---- what is not recorded, and a store that cannot be written ------------------------------
+
+
+def test_a_failed_run_is_not_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suite = write_suite(tmp_path, "r2", extra="")
+    text = suite.read_text(encoding="utf-8").replace(
+        "fallback: '?'", "fallback: '?'\n      fail_on: ['Query']"
+    )
+    suite.write_text(text, encoding="utf-8")
+    assert cli(tmp_path, "run", str(suite), "--run-id", "broken") == EXIT_RUN_FAILED
+    capsys.readouterr()
+    store = str(tmp_path / "reports" / "evalkit.db")
+    assert main(["history", "tiny", "--db", store]) == EXIT_BAD_INPUT  # nothing recorded
+    assert "suites recorded: none" in capsys.readouterr().err
+
+
+def test_a_store_that_cannot_be_written_after_the_run_leaves_the_folder_complete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import evalkit.history.recording as recording
+
+    def locked(conn: sqlite3.Connection, record: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(recording, "save_run", locked)
+    suite = write_suite(tmp_path, "r2", extra="")
+    capsys.readouterr()
+    assert (
+        cli(tmp_path, "run", str(suite), "--run-id", "r1", "--display", "none") == EXIT_RUN_FAILED
+    )
+    err = _one_line_error(capsys, "is complete, but recording it in the run store failed",
+                          "database is locked", "evalkit history import")  # fmt: skip
+    assert str(tmp_path / "reports" / "evalkit.db") in err
+    manifest = json.loads((tmp_path / "reports/tiny/r1/run.json").read_text(encoding="utf-8"))
+    assert manifest["state"] == "complete"
+    monkeypatch.undo()
+    # ... and the folder records later, as it says
+    assert main(["history", "import", str(tmp_path / "reports" / "tiny" / "r1"),
+                 "--db", str(tmp_path / "reports" / "evalkit.db")]) == EXIT_OK  # fmt: skip
+    assert "recorded 1 runs" in capsys.readouterr().out

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from evalkit.data.readers import items_sha256
-from evalkit.errors import InputError
+from evalkit.errors import InputError, RunFailed
 from evalkit.history.records import RunRecord, record_of
 from evalkit.history.schema import DataVersions, ProbeData
 from evalkit.history.store import RunFilter, default_db, find_runs, open_store, save_run
@@ -171,12 +171,24 @@ def annotate(
     return results.model_copy(update={"history": history, "release": release})
 
 
+def _save(db: Path, results: Results, run_dir: Path) -> None:
+    """Record one run; a store that cannot be written (locked too long, disk full) is RunFailed:
+    the run folder is complete and `evalkit history import` can record it later."""
+    try:
+        with open_store(db) as conn:
+            save_run(conn, record_of(results, run_dir))
+    except InputError as e:
+        raise RunFailed(
+            f"the run folder {run_dir} is complete, but recording it in the run store failed "
+            f"({e}); record it later with: evalkit history import {run_dir}"
+        ) from None
+
+
 def record(context: HistoryContext, results: Results, run_dir: Path) -> None:
     """Record a complete run in the store, and in MLflow when configured (not a shard)."""
     if results.shard is not None:
         return
-    with open_store(context.db) as conn:
-        save_run(conn, record_of(results, run_dir))
+    _save(context.db, results, run_dir)
     if context.mlflow is not None:
         log_run(context.mlflow, results, run_dir)
 
@@ -196,8 +208,7 @@ def record_stored(db: Path, run: StoredRun) -> None:
     """Record (again) a finished run folder: after `evalkit gate` re-judged it, or on import."""
     if run.results.shard is not None:
         return
-    with open_store(db) as conn:
-        save_run(conn, record_of(with_intervals(run).results, run.path))
+    _save(db, with_intervals(run).results, run.path)
 
 
 @dataclass(frozen=True)

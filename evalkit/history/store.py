@@ -214,7 +214,10 @@ def open_store(path: Path, *, create: bool = True) -> Iterator[sqlite3.Connectio
             # "file is not a database", "database disk image is malformed", ...
             raise _fail(path, f"not a readable run store ({e}); the run folders are the source "
                         "of truth: rebuild it with evalkit history import") from None  # fmt: skip
-        yield conn
+        try:
+            yield conn
+        except sqlite3.DatabaseError as e:  # locked for longer than the busy timeout, disk full
+            raise _fail(path, f"the run store could not be read or written ({e})") from None
     finally:
         conn.close()
 
