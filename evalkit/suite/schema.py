@@ -52,14 +52,20 @@ def _model_string(v: str) -> str:
     return v
 
 
-def _base_url(v: str | None) -> str | None:
+def _no_credentials(url: str | None, key: str, instead: str) -> str | None:
     # a key in a URL's user-info would reach every log that records the endpoint
-    if v is not None and find_secret(v, "base_url"):
-        raise ValueError(
-            "base_url carries credentials; put the key in the provider's environment variable "
-            "(e.g. OPENAI_API_KEY) instead, never in the suite file"
-        )
-    return v
+    if url is not None and find_secret(url, key):
+        raise ValueError(f"{key} carries credentials; {instead}")
+    return url
+
+
+def _base_url(v: str | None) -> str | None:
+    return _no_credentials(
+        v,
+        "base_url",
+        "put the key in the provider's environment variable (e.g. OPENAI_API_KEY) instead, "
+        "never in the suite file",
+    )
 
 
 class FewShot(Strict):
@@ -379,16 +385,16 @@ class MlflowTracking(Strict):
     experiment: str | None = Field(default=None, description="default: the suite's name")
     registered_model: RegisteredModel | None = None
 
-    @field_validator("uri")
-    @classmethod
-    def _no_credentials(cls, v: str | None) -> str | None:
-        # a token in the URI would reach every log; MLflow reads MLFLOW_TRACKING_TOKEN instead
-        if v is not None and find_secret(v, "uri"):
-            raise ValueError(
-                "the tracking URI carries credentials; set MLFLOW_TRACKING_USERNAME / "
-                "MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN in the environment instead"
+    _uri_ok = field_validator("uri")(
+        classmethod(
+            lambda cls, v: _no_credentials(
+                v,
+                "uri",
+                "set MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD or "
+                "MLFLOW_TRACKING_TOKEN in the environment instead",
             )
-        return v
+        )
+    )
 
 
 class Tracking(Strict):
