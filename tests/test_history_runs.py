@@ -473,3 +473,19 @@ def test_a_store_that_cannot_be_written_after_the_run_leaves_the_folder_complete
     assert main(["history", "import", str(tmp_path / "reports" / "tiny" / "r1"),
                  "--db", str(tmp_path / "reports" / "evalkit.db")]) == EXIT_OK  # fmt: skip
     assert "recorded 1 runs" in capsys.readouterr().out
+
+
+def test_validate_checks_the_history_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = write_suite(tmp_path, "r2", extra="previous_candidate: ../elsewhere")
+    capsys.readouterr()
+    assert main(["validate", str(suite)]) == EXIT_BAD_INPUT
+    _one_line_error(capsys, "previous_candidate", "a run id of this suite")
+    secret = "sk-abcdef0123456789xyz"
+    suite = write_suite(
+        tmp_path, "r2", extra=f"tracking: {{mlflow: {{uri: 'http://me:{secret}@host'}}}}"
+    )
+    assert main(["validate", str(suite)]) == EXIT_BAD_INPUT
+    err = _one_line_error(capsys, "tracking.mlflow.uri", "carries credentials")
+    assert secret not in err

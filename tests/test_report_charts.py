@@ -106,6 +106,23 @@ def test_a_trend_chart_maps_values_and_marks_the_other_arms() -> None:
     assert [m.same_arm for m in candidate.marks] == [False, True]
     assert [m.current for m in candidate.marks] == [False, True]
     assert [x["text"] for x in chart.x_labels] == ["2026-01-01", "2026-01-02"]
+    # runs of one day are told apart by their time
+    same_day = trend.model_copy(
+        update={
+            "points": {
+                "baseline": [
+                    point("r1", 1, 0.5),
+                    point("r2", 1, 0.6).model_copy(
+                        update={"created_at": "2026-01-01T17:30:00.000+00:00"}
+                    ),
+                ]
+            }
+        }
+    )
+    assert [x["text"] for x in trend_chart(same_day).x_labels] == [
+        "2026-01-01 10:00",
+        "2026-01-01 17:30",
+    ]
     assert "run r2 (this run)" in candidate.marks[1].title
     assert re.fullmatch(r"[\d., ]+", candidate.path)
 

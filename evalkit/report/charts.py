@@ -165,11 +165,17 @@ def trend_chart(trend: Trend, drift: bool = False) -> TrendChart:
         path = " ".join(f"{m.x},{m.y}" for m in marks if m.y is not None)
         series.append(Series(arm=arm, marks=marks, path=path))
     ticks = [{"y": y_of(v), "text": f"{v:.2f}"} for v in (lo, (lo + hi) / 2, hi)]
+    # the first and the last run's date; with the time when they fall on one day
+    stamp = 16 if runs and runs[0][0][:10] == runs[-1][0][:10] else 10
     x_labels = []
     if runs:
-        x_labels.append({"x": left, "text": runs[0][0][:10], "anchor": "start"})
+        x_labels.append(
+            {"x": left, "text": runs[0][0][:stamp].replace("T", " "), "anchor": "start"}
+        )
         if len(runs) > 1:
-            x_labels.append({"x": right, "text": runs[-1][0][:10], "anchor": "end"})
+            x_labels.append(
+                {"x": right, "text": runs[-1][0][:stamp].replace("T", " "), "anchor": "end"}
+            )
     name = f"probes.{trend.dataset}" if trend.section == "probe" else trend.dataset
     return TrendChart(
         title=f"{name} · {trend.metric}",
