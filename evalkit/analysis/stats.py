@@ -209,8 +209,12 @@ def paired_bootstrap(
     for name, (base, cand) in statistics.items():
         d = np.concatenate(draws[name])
         b_point, c_point = float(base(ones)[0]), float(cand(ones)[0])
-        # a resample can miss every item a statistic has values for (NaN): it says nothing
-        quantile = np.nanquantile if np.isnan(d).any() else np.quantile
+        # a resample can miss every item a statistic has values for (NaN): it says nothing;
+        # a statistic no item has a value for has no interval at all
+        if np.isnan(d).all():
+            quantile = lambda x, q: np.full(len(q), np.nan)  # noqa: E731
+        else:
+            quantile = np.nanquantile if np.isnan(d).any() else np.quantile
         low, high, lower = quantile(d, [alpha / 2, 1 - alpha / 2, alpha])
         results[name] = PairedResult(
             baseline=b_point,
