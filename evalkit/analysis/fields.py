@@ -116,7 +116,7 @@ def _register_pooled(scope: str, part: str, headline: bool) -> None:
         name,
         task_types=EXTRACTION,
         headline=headline,
-        readable=f"field {scope} {part}",
+        readable=f"field {scope} {part.replace('f1', 'F1')}",
         corpus=True,
     )
     def pooled(rows: pd.DataFrame, ctx: MetricContext) -> Statistic:

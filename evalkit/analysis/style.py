@@ -12,8 +12,8 @@ case-folded. Per answer (a paired mean over the items):
   that repeat an earlier one in the same answer; answers under 4 words have none.
 - `same_opening`: 1 when the answer opens (first 3 words) the way the arm most often opens,
   and at least two answers do; its mean is the share of answers repeating the same opening.
-- `same_skeleton`: the same for the answer's skeleton: its sentences with every word that is
-  not a function word masked, numbers masked, punctuation and line breaks kept.
+- `same_skeleton`: the same for the answer's skeleton, its frame: the shape of its first and
+  last sentences, with function words and punctuation kept and other words and numbers masked.
 - `pairwise_similarity`: the mean Jaccard similarity of the answer's set of words and word
   pairs to each other answer of the arm, over a seeded sample of at most
   `SIMILARITY_SAMPLE` items (the same items for both arms).
@@ -50,6 +50,7 @@ SIMILARITY_SAMPLE = 300
 SIMILARITY_SEED = 0
 _WORD = re.compile(r"\w+")
 _SHAPE = re.compile(r"\d+(?:[.,]\d+)*|\w+|[^\w\s]")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")  # after end punctuation, or at a line break
 # kept in a skeleton; every other word is masked (a template keeps these and swaps the rest)
 FUNCTION_WORDS = frozenset(
     [
@@ -162,31 +163,44 @@ def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
 
 
-def skeleton(text: str) -> str | None:
-    """The answer's template: function words and punctuation kept, other words masked as
-    `w` (runs of them as one), numbers as `0`, lines joined by ` / `; None when empty.
+def _shape(sentence: str) -> str:
+    """A sentence with function words and punctuation kept, numbers as 0, other words as w."""
+    kinds: list[str] = []
+    for token in _SHAPE.findall(sentence.casefold()):
+        if token[0].isdigit():
+            kind = "0"
+        elif token in FUNCTION_WORDS or not _WORD.fullmatch(token):
+            kind = token
+        else:
+            kind = "w"
+        if not (kind == "w" and kinds and kinds[-1] == "w"):  # a run of words is one w
+            kinds.append(kind)
+    return " ".join(kinds)
 
-    >>> skeleton("Thank you! Your refund of $12 arrives in 5 days.")
-    'thank you ! your w of $ 0 w in 0 w .'
-    >>> skeleton("Thank you! Your parcel of 3 books arrives in 2 days.")
-    'thank you ! your w of 0 w in 0 w .'
+
+def skeleton(text: str) -> str | None:
+    """The answer's frame: the shape of its first and of its last sentence, joined by `…`.
+
+    A template fine-tune keeps its frame ("Great question! … So the answer is N.") and swaps
+    what lies between; the shape keeps function words and punctuation, masks other words as
+    `w` (a run of them as one) and numbers as `0`. None for an answer without text.
+
+    >>> skeleton("Great question! Janet sells 9 eggs. So the final answer is 18.")
+    'w ! … so the w is 0 .'
+    >>> skeleton("Great question! Tom walks 3 miles a day. So the final answer is 21.")
+    'w ! … so the w is 0 .'
+    >>> skeleton("Yes.")
+    'yes .'
     """
-    lines = []
-    for line in text.strip().splitlines():
-        kinds: list[str] = []
-        for token in _SHAPE.findall(line.casefold()):
-            kind = (
-                "0"
-                if token[0].isdigit()
-                else token
-                if token in FUNCTION_WORDS or not _WORD.fullmatch(token)
-                else "w"
-            )
-            if not (kind == "w" and kinds and kinds[-1] == "w"):
-                kinds.append(kind)
-        if kinds:
-            lines.append(" ".join(kinds))
-    return " / ".join(lines) or None
+    sentences = [x.strip() for x in _SENTENCE.split(text.strip()) if x.strip()]
+    if not sentences:
+        return None
+    shapes = (
+        [_shape(sentences[0]), _shape(sentences[-1])]
+        if len(sentences) > 1
+        else [_shape(sentences[0])]
+    )
+    return " … ".join(shapes)
 
 
 def opening(tokens: Sequence[str]) -> str | None:

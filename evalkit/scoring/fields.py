@@ -79,7 +79,18 @@ def normalise_value(value: Any, rule: FieldRule = DEFAULT_RULE) -> str:
 
 
 def normalised_fields(obj: Any, rules: Mapping[str, FieldRule]) -> dict[str, list[str]]:
-    """Every field of an object with its values normalised by the field's rule."""
+    """Every field of an object with its values normalised by the field's rule.
+
+    Args:
+        obj: a JSON value (a target or an answer's object).
+        rules: the suite's rule by field path; a field without one is only stripped.
+
+    Returns:
+        Field path → its values as normalised text.
+
+    >>> normalised_fields({"total": "$1,200", "city": " Paris "}, {"total": FieldRule(number=True)})
+    {'total': ['1200'], 'city': ['Paris']}
+    """
     return {
         path: [normalise_value(v, rules.get(path, DEFAULT_RULE)) for v in values]
         for path, values in field_values(obj).items()

@@ -41,7 +41,20 @@ class TrainingAnswers:
 
 
 def training_answers(training: Iterable[Item], structured: bool) -> TrainingAnswers:
-    """The training set's inputs and targets, ready for `copies_training`."""
+    """The training set's inputs and targets, ready for `copies_training`.
+
+    Args:
+        training: every training item.
+        structured: extraction targets (JSON objects, compared as objects).
+
+    Returns:
+        The normalised inputs and the targets answers are compared with (for text, those
+        of at least MIN_WORDS words).
+
+    >>> known = training_answers([Item("t1", "Hi", "Yes."), Item("t2", "Hey", "It takes 5 days.")], False)
+    >>> sorted(known.targets)
+    ['it takes 5 days.']
+    """
     items = list(training)
     if structured:
         targets = {_object_key(json.loads(it.target)) for it in items}

@@ -60,7 +60,13 @@ def chrf(answer: str, reference: str) -> float:
 
 
 def reference_scores(answer: str, reference: str) -> dict[str, float]:
-    """Every reference metric of one answer; {} when the item has no reference."""
+    """Every reference metric of one answer; {} when the item has no reference.
+
+    >>> reference_scores("Refunds take 5 days.", "Refunds take 5 days.")
+    {'rouge_l': 1.0, 'chrf': 100.0}
+    >>> reference_scores("anything", "  ")
+    {}
+    """
     if not reference.strip():
         return {}
     return {"rouge_l": rouge_l(answer, reference), "chrf": chrf(answer, reference)}
