@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit.analysis.metrics import MetricContext, MetricSpec, flag, metric, metric_family
-from evalkit.analysis.stats import Statistic
+from evalkit.analysis.stats import Statistic, ratio
 
 EXTRACTION = ("extraction",)
 PARTS = ("precision", "recall", "f1")
@@ -48,16 +48,12 @@ def field_counts(
     return matched, answered, wanted
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
-
-
 def _macro(values: np.ndarray) -> np.ndarray:
     """Mean over fields (the last axis) of the values that exist; NaN where none does."""
     present = ~np.isnan(values)
     count = present.sum(axis=-1)
     total = np.where(present, values, 0.0).sum(axis=-1)
-    return _ratio(total, count)
+    return ratio(total, count)
 
 
 def field_stats(
@@ -81,13 +77,14 @@ def field_stats(
     [0.6667, 0.6667, 0.75]
     """
 
+    def parts(t: np.ndarray, a: np.ndarray, g: np.ndarray) -> dict[str, np.ndarray]:
+        return {"precision": ratio(t, a), "recall": ratio(t, g), "f1": ratio(2 * t, a + g)}
+
     def per_field(w: np.ndarray) -> dict[str, np.ndarray]:
-        t, a, g = w @ matched, w @ answered, w @ wanted  # resamples × fields
-        return {"precision": _ratio(t, a), "recall": _ratio(t, g), "f1": _ratio(2 * t, a + g)}
+        return parts(w @ matched, w @ answered, w @ wanted)  # resamples × fields
 
     def micro(w: np.ndarray) -> dict[str, np.ndarray]:
-        t, a, g = ((w @ x).sum(axis=1) for x in (matched, answered, wanted))
-        return {"precision": _ratio(t, a), "recall": _ratio(t, g), "f1": _ratio(2 * t, a + g)}
+        return parts(*((w @ x).sum(axis=1) for x in (matched, answered, wanted)))
 
     out: dict[str, Statistic] = {}
     for part in PARTS:

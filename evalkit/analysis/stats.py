@@ -60,6 +60,15 @@ def mean_stat(values: Sequence[float] | np.ndarray, keep: np.ndarray | None = No
     return mean
 
 
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den element by element, NaN where den is 0 (a ratio of nothing is no value).
+
+    >>> ratio(np.array([1.0, 2.0]), np.array([4.0, 0.0]))
+    array([0.25,  nan])
+    """
+    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
+
+
 def f1_stats(
     y_true: Sequence[str], y_pred: Sequence[str | None], labels: Sequence[str]
 ) -> dict[str, Statistic]:

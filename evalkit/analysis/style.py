@@ -42,7 +42,7 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 
 from evalkit.analysis.metrics import MetricContext, errored, metric
-from evalkit.analysis.stats import Statistic
+from evalkit.analysis.stats import Statistic, ratio
 
 OPENING_WORDS = 3
 REPETITION_N = 4
@@ -236,10 +236,6 @@ def _text(rows: pd.DataFrame, ctx: MetricContext) -> ArmText:
     return ctx.once("style.text", lambda: arm_text(rows))
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
-
-
 def _per_answer(text: ArmText, value: Callable[[list[str]], float]) -> np.ndarray:
     """A value per answer from a function of its words; NaN where the request failed."""
     return np.array(
@@ -345,7 +341,7 @@ def output_tokens(rows: pd.DataFrame) -> np.ndarray:
 def _distinct(n: int) -> Callable[[pd.DataFrame, MetricContext], Statistic]:
     def statistic(rows: pd.DataFrame, ctx: MetricContext) -> Statistic:
         share, count = distinct_parts(_text(rows, ctx).words, n)
-        return lambda w: _ratio(w @ share, w @ count)
+        return lambda w: ratio(w @ share, w @ count)
 
     return statistic
 
