@@ -10,6 +10,7 @@ template to escape.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -119,10 +120,14 @@ def style_views(
     for s in results.style:
         present = {m.metric: m for m in results.metrics_of(s.dataset) if m.metric in STYLE_METRICS}
         rows = [present[name] for name in STYLE_METRICS if name in present]
+        # a length is neither better nor worse longer: its difference is shown uncoloured
+        views = [
+            replace(v, direction="neutral") if v.metric in NEUTRAL else v for v in with_bars(rows)
+        ]
         out.append(
             {
                 "style": s,
-                "metrics": with_bars(rows),
+                "metrics": views,
                 "neutral": NEUTRAL,
                 "words": histogram_svg(s.words),
                 "tokens": histogram_svg(s.tokens) if s.tokens else None,
