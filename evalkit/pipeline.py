@@ -57,7 +57,7 @@ class RunOptions:
     run_id: str | None = None
     baseline_run: Path | None = None  # an earlier run folder, for `no_regression` gates
     resume: Path | bool = False  # True: the suite's newest unfinished run; a path: that run
-    workers: int = 1
+    workers: int | None = None  # None: automatic (see evalkit.run.execute)
     shard: Shard | None = None
     inspect_logs: bool = False  # also write logs/*.eval for `inspect view`
 

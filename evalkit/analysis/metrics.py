@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from evalkit.analysis.stats import (
     PairedResult,
@@ -433,6 +432,9 @@ def class_detail(rows: pd.DataFrame, labels: Sequence[str]) -> ClassDetail:
     The classes are the declared labels that occur as a target or an answer: those macro F1
     averages over (a label answered but never the target shows with F1 0 and support 0).
     """
+    # scikit-learn takes over half a second to import: `evalkit validate` never needs it
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     preds = [NO_LABEL if p is None else (p if p in labels else OTHER) for p in predictions(rows)]
     occurring = set(rows["target"]) | set(preds)
     present = [lab for lab in labels if lab in occurring]

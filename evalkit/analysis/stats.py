@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
 
 Statistic = Callable[[np.ndarray], np.ndarray]
 
@@ -265,6 +264,8 @@ def mcnemar_exact(baseline_correct: Sequence[bool], candidate_correct: Sequence[
     >>> (m.baseline_only, m.candidate_only, m.both_right, m.both_wrong), round(m.p_value, 3)
     ((1, 2, 2, 0), 1.0)
     """
+    from scipy.stats import binomtest  # a third of a second to import: only when a run needs it
+
     b = np.asarray(baseline_correct, dtype=bool)
     c = np.asarray(candidate_correct, dtype=bool)
     b_only, c_only = int((b & ~c).sum()), int((~b & c).sum())

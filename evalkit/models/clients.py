@@ -78,6 +78,7 @@ class Client(Protocol):
     endpoint: str  # requests to one endpoint share its max_connections
     limit: int | None  # the provider's own cap on concurrent requests, if any
     in_process: bool  # the model runs in this process: never hedged, never in workers
+    cpu_ms: float  # CPU one request costs this process, about (docs/benchmarks.md)
 
     async def generate(
         self, messages: tuple[tuple[str, str], ...], config: GenConfig
@@ -220,6 +221,7 @@ class OpenAICompatClient:
 
     in_process = False
     limit = None
+    cpu_ms = 0.3
 
     def __init__(self, spec: ModelSpec, max_connections: int) -> None:
         self._target = _target(spec)
@@ -292,6 +294,8 @@ class OpenAICompatClient:
 
 class InspectClient:
     """An inspect-ai `Model` with its retries off; the engine decides about retrying."""
+
+    cpu_ms = 5.0  # inspect's model layer and the provider's SDK
 
     def __init__(self, spec: ModelSpec, max_connections: int) -> None:
         from inspect_ai.model import GenerateConfig, get_model

@@ -7,8 +7,11 @@ stay inside it unless the suite sets `allow_outside_paths: true`.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import random
+import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -310,9 +313,26 @@ def _json_schema(suite: Suite, folder: SuiteFolder) -> dict[str, Any] | None:
 EVALKIT_PROVIDERS = ("local", "evalkit-test")
 
 
+@functools.lru_cache(maxsize=1)
+def _inspect_builtin_providers() -> frozenset[str]:
+    """The providers inspect-ai registers itself, read from its source without importing it.
+
+    Importing inspect-ai costs about a second, most of `evalkit validate`; its built-in
+    providers are all declared with `@modelapi(name=...)` in one module.
+    """
+    spec = importlib.util.find_spec("inspect_ai")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    source = Path(spec.submodule_search_locations[0]) / "model" / "_providers" / "providers.py"
+    try:
+        return frozenset(re.findall(r'@modelapi\(name="([^"]+)"\)', source.read_text("utf-8")))
+    except OSError:
+        return frozenset()
+
+
 def known_provider(name: str) -> bool:
     """Whether `name` is a model provider: evalkit's, inspect-ai's or an installed package's."""
-    if name in EVALKIT_PROVIDERS:
+    if name in EVALKIT_PROVIDERS or name in _inspect_builtin_providers():
         return True
     # inspect's providers register on import; their SDKs (openai, anthropic...) load only on use
     import inspect_ai.model  # noqa: F401
