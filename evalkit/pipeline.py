@@ -130,6 +130,7 @@ def run_metadata(
             labels=list(loaded.labels),
             config=redact(suite.model_dump(mode="json", by_alias=True)),
             scorers=[s.info for s in loaded.scorers],
+            fields=list(loaded.fields),
         ),
         arms=arms,
         dataset_hashes=loaded.dataset_hashes,

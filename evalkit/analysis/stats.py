@@ -59,6 +59,15 @@ def mean_stat(values: Sequence[float] | np.ndarray, keep: np.ndarray | None = No
     return mean
 
 
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den element by element, NaN where den is 0 (a ratio of nothing is no value).
+
+    >>> ratio(np.array([1.0, 2.0]), np.array([4.0, 0.0]))
+    array([0.25,  nan])
+    """
+    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
+
+
 def f1_stats(
     y_true: Sequence[str], y_pred: Sequence[str | None], labels: Sequence[str]
 ) -> dict[str, Statistic]:
@@ -208,8 +217,12 @@ def paired_bootstrap(
     for name, (base, cand) in statistics.items():
         d = np.concatenate(draws[name])
         b_point, c_point = float(base(ones)[0]), float(cand(ones)[0])
-        # a resample can miss every item a statistic has values for (NaN): it says nothing
-        quantile = np.nanquantile if np.isnan(d).any() else np.quantile
+        # a resample can miss every item a statistic has values for (NaN): it says nothing;
+        # a statistic no item has a value for has no interval at all
+        if np.isnan(d).all():
+            quantile = lambda x, q: np.full(len(q), np.nan)  # noqa: E731
+        else:
+            quantile = np.nanquantile if np.isnan(d).any() else np.quantile
         low, high, lower = quantile(d, [alpha / 2, 1 - alpha / 2, alpha])
         results[name] = PairedResult(
             baseline=b_point,

@@ -35,6 +35,7 @@ from evalkit.prompts import (
     render_template,
 )
 from evalkit.scoring.extract import match_label, normalise
+from evalkit.scoring.fields import target_fields
 from evalkit.scoring.probes import load_pack, select_items
 from evalkit.scoring.rubric import LoadedRubricUse, load_rubric_uses
 from evalkit.suite.schema import Arm, Dataset, Suite
@@ -69,6 +70,7 @@ class LoadedSuite:
     training_sample: tuple[Item, ...]  # the seeded sample both arms also answer (memorisation)
     rubrics: tuple[LoadedRubricUse, ...] = ()  # scorers.rubrics, each rubric file read and checked
     scorers: tuple[Scorer, ...] = ()  # scorers.custom, each function imported for this suite only
+    fields: tuple[str, ...] = ()  # extraction: the field paths of the evaluated targets
 
     @property
     def folder(self) -> Path:
@@ -127,6 +129,7 @@ def _dataset(
         id_field=ds.id,
         id_prefix=f"{name}-",
         encoding=ds.encoding,
+        json_target=suite.task.type == "extraction",
     )
     if suite.task.type == "classification" and not ds.allow_unknown_labels:
         allowed = set(labels)
@@ -146,6 +149,24 @@ def _dataset(
     except ValueError as e:
         raise InputError(str(e), path=folder.suite_path, where=f"datasets.{name}.sample") from None
     return tuple(chosen)
+
+
+def _fields(
+    suite: Suite, datasets: dict[str, tuple[Item, ...]], suite_path: Path
+) -> tuple[str, ...]:
+    """An extraction task's field paths, from every evaluated target; each rule names one."""
+    if suite.task.type != "extraction":
+        return ()
+    fields = target_fields(json.loads(it.target) for items in datasets.values() for it in items)
+    for path in suite.task.fields:
+        if path not in fields:
+            raise InputError(
+                f"a rule for field {path!r}, which no target has (the targets' fields: "
+                f"{', '.join(fields) or 'none'}; nested fields are written a.b)",
+                path=suite_path,
+                where=f"task.fields.{path}",
+            )
+    return fields
 
 
 def _fewshot(arm_name: str, arm: Arm, folder: SuiteFolder) -> tuple[Example, ...]:
@@ -364,6 +385,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
                 target_field=td.target,
                 id_prefix="train-",
                 encoding=td.encoding,
+                json_target=suite.task.type == "extraction",
             )
         )
         if suite.task.type == "classification":
@@ -392,4 +414,5 @@ def load_suite(path: str | Path) -> LoadedSuite:
         training_sample=training_sample,
         rubrics=load_rubric_uses(suite, folder),
         scorers=load_scorers(suite, folder),
+        fields=_fields(suite, datasets, suite_path),
     )
