@@ -180,7 +180,7 @@ def test_reading_a_store_that_does_not_exist_is_refused(tmp_path: Path) -> None:
 
 # ---- several writers at once -------------------------------------------------------------------
 
-WRITERS, RUNS_EACH = 4, 15
+WRITERS, RUNS_EACH = 6, 10  # six fresh interpreters create the store at the same moment
 
 
 def _writer(db: str, writer: int, start: multiprocessing.synchronize.Event) -> None:

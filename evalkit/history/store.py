@@ -146,11 +146,14 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _versions(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    """(application_id, user_version, number of tables): reading them also checks the header."""
-    app = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-    return app, version, tables
+    """(application_id, user_version, number of tables), read in one statement: one snapshot,
+    so another process committing its migration in between is never half seen."""
+    row = conn.execute(
+        "SELECT (SELECT application_id FROM pragma_application_id()),"
+        " (SELECT user_version FROM pragma_user_version()),"
+        " (SELECT count(*) FROM sqlite_master WHERE type = 'table')"
+    ).fetchone()
+    return row[0], row[1], row[2]
 
 
 def _check(path: Path, app: int, version: int, tables: int, latest: int) -> None:
