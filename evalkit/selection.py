@@ -33,7 +33,7 @@ class Selected:
 
 def check_selection(loaded: LoadedSuite, shard: Shard | None = None) -> None:
     """Before any model call: selection can score its metric, and every listed prompt renders
-    every reported item (the one chosen is only known after the selection pass)."""
+    every selection item and every reported item (the one chosen is known only later)."""
     if not loaded.prompt_options:
         return
     metric = primary_metric(loaded)
@@ -45,6 +45,7 @@ def check_selection(loaded: LoadedSuite, shard: Shard | None = None) -> None:
             path=loaded.path,
             where="selection",
         )
+    plan_selection(loaded)
     for arm, options in loaded.prompt_options.items():
         for option in options[1:]:  # the first already stands in loaded.prompts
             plan_suite(loaded.with_prompts({arm: option.name}), shard)

@@ -340,6 +340,37 @@ def test_dev_items_equal_to_heldout_inputs_or_examples_are_refused(
     )
 
 
+def test_a_listed_prompt_that_fails_on_a_heldout_item_stops_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Prompt B would only meet held-out if chosen: it is rendered on every item anyway."""
+    broken = "{% if 'fair' in input %}{{ 1 / 0 }}{% endif %}B: {{ input }}"
+    suite = write_suite(tmp_path, **{'text: "B: {{ input }}"': f'text: "{broken}"'})
+    assert main(["validate", str(suite)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "[arms.baseline.prompts.1]: the prompt fails on item 'q4' of heldout" in err
+
+
+def test_selection_by_a_judges_score_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rubric = Path(__file__).resolve().parents[1] / "rubrics" / "support_reply.yaml"
+    (tmp_path / "r.yaml").write_text(rubric.read_text())
+    text = (
+        SUITE.replace("type: classification", "type: generation").replace(
+            "  labels: [card_arrival, exchange_rate]\n  output: {format: json, field: intent}\n", ""
+        )
+        + "scorers: {rubrics: [{rubric: r.yaml}]}\njudge: {model: evalkit-test/judge}\n"
+    )
+    suite = write_suite(tmp_path, text)
+    assert main(["validate", str(suite)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "[selection]: prompt selection chooses by the primary metric, here the judge's rubric.support_reply.overall"
+        in err
+    )
+
+
 def test_too_few_training_rows_for_the_split(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
