@@ -185,6 +185,10 @@ def test_hostile_labels_models_and_answers_stay_text(hostile: RunOutcome, tmp_pa
         assert html.escape(text, quote=False) in dom, text  # shown, as text
     # the per-class table and the confusion matrices name the hostile labels too
     assert dom.count(html.escape(HOSTILE_LABELS[0], quote=False)) >= 3
+    # the prompt leaderboard shows what the hostile prompt sends, as text
+    board = dom[dom.index('<section id="selection">') : dom.index('<section id="decision">')]
+    assert 'data-prompt="hostile"' in board and "<script>" not in board
+    assert "&lt;/script&gt;&lt;script&gt;document.documentElement.dataset.xss" in board
 
 
 def test_error_hook_catches_script_errors(run: RunOutcome, tmp_path: Path) -> None:
