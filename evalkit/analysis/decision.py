@@ -94,24 +94,20 @@ def _sentence(
         f'the rule "if prompting gets you to {RULE_LOW * 100:.0f}–{RULE_HIGH * 100:.0f}% of '
         "the target, don't fine-tune\""
     )
-    if reading == "prompting_enough":
-        low = b.ci_low if b.ci_low is not None else b.share
-        return (
-            f"{said} Even the low end ({_pct(low)}) reaches {RULE_LOW:.0%}: by {rule}, prompting "
-            "is enough here, unless the fine-tune's cheaper requests pay for its training at "
-            "your volume."
-        )
-    if reading == "fine_tune":
-        high = b.ci_high if b.ci_high is not None else b.share
-        return (
-            f"{said} Even the high end ({_pct(high)}) stays below {RULE_LOW:.0%}: by {rule}, "
-            "prompting falls short and fine-tuning is worth it, if the fine-tune closes the gap "
-            "(the verdict says whether this one beats the baseline)."
-        )
-    return (
-        f"{said} The interval straddles {RULE_LOW:.0%}, so these items cannot tell whether "
-        f"prompting is enough by {rule}; more held-out items would narrow it."
-    )
+    low = b.share if b.ci_low is None else b.ci_low
+    high = b.share if b.ci_high is None else b.ci_high
+    line = f"{RULE_LOW:.0%}"
+    meaning = {
+        "prompting_enough": f"Even the low end ({_pct(low)}) reaches {line}: by {rule}, "
+        "prompting is enough here, unless the fine-tune's cheaper requests pay for its "
+        "training at your volume.",
+        "fine_tune": f"Even the high end ({_pct(high)}) stays below {line}: by {rule}, "
+        "prompting falls short and fine-tuning is worth it, if the fine-tune closes the gap "
+        "(the verdict says whether this one beats the baseline).",
+        "unclear": f"The interval straddles {line}, so these items cannot tell whether "
+        f"prompting is enough by {rule}; more held-out items would narrow it.",
+    }
+    return f"{said} {meaning[reading]}"
 
 
 def _break_even(

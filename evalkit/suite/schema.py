@@ -38,6 +38,12 @@ def _codec(v: str) -> str:
     return v
 
 
+def _name(v: str, why: str) -> str:
+    if not NAME.match(v):
+        raise ValueError(f"use letters, digits, '-' and '_' ({why})")
+    return v
+
+
 def _model_string(v: str) -> str:
     m = _MODEL.match(v)
     if m is None:
@@ -99,12 +105,9 @@ class NamedPrompt(Prompt):
 
     name: str = Field(description="letters, digits, '-' and '_'; unique in the list")
 
-    @field_validator("name")
-    @classmethod
-    def _name_ok(cls, v: str) -> str:
-        if not NAME.match(v):
-            raise ValueError("use letters, digits, '-' and '_' (it names the prompt's task)")
-        return v
+    _name_ok = field_validator("name")(
+        classmethod(lambda cls, v: _name(v, "it names the prompt's task"))
+    )
 
 
 class Generate(Strict):
@@ -457,12 +460,9 @@ class Suite(Strict):
         default=False, description="paths may resolve outside the suite's folder"
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name_ok(cls, v: str) -> str:
-        if not NAME.match(v):
-            raise ValueError("use letters, digits, '-' and '_' (it names the report folder)")
-        return v
+    _name_ok = field_validator("name")(
+        classmethod(lambda cls, v: _name(v, "it names the report folder"))
+    )
 
     @field_validator("arms")
     @classmethod
