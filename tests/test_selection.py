@@ -169,6 +169,9 @@ def test_the_report_shows_the_leaderboard_and_says_heldout_was_not_seen(picked: 
     assert "Selection never saw the held-out data" in board and "with heldout" in board
     assert '<tr class="prompt chosen" data-prompt="A">' in board
     assert "best of 3" in page  # the arm card names the chosen prompt
+    summary = (picked / "summary.md").read_text()
+    assert "Prompt selection\\: the baseline ran 'A', the best of 3 listed prompts" in summary
+    assert "selection never saw the held-out data" in summary and "Fine-tune or not\\:" in summary
 
 
 def test_a_second_run_is_answered_from_the_cache(picked: Path) -> None:
@@ -447,6 +450,23 @@ def test_the_reading_against_the_candidate_bootstraps_the_ratio_and_prices_break
     assert cost_b is not None and cost_c is not None and cost_b > cost_c
     assert d.break_even_requests == pytest.approx(2 / ((cost_b - cost_c) / 1000))
     assert f"{d.break_even_requests:,.0f} requests" in d.cost_sentence
+
+
+def test_a_suite_without_prompt_selection_gets_the_reading_from_decision(make_suite) -> None:
+    from tests.conftest import SUITE as ONE_PROMPT
+
+    suite = make_suite(ONE_PROMPT + "decision: {target: 0.9}\n")
+    outcome = run_suite(
+        suite, RunOptions(out_dir=suite.parent / "out", cache_dir=suite.parent / "c")
+    )
+    d = outcome.results.decision
+    assert outcome.results.selection is None and d is not None
+    assert "With its one prompt (no prompt selection), the base model reaches 69%" in d.sentence
+    assert d.baseline.share == pytest.approx(
+        outcome.results.metric("heldout", "macro_f1").baseline / 0.9
+    )  # type: ignore[union-attr]
+    page = (outcome.run_dir / "index.html").read_text()
+    assert '<section id="decision">' in page and '<section id="selection">' not in page
 
 
 @pytest.mark.parametrize(
