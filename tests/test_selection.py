@@ -502,3 +502,21 @@ def test_shards_merge_with_the_same_choice(tmp_path: Path) -> None:
 
     log = read_eval_log(str(out / "pick" / "merged" / "logs" / "baseline__task__heldout.eval"))
     assert all(s.input[-1].text.startswith("A: ") for s in log.samples)  # type: ignore[union-attr]
+
+
+def test_the_example_suite_chooses_among_three_prompts_on_training_items_only() -> None:
+    """suites/banking77-selection.yaml, without calling its model: three baseline prompts,
+    a split of training items none of which is a held-out item or a few-shot example."""
+    from tests.conftest import REPO
+
+    loaded = load_suite(REPO / "suites" / "banking77-selection.yaml")
+    options = loaded.prompt_options["baseline"]
+    assert [o.name for o in options] == ["zero-shot", "one-per-label", "two-per-label"]
+    assert [len(o.prompt.examples) for o in options] == [0, 9, 18]
+    split = loaded.selection_items
+    assert len(split) == 18 and all(it.id.startswith("train-") for it in split)
+    assert sorted({it.target for it in split}) == sorted(loaded.labels)  # labels in turn
+    texts = {it.input.casefold() for it in split}
+    assert not texts & {it.input.casefold() for it in loaded.datasets["heldout"]}
+    assert not texts & {e.input.casefold() for o in options for e in o.prompt.examples}
+    assert main(["validate", str(REPO / "suites" / "banking77-selection.yaml")]) == 0
