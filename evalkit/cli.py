@@ -75,10 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--workers",
-        type=int,
-        default=_cores(),
-        help=f"processes that send requests (default: the number of cores, {_cores()}); "
-        "local models always run in one",
+        default="auto",
+        help="processes that send requests: a number, or auto (default): one per few seconds "
+        "of client CPU the requests need, at most one per core; local models run in one",
     )
     run.add_argument(
         "--shard",
@@ -157,11 +156,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+def _positive_int(text: str, option: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise InputError(f"expected auto or a whole number ≥ 1, found {text!r}", where=option)
+    return int(text)
 
 
 # one folder name under --out/<suite>/: no separators, no "..", not the `latest` link
@@ -202,8 +200,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from evalkit.pipeline import RunOptions, run_suite
     from evalkit.run.plan import Shard
 
-    if args.workers < 1:
-        raise InputError(f"expected a whole number ≥ 1, found {args.workers}", where="--workers")
+    workers = None if args.workers == "auto" else _positive_int(args.workers, "--workers")
     _check_run_id(args.run_id)
     _check_folder_arg(args.out, "--out")
     _check_folder_arg(args.cache_dir, "--cache-dir")
@@ -219,7 +216,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
             run_id=args.run_id,
             baseline_run=args.baseline,
             resume=args.resume if args.resume is True or not args.resume else Path(args.resume),
-            workers=args.workers,
+            workers=workers,
             shard=Shard.parse(args.shard) if args.shard else None,
             inspect_logs=args.inspect_logs,
         ),

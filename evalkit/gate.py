@@ -120,13 +120,13 @@ def metric_names(loaded: LoadedSuite, section: str) -> list[str]:
     checks: dict[str, bool] = {}
     if section == TASK:
         classification = suite.task.type == "classification"
-        spec = suite.scorers.format or default_checks(suite.task.output.format, classification)
+        spec = suite.scorers.format or default_checks(suite.task.answer_format, classification)
         # the checks a run computes are the keys run_checks returns for any output
         checks = run_checks("", spec, json_schema={} if spec.schema_path else None,
                             label_in_set=False)  # fmt: skip
     rows = pd.DataFrame({"checks": [checks]})
     scorers = tuple(s.info for s in loaded.scorers)
-    ctx = MetricContext(suite.task.type, loaded.labels, section, scorers=scorers)
+    ctx = MetricContext(suite.task.type, loaded.labels, section, scorers, fields=loaded.fields)
     return [m.name for m in metrics_for(rows, rows, ctx)]
 
 
@@ -322,7 +322,8 @@ def cross_run_change(
     if not shared:
         return None
     suite = results.suite
-    ctx = MetricContext(suite.task_type, tuple(suite.labels), row.section, tuple(suite.scorers))
+    ctx = MetricContext(suite.task_type, tuple(suite.labels), row.section, tuple(suite.scorers),
+                        fields=tuple(suite.fields))  # fmt: skip
     statistics = statistics_for(o.loc[shared], n.loc[shared], ctx)
     if row.metric not in statistics:
         return None

@@ -61,7 +61,7 @@ class RunOptions:
     run_id: str | None = None
     baseline_run: Path | None = None  # an earlier run folder, for `no_regression` gates
     resume: Path | bool = False  # True: the suite's newest unfinished run; a path: that run
-    workers: int = 1
+    workers: int | None = None  # None: automatic (see evalkit.run.execute)
     shard: Shard | None = None
     inspect_logs: bool = False  # also write logs/*.eval for `inspect view`
 
@@ -134,6 +134,7 @@ def run_metadata(
             labels=list(loaded.labels),
             config=redact(suite.model_dump(mode="json", by_alias=True)),
             scorers=[s.info for s in loaded.scorers],
+            fields=list(loaded.fields),
         ),
         arms=arms,
         dataset_hashes=loaded.dataset_hashes,

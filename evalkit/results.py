@@ -236,6 +236,65 @@ class ContaminationMatch(Model):
     exact: bool
 
 
+class Histogram(Model):
+    """Counts per bin for each arm, over bins shared by both (edges: one more than counts)."""
+
+    edges: list[float]
+    baseline: list[int]
+    candidate: list[int]
+
+
+class ArmStyle(Model):
+    """How one arm writes on one dataset: its length spread and its most repeated forms."""
+
+    answers: int  # answers with text (failed requests and empty answers aside)
+    words_median: float | None
+    words_p10: float | None
+    words_p90: float | None
+    words_sd: float | None
+    opening: str | None  # the most common opening (first words), when two answers share it
+    opening_count: int = 0
+    skeleton: str | None  # the most common skeleton, when two answers share it
+    skeleton_count: int = 0
+
+
+class CollapseSignal(Model):
+    """One sign of style collapse, checked against its documented threshold."""
+
+    name: str
+    fired: bool | None  # None: not enough data to check
+    evidence: str
+
+
+class StyleExample(Model):
+    """One item as both arms answered it, shown as a representative of their style."""
+
+    id: str
+    baseline: str
+    candidate: str
+
+
+class StyleResult(Model):
+    """Style and collapse on one task dataset (the metrics themselves are in `metrics`)."""
+
+    dataset: str
+    # True/False on free-text tasks; None where one template is the task (labels, JSON)
+    collapsed: bool | None
+    signals: list[CollapseSignal]
+    arms: dict[ArmName, ArmStyle]
+    words: Histogram
+    tokens: Histogram | None  # None when the provider reported no token counts
+    examples: list[StyleExample] = Field(default_factory=list)
+
+
+class OverfitSignal(Model):
+    """One sign of overfitting, with a one-line reading of what the run shows."""
+
+    name: str
+    status: Literal["ok", "warning", "not_measured"]
+    reading: str
+
+
 class ArmEconomics(Model):
     model: str
     requests: int
@@ -311,6 +370,7 @@ class SuiteInfo(Model):
     labels: list[str] = Field(default_factory=list)
     config: dict[str, Any] = Field(default_factory=dict)  # the suite as run, secrets redacted
     scorers: list[ScorerInfo] = Field(default_factory=list)  # its plug-ins, in suite order
+    fields: list[str] = Field(default_factory=list)  # an extraction task's field paths
 
 
 class Message(Model):
@@ -437,6 +497,8 @@ class Analysis(Model):
     generalisation: Generalisation | None = None
     contamination: list[ContaminationMatch] | None = None  # None: no training data to check
     economics: dict[ArmName, ArmEconomics] = Field(default_factory=dict)
+    style: list[StyleResult] = Field(default_factory=list)  # one per task dataset
+    overfitting: list[OverfitSignal] = Field(default_factory=list)
     decision: DecisionReading | None = None  # with `decision:` in the suite or prompt selection
     verdict: Verdict = Verdict(outcome="unknown", sentence="No verdict.")
 

@@ -9,16 +9,24 @@ import inspect
 import pytest
 
 MODULES = [
+    "evalkit.analysis.collapse",
+    "evalkit.analysis.fields",
     "evalkit.analysis.metrics",
+    "evalkit.analysis.reference",
     "evalkit.analysis.stats",
+    "evalkit.analysis.style",
     "evalkit.hashing",
     "evalkit.jsonutil",
     "evalkit.plugins",
     "evalkit.registry",
+    "evalkit.report.beyond",
     "evalkit.report.numbers",
     "evalkit.scoring.extract",
+    "evalkit.scoring.fields",
     "evalkit.scoring.format",
+    "evalkit.scoring.memorisation",
     "evalkit.scoring.probes",
+    "evalkit.scoring.reference",
     "evalkit.scoring.rubric",
 ]
 

@@ -23,6 +23,7 @@ class FakeClient:
     endpoint = "fake"
     limit = None
     in_process = False
+    cpu_ms = 0.3
 
     def __init__(self, behaviour: Callable) -> None:
         self.behaviour = behaviour
@@ -129,6 +130,37 @@ def test_a_slow_attempt_is_raced_by_a_hedge_and_the_loser_is_cancelled() -> None
     assert record.output == "hedged" and record.error is None and record.attempts == 2
     assert time.monotonic() - started < 5
     assert client.cancelled == 1  # the hung connection was closed, not left running
+
+
+def test_a_hedge_that_fails_fast_ends_the_race_and_the_retry_follows() -> None:
+    async def hang_then_refuse(item: str, attempt: int) -> str:
+        if attempt == 0:
+            await asyncio.sleep(30)  # a hung connection
+        if attempt == 1:
+            raise AttemptFailed("HTTP 429: slow down", transient=True, retry_after=0)
+        return "third time"
+
+    client = FakeClient(hang_then_refuse)
+    started = time.monotonic()
+    record = _run(client, ["a"], timeout=20, max_retries=2, hedge_after=0.1)["a"]
+    assert record.output == "third time" and record.attempts == 3
+    assert client.cancelled == 1 and time.monotonic() - started < 5
+
+
+def test_an_attempt_started_before_the_endpoint_answered_is_still_hedged() -> None:
+    """The hedging delay comes from answers that arrive after a hung attempt began."""
+
+    async def first_hangs(item: str, attempt: int) -> str:
+        if item == "i0" and attempt == 0:
+            await asyncio.sleep(30)
+        await asyncio.sleep(0.01)
+        return item
+
+    client = FakeClient(first_hangs)
+    started = time.monotonic()
+    records = _run(client, [f"i{n}" for n in range(30)], timeout=20, max_connections=4)
+    assert records["i0"].output == "i0" and records["i0"].attempts == 2
+    assert time.monotonic() - started < 10  # hedged after about a second, not timed out at 20
 
 
 def test_hedging_off_waits_for_the_attempt() -> None:

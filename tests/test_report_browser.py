@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from evalkit.pipeline import RunOptions, RunOutcome, run_suite
-from tests.conftest import HOSTILE_LABELS, HOSTILE_MODELS, write_hostile_suite
+from tests.conftest import HOSTILE_LABELS, HOSTILE_MODELS, HOSTILE_TEXT, write_hostile_suite
 
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 # CI sets this so that a missing browser fails the test instead of skipping it unseen
@@ -202,3 +202,48 @@ def test_error_hook_catches_script_errors(run: RunOutcome, tmp_path: Path) -> No
 
 def test_chromium_found() -> None:
     assert CHROMIUM.exists(), f"no chromium at {CHROMIUM}"
+
+
+@pytest.fixture(scope="module")
+def hostile_extraction(tmp_path_factory: pytest.TempPathFactory) -> RunOutcome:
+    """An extraction suite whose target values, field names and answers carry markup."""
+    root = tmp_path_factory.mktemp("hostile-extraction")
+    label = HOSTILE_LABELS[0]
+    rows = [
+        {"id": f"x{i}", "input": f"item {i} {HOSTILE_TEXT}", "target": {"who": label, "n": i}}
+        for i in range(4)
+    ]
+    (root / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    suite = {
+        "name": "hostile-extraction",
+        "task": {"type": "extraction", "fields": {"who": {"ignore_case": True}}},
+        "arms": {
+            "baseline": {
+                "model": "evalkit-test/b",
+                "model_args": {"fallback": json.dumps({"who": HOSTILE_TEXT, "n": 1})},
+                "prompt": {"text": "{{ input }}"},
+            },
+            "candidate": {
+                "model": "evalkit-test/c",
+                "model_args": {"fallback": f"{HOSTILE_TEXT} " + json.dumps({"who": label, "n": 2})},
+                "prompt": {"text": "{{ input }}"},
+            },
+        },
+        "datasets": {"heldout": {"path": "items.jsonl", "id": "id"}},
+        "stats": {"bootstrap": 200},
+    }
+    (root / "suite.yaml").write_text(json.dumps(suite), encoding="utf-8")
+    return run_suite(root / "suite.yaml", RunOptions(out_dir=root / "out", cache_dir=root / "c"))
+
+
+def test_field_diffs_and_style_examples_stay_text(
+    hostile_extraction: RunOutcome, tmp_path: Path
+) -> None:
+    """Target values and answers reach the field diff, the per-field table and the style
+    section's representative answers; none of them runs or becomes an element."""
+    dom, log = load(hostile_extraction.run_dir / "index.html", tmp_path / "profile")
+    assert js_errors(dom, log) == []
+    assert "data-xss" not in dom and "<img" not in dom and "<svg/onload" not in dom
+    assert dom.count('class="field-diff') == 16  # 4 items × 2 arms × 2 fields (who, n)
+    assert html.escape(HOSTILE_LABELS[0].casefold(), quote=False) in dom  # a normalised value
+    assert 'class="style-example"' in dom

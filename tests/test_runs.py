@@ -164,7 +164,7 @@ def test_a_stopped_run_resumes_sending_only_what_has_no_answer(tmp_path, sig) ->
 
 
 def test_worker_processes_give_the_same_results_as_one(tmp_path) -> None:
-    n = 300  # enough for two workers (250 requests each at least)
+    n = 300
     with loopback_endpoint("--latency", "0", **SCRIPT) as ep:
         suite = _api_suite(tmp_path / "s", ep.url, n)
         out = tmp_path / "out"
@@ -244,3 +244,23 @@ def _bad_args(make_suite, tmp_path: Path, capsys) -> str:
     suite = make_suite(SUITE.replace("evalkit-test/tuned", "local/smollm2-135m-instruct"))
     assert _run(suite, tmp_path / "out2") == 2
     return capsys.readouterr().err
+
+
+def test_automatic_workers_follow_the_client_cpu_the_requests_need(monkeypatch) -> None:
+    """auto starts a process per few seconds of client CPU, at most one per core, and one for
+    a model that runs in this process."""
+    from types import SimpleNamespace
+
+    from evalkit.run import execute
+
+    monkeypatch.setattr(execute, "available_cores", lambda: 4)
+    spec = SimpleNamespace(identity="m")
+    requests = [SimpleNamespace(model=spec)] * 4000
+    native = {"m": SimpleNamespace(in_process=False, cpu_ms=0.3)}
+    sdk = {"m": SimpleNamespace(in_process=False, cpu_ms=5.0)}
+    local = {"m": SimpleNamespace(in_process=True, cpu_ms=5.0)}
+    assert execute._worker_count(requests, native, None) == 1  # 1.2 s of CPU: not worth a process
+    assert execute._worker_count(requests, sdk, None) == 4  # 20 s of CPU: every core
+    assert execute._worker_count(requests[:1000], sdk, None) == 2
+    assert execute._worker_count(requests, native, 3) == 3  # asked for: given
+    assert execute._worker_count(requests, local, 3) == 1

@@ -225,3 +225,19 @@ def test_a_symlink_inside_the_folder_to_a_file_outside_is_refused(
     assert code == 2 and "outside the suite's folder" in out and "allow_outside_paths" in out
     code, out = validate(make_suite("allow_outside_paths: true\n" + linked), capsys)
     assert code == 0, out
+
+
+def test_the_providers_read_from_inspects_source_are_its_registered_providers() -> None:
+    """`validate` reads inspect-ai's provider names without importing it; they must be exact."""
+    import inspect_ai.model  # noqa: F401  (registers the providers)
+    from inspect_ai._util.registry import registry_find, registry_unqualified_name
+
+    from evalkit.suite.load import _inspect_builtin_providers
+
+    registered = {
+        registry_unqualified_name(info)
+        for info in registry_find(lambda info: info.type == "modelapi")
+    }
+    read = _inspect_builtin_providers()
+    assert len(read) > 20 and {"openai", "openai-api", "anthropic", "vllm"} <= read
+    assert read <= registered

@@ -6,10 +6,12 @@ from dataclasses import asdict
 
 import pandas as pd
 
+from evalkit.analysis.collapse import style_summary
 from evalkit.analysis.contamination import find_contamination
 from evalkit.analysis.decision import decision_reading
 from evalkit.analysis.economics import arm_economics
 from evalkit.analysis.metrics import dataset_analysis, readable
+from evalkit.analysis.overfitting import overfitting_signals
 from evalkit.analysis.rubric import rubric_analysis
 from evalkit.analysis.stats import non_inferior, quantile_key
 from evalkit.names import ARMS, PROBE, TRAINING_SAMPLE
@@ -31,11 +33,18 @@ from evalkit.suite.load import LoadedSuite
 
 def primary_metric(loaded: LoadedSuite) -> str:
     """The one metric the verdict sentence is about."""
-    if loaded.suite.task.type == "classification":
+    task = loaded.suite.task.type
+    if task == "classification":
         return "macro_f1"
-    # a generation suite graded by a rubric on held-out is judged by that rubric's overall score
+    if task == "extraction":
+        return "field_micro_f1"
+    # a generation suite graded by a rubric on held-out is judged by that rubric's overall
+    # score; without one, by its closeness to the references where it has them
     graded = next((u for u in loaded.rubrics if "heldout" in u.datasets), None)
-    return f"rubric.{graded.rubric.name}.overall" if graded else "format_adherence"
+    if graded:
+        return f"rubric.{graded.rubric.name}.overall"
+    referenced = any(it.target.strip() for it in loaded.datasets["heldout"])
+    return "chrf" if referenced else "format_adherence"
 
 
 def probe_verdicts(analysis: Analysis, loaded: LoadedSuite) -> list[ProbeVerdict]:
@@ -173,7 +182,7 @@ def analyse(table: pd.DataFrame, loaded: LoadedSuite) -> Analysis:
         datasets[dataset], metrics[dataset] = dataset_analysis(
             table, dataset, section=section, kind=kind, task_type=suite.task.type,
             labels=loaded.labels, stats=suite.stats,
-            scorers=tuple(s.info for s in loaded.scorers),
+            scorers=tuple(s.info for s in loaded.scorers), fields=loaded.fields,
         )  # fmt: skip
     rubrics, rubric_rows = rubric_analysis(table, loaded)
     for row in rubric_rows:
@@ -191,9 +200,13 @@ def analyse(table: pd.DataFrame, loaded: LoadedSuite) -> Analysis:
     if suite.decision is not None or loaded.prompt_options:
         reading = decision_reading(analysis, table, loaded, metric)
         analysis = analysis.model_copy(update={"decision": reading})
-    return analysis.model_copy(
+    analysis = analysis.model_copy(
         update={
             "generalisation": generalisation(analysis, loaded, metric),
             "verdict": verdict(analysis, metric),
+            "style": style_summary(table, analysis, suite.task.type),
         }
+    )
+    return analysis.model_copy(
+        update={"overfitting": overfitting_signals(analysis, metric, suite.task.type)}
     )

@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evalkit.analysis.metrics import MetricContext, paired_rows, readable, statistics_for
-from evalkit.analysis.stats import percentile_interval, resample
-from evalkit.names import TASK
+from evalkit.analysis.metrics import paired_rows, readable, statistics_for
+from evalkit.analysis.selection import task_context
+from evalkit.analysis.stats import percentile_interval, ratio, resample
 from evalkit.results import Analysis, ArmValues, DecisionReading, Share
 from evalkit.suite.load import LoadedSuite
 from evalkit.suite.schema import Decision
@@ -38,10 +38,7 @@ def _draws(table: pd.DataFrame, loaded: LoadedSuite, metric: str) -> dict[str, n
     not in the registry (a rubric's score)."""
     b, c = paired_rows(table, "heldout")
     suite = loaded.suite
-    ctx = MetricContext(
-        suite.task.type, loaded.labels, TASK, scorers=tuple(s.info for s in loaded.scorers)
-    )
-    paired = statistics_for(b, c, ctx).get(metric)
+    paired = statistics_for(b, c, task_context(loaded)).get(metric)
     if paired is None:
         return None
     s = suite.stats
@@ -172,9 +169,8 @@ def decision_reading(
         )
     else:
         target = c_score
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = None if draws is None else draws["baseline"] / draws["candidate"]
-        b = _share(b_score, target, ratio, confidence)
+        shares = None if draws is None else ratio(draws["baseline"], draws["candidate"])
+        b = _share(b_score, target, shares, confidence)
         c = Share(score=c_score, share=1.0 if c_score else None, ci_low=None, ci_high=None)
         method = (
             f"paired percentile bootstrap of the ratio baseline ÷ candidate over the held-out "

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from evalkit.analysis.stats import (
     PairedResult,
@@ -66,6 +65,7 @@ class MetricContext:
     section: str
     scorers: tuple[ScorerInfo, ...] = ()
     arm: str = ""
+    fields: tuple[str, ...] = ()  # an extraction task's field paths, as labels are a label task's
     shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def once(self, key: str, build: Callable[[], Any]) -> Any:
@@ -213,11 +213,12 @@ def _accuracy(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
     "unparsed_rate",
     higher_is_better=False,
     sections=(TASK, PROBE),
-    task_types=("classification",),
+    task_types=("classification", "extraction"),
     headline=True,
 )
 def _unparsed_rate(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
-    """Answers with no label that are not failed requests (those have error_rate)."""
+    """Answers with no label (no JSON object, for extraction) that are not failed requests
+    (those have error_rate)."""
     return ((flag(rows, "parsed") == 0) & ~errored(rows)).astype(float)
 
 
@@ -319,7 +320,9 @@ def metrics_for(b: pd.DataFrame, c: pd.DataFrame, ctx: MetricContext) -> list[Me
     >>> ctx = MetricContext("classification", ("a", "b"), "task")
     >>> [m.name for m in metrics_for(rows, rows, ctx)]  # doctest: +NORMALIZE_WHITESPACE
     ['accuracy', 'unparsed_rate', 'macro_f1', 'micro_f1', 'weighted_f1',
-     'format_adherence', 'format.json', 'error_rate']
+     'format_adherence', 'format.json', 'error_rate', 'length_words', 'length_tokens',
+     'distinct_1', 'distinct_2', 'ttr', 'repetition', 'same_opening', 'same_skeleton',
+     'pairwise_similarity', 'refusal_rate', 'empty_rate']
     >>> [m.name for m in metrics_for(rows, rows, MetricContext("generation", (), "probe"))]
     ['accuracy', 'unparsed_rate', 'error_rate']
     """
@@ -452,6 +455,9 @@ def class_detail(rows: pd.DataFrame, labels: Sequence[str]) -> ClassDetail:
     The classes are the declared labels that occur as a target or an answer: those macro F1
     averages over (a label answered but never the target shows with F1 0 and support 0).
     """
+    # scikit-learn takes over half a second to import: `evalkit validate` never needs it
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     preds = [NO_LABEL if p is None else (p if p in labels else OTHER) for p in predictions(rows)]
     occurring = set(rows["target"]) | set(preds)
     present = [lab for lab in labels if lab in occurring]
@@ -487,10 +493,11 @@ def dataset_analysis(
     labels: Sequence[str],
     stats: Stats,
     scorers: tuple[ScorerInfo, ...] = (),
+    fields: tuple[str, ...] = (),
 ) -> tuple[DatasetResult, list[MetricResult]]:
     """Everything the report says about one dataset: its details and its metric rows."""
     b, c = paired_rows(table, dataset)
-    ctx = MetricContext(task_type, tuple(labels), section, scorers)
+    ctx = MetricContext(task_type, tuple(labels), section, scorers, fields=fields)
     computed = statistics_for(b, c, ctx)
     results = paired_bootstrap(
         {name: (p.baseline, p.candidate) for name, p in computed.items()},

@@ -27,6 +27,13 @@ from evalkit.suite.load import LoadedSuite, PromptOption
 DECIDERS = ("score", "cost", "input_tokens", "order")
 
 
+def task_context(loaded: LoadedSuite) -> MetricContext:
+    """The metric context of the suite's task datasets, for statistics outside them."""
+    suite = loaded.suite
+    scorers = tuple(s.info for s in loaded.scorers)
+    return MetricContext(suite.task.type, loaded.labels, TASK, scorers, fields=loaded.fields)
+
+
 def _value(x: float) -> float | None:
     return None if math.isnan(x) else x
 
@@ -159,9 +166,7 @@ def leaderboard(table: pd.DataFrame, loaded: LoadedSuite, metric: str) -> Prompt
     """Each arm's listed prompts ranked by `metric` on the selection split, from the selection
     pass's per-sample table; the first of each arm is the one it runs."""
     suite = loaded.suite
-    ctx = MetricContext(
-        suite.task.type, loaded.labels, TASK, scorers=tuple(s.info for s in loaded.scorers)
-    )
+    ctx = task_context(loaded)
     arms = {
         arm: _arm_selection(table, loaded, arm, options, metric, ctx)
         for arm, options in loaded.prompt_options.items()

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-from scipy.stats import binomtest
 
 Statistic = Callable[[np.ndarray], np.ndarray]
 K = TypeVar("K", bound=Hashable)
@@ -60,6 +59,15 @@ def mean_stat(values: Sequence[float] | np.ndarray, keep: np.ndarray | None = No
         return np.divide(total, weight, out=np.full_like(total, np.nan), where=weight > 0)
 
     return mean
+
+
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den element by element, NaN where den is 0 (a ratio of nothing is no value).
+
+    >>> ratio(np.array([1.0, 2.0]), np.array([4.0, 0.0]))
+    array([0.25,  nan])
+    """
+    return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
 
 
 def f1_stats(
@@ -297,6 +305,8 @@ def mcnemar_exact(baseline_correct: Sequence[bool], candidate_correct: Sequence[
     >>> (m.baseline_only, m.candidate_only, m.both_right, m.both_wrong), round(m.p_value, 3)
     ((1, 2, 2, 0), 1.0)
     """
+    from scipy.stats import binomtest  # a third of a second to import: only when a run needs it
+
     b = np.asarray(baseline_correct, dtype=bool)
     c = np.asarray(candidate_correct, dtype=bool)
     b_only, c_only = int((b & ~c).sum()), int((~b & c).sum())

@@ -7,30 +7,70 @@ recomputable from this table (written as `samples.jsonl`).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
 
-from evalkit.names import PROBE
+from evalkit.names import PROBE, SELECTION, TRAINING_KIND
 from evalkit.plugins import score_row
 from evalkit.run.journal import Record
 from evalkit.run.plan import Plan, TaskPlan
 from evalkit.scoring.extract import extract_label, same_label
+from evalkit.scoring.fields import FieldScores, score_extraction
 from evalkit.scoring.format import default_checks, run_checks
+from evalkit.scoring.memorisation import TrainingAnswers, copies_training, training_answers
 from evalkit.scoring.probes import extract_answer, is_correct
+from evalkit.scoring.reference import reference_scores
 from evalkit.suite.load import LoadedSuite
 
 COLUMNS = [
     "arm", "dataset", "section", "kind", "id", "input", "target", "output", "error",
     "label", "parsed", "correct", "checks", "format_ok",
     "custom",  # the suite's own scorers (plug-ins): {name: {value, explanation, error}}
+    "fields",  # extraction: {field: {target, answer, matched}}, normalised values
+    "scores",  # built-in per-answer scores: reference metrics, copies_training
     "input_tokens", "output_tokens", "latency_s", "cached", "attempts",
     "judge",  # rubric judgments, filled in by evalkit.run.judge after the arms' pass
 ]  # fmt: skip
 
 
-def _score(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
-    """Add label, parsed, correct, checks, format_ok and custom to a row, in place."""
+def _answer_scores(
+    row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite, known: TrainingAnswers | None
+) -> FieldScores | None:
+    """Add fields (extraction) and scores (reference metrics, memorisation) to a task row;
+    returns an extraction answer's scores.
+
+    A failed request is scored as an empty answer: every field a miss, reference metrics 0.
+    """
+    task = loaded.suite.task
+    failed = row["error"] is not None
+    output = "" if failed else row["output"]
+    extracted = None
+    if task.type == "extraction":
+        target = json.loads(row["target"])
+        extracted = score_extraction(None if failed else output, target, loaded.fields, task.fields)
+    scores: dict[str, Any] = {}
+    if task.type == "generation":
+        scores.update(reference_scores(output, row["target"]))
+    # a training item's (and a split carved from training data's) answer is a training answer
+    if known is not None and tp.kind not in (TRAINING_KIND, SELECTION):
+        copied = copies_training(output, row["input"], row["target"], known)
+        if copied is not None:
+            scores["copies_training"] = copied
+    row.update(fields=extracted.fields if extracted else None, scores=scores)
+    return extracted
+
+
+def _score(
+    row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite, known: TrainingAnswers | None
+) -> None:
+    """Add label, parsed, correct, checks, format_ok, custom, fields and scores to a row, in place."""
+    extracted = None
+    if tp.section != PROBE:
+        extracted = _answer_scores(row, tp, loaded, known)
+    else:
+        row.update(fields=None, scores={})
     if row["error"] is not None:
         row.update(label=None, parsed=False, correct=False, checks={}, format_ok=False, custom={})
         return
@@ -49,16 +89,18 @@ def _score(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
         return
     suite = loaded.suite
     classification = suite.task.type == "classification"
+    in_set = False
     if classification:
         ext = extract_label(
             output, loaded.labels, suite.task.output.format, suite.task.output.field
         )
         row.update(label=ext.label, parsed=ext.parsed, correct=same_label(ext.label, row["target"]))
         in_set = ext.in_set
+    elif extracted is not None:  # an extraction answer is right when its object is the target
+        row.update(label=None, parsed=extracted.parsed, correct=extracted.exact)
     else:
         row.update(label=None, parsed=None, correct=None)
-        in_set = False
-    checks_spec = suite.scorers.format or default_checks(suite.task.output.format, classification)
+    checks_spec = suite.scorers.format or default_checks(suite.task.answer_format, classification)
     checks = run_checks(output, checks_spec, json_schema=loaded.json_schema, label_in_set=in_set)
     row.update(checks=checks, format_ok=all(checks.values()) if checks else None)
     # the suite's plug-ins see the row as scored so far, and never the failed requests
@@ -70,6 +112,13 @@ def build_table(
 ) -> pd.DataFrame:
     """One scored row per planned sample; a sample without a record is an error row."""
     rows: list[dict[str, Any]] = []
+    task_type = loaded.suite.task.type
+    # answers of a label task are labels: copying a training label is the task itself
+    known = (
+        training_answers(loaded.training, structured=task_type == "extraction")
+        if loaded.training and task_type != "classification"
+        else None
+    )
     for tp in plan.tasks:
         for ps in tp.samples:
             rec = records.get((tp.name, ps.id))
@@ -91,7 +140,7 @@ def build_table(
                 row.update(output=rec.output, error=rec.error, input_tokens=rec.input_tokens,
                            output_tokens=rec.output_tokens, latency_s=rec.latency_s,
                            cached=rec.cached, attempts=rec.attempts)  # fmt: skip
-            _score(row, tp, loaded)
+            _score(row, tp, loaded, known)
             rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
     # nullable integers: a missing count stays missing instead of turning every count into a float

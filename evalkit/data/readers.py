@@ -124,6 +124,25 @@ def _chat_row(path: Path, lineno: int, row: dict[str, Any]) -> dict[str, Any]:
     return {"input": by_role["user"], "target": by_role["assistant"], **row}
 
 
+def _json_object(value: Any) -> dict[str, Any] | None:
+    """An object as it is, or text that parses as one; None for anything else."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (json.JSONDecodeError, RecursionError):
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def _shown(value: Any) -> str:
+    """A bad target as a message shows it: short, and its kind when it is not text."""
+    if isinstance(value, str):
+        return f"text that is not a JSON object: {value[:60]!r}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"the number {value}"
+    return _json_kind(value)
+
+
 def read_items(
     path: Path,
     *,
@@ -133,8 +152,13 @@ def read_items(
     id_field: str | None = None,
     id_prefix: str = "",
     encoding: str = "utf-8",
+    json_target: bool = False,
 ) -> list[Item]:
-    """All rows of a data file as items; errors name the file and row."""
+    """All rows of a data file as items; errors name the file and row.
+
+    With `json_target` (extraction tasks) every target is a JSON object, written in the file
+    as an object or as text holding one; the item keeps it as compact JSON text.
+    """
     content = read_text(path, "data file", encoding=encoding, encoding_key=True)
     fmt = detect_format(path, fmt, content)
     rows = _csv_rows(path, content) if fmt == "csv" else jsonl_rows(path, content)
@@ -163,6 +187,16 @@ def read_items(
         text, target = row[input_field], row[target_field]
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"field {input_field!r} is empty or not text", path=path, line=lineno)
+        if json_target:
+            obj = _json_object(target)
+            if obj is None:
+                raise InputError(
+                    f"field {target_field!r} must be a JSON object (an extraction target), "
+                    f"found {_shown(target)}",
+                    path=path,
+                    line=lineno,
+                )
+            target = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
         # a number is a fine target ("42"); null, true or an object is a broken row
         if isinstance(target, bool) or not isinstance(target, str | int | float):
             raise InputError(

@@ -78,6 +78,7 @@ class Client(Protocol):
     endpoint: str  # requests to one endpoint share its max_connections
     limit: int | None  # the provider's own cap on concurrent requests, if any
     in_process: bool  # the model runs in this process: never hedged, never in workers
+    cpu_ms: float  # CPU one request costs this process, about (docs/benchmarks.md)
 
     async def generate(
         self, messages: tuple[tuple[str, str], ...], config: GenConfig
@@ -124,7 +125,6 @@ class _Target:
     url: str
     model: str  # the id the server sees, passed through unchanged (ft:gpt-4o-mini:org::id)
     api_key: str | None
-    token_field: str  # "max_completion_tokens" for OpenAI itself, "max_tokens" elsewhere
 
 
 def _target(spec: ModelSpec) -> _Target:
@@ -135,7 +135,7 @@ def _target(spec: ModelSpec) -> _Target:
         key = os.environ.get("OPENAI_API_KEY")
         if not key:
             raise InputError(f"{spec.model}: set OPENAI_API_KEY in the environment", where=where)
-        model, token_field = rest, "max_completion_tokens"
+        model = rest
     else:
         service, _, model = rest.partition("/")
         if not service or not model:
@@ -147,11 +147,11 @@ def _target(spec: ModelSpec) -> _Target:
                 f"{spec.model}: give base_url in the suite or set {env}_BASE_URL", where=where
             )
         # local servers (Ollama, llama.cpp) need no key; send one when it is set
-        key, token_field = os.environ.get(f"{env}_API_KEY"), "max_tokens"
+        key = os.environ.get(f"{env}_API_KEY")
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"base_url is not an http(s) URL: {_safe_url(base)}", where=where)
-    return _Target(base.rstrip("/") + "/chat/completions", model, key, token_field)
+    return _Target(base.rstrip("/") + "/chat/completions", model, key)
 
 
 def _safe_url(url: str) -> str:
@@ -220,6 +220,7 @@ class OpenAICompatClient:
 
     in_process = False
     limit = None
+    cpu_ms = 0.3
 
     def __init__(self, spec: ModelSpec, max_connections: int) -> None:
         self._target = _target(spec)
@@ -242,7 +243,9 @@ class OpenAICompatClient:
         body: dict[str, Any] = {
             "model": self._target.model,
             "messages": [{"role": r, "content": c} for r, c in messages],
-            self._target.token_field: config.max_tokens,
+            # what every compatible server reads (OpenAI's reasoning models, which want
+            # max_completion_tokens, go to inspect's provider)
+            "max_tokens": config.max_tokens,
             "temperature": config.temperature,
         }
         if config.top_p is not None:
@@ -292,6 +295,8 @@ class OpenAICompatClient:
 
 class InspectClient:
     """An inspect-ai `Model` with its retries off; the engine decides about retrying."""
+
+    cpu_ms = 5.0  # inspect's model layer and the provider's SDK
 
     def __init__(self, spec: ModelSpec, max_connections: int) -> None:
         from inspect_ai.model import GenerateConfig, get_model

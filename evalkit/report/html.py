@@ -19,6 +19,7 @@ from markupsafe import Markup
 from evalkit.credentials import redact
 from evalkit.jsonutil import WRITE_ERRORS, json_ready
 from evalkit.names import ARMS
+from evalkit.report.beyond import details, field_tables, memorisation_rows, own_section, style_views
 from evalkit.report.headline import headline
 from evalkit.report.numbers import missing, num, pct, pvalue, short_hash, signed
 from evalkit.results import ClassDetail, MetricResult, Results, redacted
@@ -34,6 +35,7 @@ ROW_FIELDS = [
     "b_output", "b_label", "b_correct", "b_format_ok", "b_error",
     "c_output", "c_label", "c_correct", "c_format_ok", "c_error",
     "b_judge", "c_judge",
+    "b_detail", "c_detail",  # extraction field diff and per-answer scores (report/beyond.py)
 ]  # fmt: skip
 
 
@@ -121,7 +123,9 @@ def _datasets(results: Results) -> list[dict[str, Any]]:
                 "n": d.n,
                 "errors": d.errors,
                 "paired": d.paired,
-                "metrics": _with_bars([m for m in metrics if not _is_format(m.metric)]),
+                "metrics": _with_bars(
+                    [m for m in metrics if not _is_format(m.metric) and not own_section(m.metric)]
+                ),
                 "format": _with_bars([m for m in metrics if _is_format(m.metric)]),
                 "classes": _classes(d.classes),
             }
@@ -199,20 +203,22 @@ def browser_rows(table: pd.DataFrame) -> dict[str, Any]:
         keys = list(zip(rows["dataset"], rows["id"].astype(str), strict=True))
         values = zip(*(_column(rows, c) for c in [*cols, "parsed"]), strict=True)
         judge = [judge_text(j) for j in rows["judge"]] if judged else [None] * len(rows)
-        per_arm[arm] = {k: (*v, j) for k, v, j in zip(keys, values, judge, strict=True)}
+        extra = zip(judge, details(rows), strict=True)
+        per_arm[arm] = {k: (*v, *e) for k, v, e in zip(keys, values, extra, strict=True)}
         for k, inp, tgt in zip(keys, _column(rows, "input"), _column(rows, "target"), strict=True):
             shared.setdefault(k, (inp, tgt))
     datasets = list(dict.fromkeys(k[0] for k in shared))
     ds_index = {d: i for i, d in enumerate(datasets)}
-    missing = (None,) * (shown + 2)  # an item one arm lacks (analysis rejects such runs)
+    missing = (None,) * (shown + 3)  # an item one arm lacks (analysis rejects such runs)
     rows_out = []
     for key, (inp, tgt) in shared.items():
         b = per_arm["baseline"].get(key, missing)
         c = per_arm["candidate"].get(key, missing)
         flags = _flags(b[: shown + 1], c[: shown + 1])
         rows_out.append(
-            [ds_index[key[0]], key[1], inp, tgt, flags, *b[:shown], *c[:shown], b[-1], c[-1]]
-        )
+            [ds_index[key[0]], key[1], inp, tgt, flags, *b[:shown], *c[:shown],
+             b[-2], c[-2], b[-1], c[-1]]
+        )  # fmt: skip
     return {
         "fields": ROW_FIELDS,
         "flags": FLAGS,
@@ -245,7 +251,7 @@ def _environment() -> Environment:
 
 # what the sample browser reads from the per-sample table
 _BROWSER_COLUMNS = ["arm", "dataset", "id", "input", "target", "output", "label", "correct",
-                    "format_ok", "error", "parsed", "judge"]  # fmt: skip
+                    "format_ok", "error", "parsed", "judge", "fields", "scores"]  # fmt: skip
 
 
 def render_report(results: Results, table: pd.DataFrame | None) -> str:
@@ -287,6 +293,9 @@ def render_report(results: Results, table: pd.DataFrame | None) -> str:
         "browser_datasets": blob["datasets"],
         "has_judge": blob["has_judge"],
         "samples_missing": table is None,
+        "field_tables": field_tables(results, table, _with_bars),
+        "style_views": style_views(results, _with_bars),
+        "memorisation": _with_bars(memorisation_rows(results)),
     }
     return _environment().get_template("report.html.j2").render(**context)
 

@@ -31,7 +31,7 @@ BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 30.0
 HEDGE_MIN_S = 1.0  # never race an attempt younger than this
 HEDGE_FACTOR = 5.0  # ... or younger than this many times the endpoint's median answer
-HEDGE_WARMUP = 20  # answers an endpoint must have given before its median is trusted
+HEDGE_WARMUP = 5  # answers an endpoint must have given before its median is trusted
 ADMISSION_FACTOR = 4  # requests alive (in flight or backing off) per connection
 
 
@@ -199,25 +199,29 @@ class Engine:
         self, client: Client, endpoint: _Endpoint, req: Request, tries: list[int]
     ) -> tuple[Completion, float]:
         """One attempt, raced by a second if it outlives the endpoint's hedging delay."""
-        delay = None if client.in_process else endpoint.hedge_delay(self._policy)
-        if delay is None:
+        if client.in_process or self._policy.hedge_after == 0:
             return await self._attempt(client, endpoint, req, tries)
         first = asyncio.ensure_future(self._attempt(client, endpoint, req, tries))
         pending = {first}
+        started = time.monotonic()
         try:
-            done, _ = await asyncio.wait(pending, timeout=delay)
-            if done:
-                return first.result()
+            while True:
+                # the delay is read again while waiting: the endpoint's first answers may
+                # arrive only after this attempt began
+                delay = endpoint.hedge_delay(self._policy)
+                waited = time.monotonic() - started
+                step = HEDGE_MIN_S if delay is None else max(0.0, delay - waited)
+                done, _ = await asyncio.wait(pending, timeout=step)
+                if done:
+                    return first.result()
+                if delay is not None and time.monotonic() - started >= delay:
+                    break
             pending.add(asyncio.ensure_future(self._attempt(client, endpoint, req, tries)))
-            failure: BaseException | None = None
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    if task.exception() is None:
-                        return task.result()
-                    failure = failure or task.exception()
-            assert failure is not None
-            raise failure
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            # the first to finish decides, a failure too: the other attempt is already slow,
+            # and the retry loop waits out a 429 better than a hung connection would
+            answered = [t for t in done if t.exception() is None]
+            return (answered or list(done))[0].result()
         finally:
             for task in pending:  # the loser of the race: close its connection now
                 task.cancel()

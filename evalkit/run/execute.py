@@ -32,7 +32,9 @@ from evalkit.run.journal import Journal, Record, journal_files, latest_records, 
 from evalkit.run.plan import Plan
 from evalkit.run.progress import Progress
 
-MIN_REQUESTS_PER_WORKER = 250  # below this a process costs more to start than it saves
+# A worker process takes about a second to start; one is worth it for each few seconds of
+# client CPU the requests will need (see Client.cpu_ms), not for network waiting.
+CPU_S_PER_WORKER = 4.0
 POLL_S = 0.5
 
 
@@ -45,7 +47,7 @@ class ExecSettings:
     policy: Policy = field(default_factory=Policy)
     cache: bool = True
     client: str = "auto"  # auto | native | inspect
-    workers: int = 1
+    workers: int | None = 1  # None: automatic, up to one per core
     display: str = "none"  # live | log | none
 
 
@@ -158,11 +160,25 @@ def _clients(requests: Sequence[Request], settings: ExecSettings) -> dict[str, C
     return clients
 
 
-def _worker_count(requests: Sequence[Request], clients: dict[str, Client], wanted: int) -> int:
-    # a model in this process (local weights) uses every core itself: one process
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _worker_count(
+    requests: Sequence[Request], clients: dict[str, Client], wanted: int | None
+) -> int:
+    """`wanted` processes, or automatically one per CPU_S_PER_WORKER of estimated client CPU
+    (at most one per core); always one for a model that runs in this process."""
+    # a model in this process (local weights) uses every core itself
     if any(c.in_process for c in clients.values()):
         return 1
-    return max(1, min(wanted, math.ceil(len(requests) / MIN_REQUESTS_PER_WORKER)))
+    if wanted is not None:
+        return wanted
+    cpu_s = sum(clients[r.model.identity].cpu_ms for r in requests) / 1000
+    return max(1, min(available_cores(), math.ceil(cpu_s / CPU_S_PER_WORKER)))
 
 
 def _send(

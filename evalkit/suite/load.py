@@ -7,8 +7,11 @@ stay inside it unless the suite sets `allow_outside_paths: true`.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import random
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -33,6 +36,7 @@ from evalkit.prompts import (
     render_template,
 )
 from evalkit.scoring.extract import match_label, normalise
+from evalkit.scoring.fields import target_fields
 from evalkit.scoring.probes import load_pack, select_items
 from evalkit.scoring.rubric import LoadedRubricUse, load_rubric_uses
 from evalkit.suite.schema import Arm, Dataset, FewShot, Prompt, Suite
@@ -82,6 +86,7 @@ class LoadedSuite:
     training_sample: tuple[Item, ...]  # the seeded sample both arms also answer (memorisation)
     rubrics: tuple[LoadedRubricUse, ...] = ()  # scorers.rubrics, each rubric file read and checked
     scorers: tuple[Scorer, ...] = ()  # scorers.custom, each function imported for this suite only
+    fields: tuple[str, ...] = ()  # extraction: the field paths of the evaluated targets
     prompt_options: dict[str, tuple[PromptOption, ...]] = field(default_factory=dict)
     selection_items: tuple[Item, ...] = ()  # the split prompt_options are compared on
 
@@ -165,6 +170,7 @@ def _dataset(
         id_field=ds.id,
         id_prefix=f"{name}-",
         encoding=ds.encoding,
+        json_target=suite.task.type == "extraction",
     )
     if suite.task.type == "classification" and not ds.allow_unknown_labels:
         allowed = set(labels)
@@ -184,6 +190,24 @@ def _dataset(
     except ValueError as e:
         raise InputError(str(e), path=folder.suite_path, where=f"{where}.sample") from None
     return tuple(chosen)
+
+
+def _fields(
+    suite: Suite, datasets: dict[str, tuple[Item, ...]], suite_path: Path
+) -> tuple[str, ...]:
+    """An extraction task's field paths, from every evaluated target; each rule names one."""
+    if suite.task.type != "extraction":
+        return ()
+    fields = target_fields(json.loads(it.target) for items in datasets.values() for it in items)
+    for path in suite.task.fields:
+        if path not in fields:
+            raise InputError(
+                f"a rule for field {path!r}, which no target has (the targets' fields: "
+                f"{', '.join(fields) or 'none'}; nested fields are written a.b)",
+                path=suite_path,
+                where=f"task.fields.{path}",
+            )
+    return fields
 
 
 def _fewshot(fs: FewShot | None, where: str, folder: SuiteFolder) -> tuple[Example, ...]:
@@ -401,9 +425,26 @@ def _json_schema(suite: Suite, folder: SuiteFolder) -> dict[str, Any] | None:
 EVALKIT_PROVIDERS = ("local", "evalkit-test")
 
 
+@functools.lru_cache(maxsize=1)
+def _inspect_builtin_providers() -> frozenset[str]:
+    """The providers inspect-ai registers itself, read from its source without importing it.
+
+    Importing inspect-ai costs about a second, most of `evalkit validate`; its built-in
+    providers are all declared with `@modelapi(name=...)` in one module.
+    """
+    spec = importlib.util.find_spec("inspect_ai")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    source = Path(spec.submodule_search_locations[0]) / "model" / "_providers" / "providers.py"
+    try:
+        return frozenset(re.findall(r'@modelapi\(name="([^"]+)"\)', source.read_text("utf-8")))
+    except OSError:
+        return frozenset()
+
+
 def known_provider(name: str) -> bool:
     """Whether `name` is a model provider: evalkit's, inspect-ai's or an installed package's."""
-    if name in EVALKIT_PROVIDERS:
+    if name in EVALKIT_PROVIDERS or name in _inspect_builtin_providers():
         return True
     # inspect's providers register on import; their SDKs (openai, anthropic...) load only on use
     import inspect_ai.model  # noqa: F401
@@ -456,6 +497,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
                 target_field=td.target,
                 id_prefix="train-",
                 encoding=td.encoding,
+                json_target=suite.task.type == "extraction",
             )
         )
         if suite.task.type == "classification":
@@ -500,6 +542,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
         training_sample=training_sample,
         rubrics=load_rubric_uses(suite, folder),
         scorers=load_scorers(suite, folder),
+        fields=_fields(suite, datasets, suite_path),
         prompt_options=options,
         selection_items=_selection_items(suite, folder, labels, reported, training, options),
     )

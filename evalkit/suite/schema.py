@@ -11,7 +11,7 @@ import codecs
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from evalkit.credentials import find_secret
 from evalkit.names import ARMS, NAME, RESERVED_NAMES, ArmName
@@ -203,23 +203,45 @@ class TaskOutput(Strict):
     format: Literal["text", "json"] = "text"
     field: str | None = Field(default=None, description="the JSON field holding the label")
 
-    @model_validator(mode="after")
-    def _field_for_json(self) -> TaskOutput:
-        if self.format == "json" and not self.field:
-            raise ValueError("output.format 'json' needs 'field': the key that holds the label")
-        return self
+
+class FieldRule(Strict):
+    """How one field of an extraction target is normalised before answers are compared to it."""
+
+    number: bool = Field(default=False, description="'$1,234.50', '1234.5' and 1234.5 are equal")
+    ignore_case: bool = False
+    collapse_whitespace: bool = Field(default=False, description="every run of spaces is one")
 
 
 class TaskSpec(Strict):
-    type: Literal["classification", "generation"] = "classification"
+    type: Literal["classification", "generation", "extraction"] = "classification"
     labels: list[str] | str | None = Field(default=None, description="inline list or a file path")
     output: TaskOutput = TaskOutput()
+    fields: dict[str, FieldRule] = Field(
+        default_factory=dict, description="extraction: normalisation rules by field path"
+    )
+
+    @field_validator("output")
+    @classmethod
+    def _output_fits_the_type(cls, v: TaskOutput, info: ValidationInfo) -> TaskOutput:
+        kind = info.data.get("type")
+        if kind == "classification" and v.format == "json" and not v.field:
+            raise ValueError("output.format 'json' needs 'field': the key that holds the label")
+        if kind == "extraction" and v.field:
+            raise ValueError("an extraction task's answer is a whole JSON object; drop 'field'")
+        return v
 
     @model_validator(mode="after")
-    def _labels_for_classification(self) -> TaskSpec:
+    def _fits_the_type(self) -> TaskSpec:
         if self.type == "classification" and not self.labels:
             raise ValueError("a classification task needs 'labels' (a list or a file)")
+        if self.fields and self.type != "extraction":
+            raise ValueError("'fields' (normalisation rules) belong to an extraction task")
         return self
+
+    @property
+    def answer_format(self) -> str:
+        """How answers are read: an extraction task's answers are always JSON objects."""
+        return "json" if self.type == "extraction" else self.output.format
 
 
 class FormatChecks(Strict):
