@@ -211,17 +211,20 @@ def quantiles(draws: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     return np.nanquantile(d, qs) if np.isnan(d).any() else np.quantile(d, qs)
 
 
-def percentile_interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
-    """The two-sided percentile interval of bootstrap values at `confidence`.
+def percentile_interval(draws: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
+    """The two-sided percentile interval of bootstrap values at `confidence`; None for a bound
+    no resample had a value for.
 
     >>> import numpy as np
     >>> low, high = percentile_interval(np.arange(101.0), 0.9)
     >>> round(low, 6), round(high, 6)
     (5.0, 95.0)
+    >>> percentile_interval(np.array([np.nan, np.inf]), 0.9)
+    (None, None)
     """
     alpha = 1.0 - confidence
     low, high = quantiles(draws, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
+    return (None if np.isnan(low) else float(low)), (None if np.isnan(high) else float(high))
 
 
 def paired_bootstrap(
