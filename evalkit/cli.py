@@ -539,15 +539,23 @@ def _cmd_models(args: argparse.Namespace, console: Console) -> int:
 def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from evalkit.gate import check_gate_targets
     from evalkit.run.plan import plan_suite
+    from evalkit.selection import check_selection
     from evalkit.suite.load import load_suite
 
     loaded = load_suite(args.suite)
     plan = plan_suite(loaded)
     check_gate_targets(loaded)
+    check_selection(loaded)
     per_arm = sum(len(t.samples) for t in plan.for_arm("baseline"))
+    listed = sum(map(len, loaded.prompt_options.values()))
+    selection = (
+        f"; first, {listed} listed prompts × {len(loaded.selection_items)} selection items"
+        if listed
+        else ""
+    )
     console.print(
         f"{plain(args.suite)}: ok — {len(loaded.datasets)} datasets, {len(loaded.probes)} probes, "
-        f"{per_arm} requests per arm"
+        f"{per_arm} requests per arm{selection}"
     )
     return EXIT_OK
 

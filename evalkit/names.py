@@ -14,10 +14,12 @@ CANDIDATE = "candidate"
 ARMS = (BASELINE, CANDIDATE)
 ArmName = Literal["baseline", "candidate"]
 
-# Sections of a run: the task's own datasets, the forgetting probes, and the judge's tasks.
+# Sections of a run: the task's own datasets, the forgetting probes, the judge's tasks and the
+# prompt-selection pass.
 TASK = "task"
 PROBE = "probe"
 JUDGE = "judge"
+SELECTION = "selection"  # an arm's listed prompts on the selection split, before the report
 Section = Literal["task", "probe"]
 
 TRAINING_SAMPLE = "training_sample"  # training items both arms answer, next to held-out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import shlex
+import shutil
 import sys
 import threading
 import time
@@ -34,6 +35,7 @@ from evalkit.results import (
     SuiteInfo,
     Versions,
     load_run,
+    read_results,
     write_results,
 )
 from evalkit.run import journal
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from evalkit.history.recording import HistoryContext
+
+SELECTION_SAMPLES = "selection_samples.jsonl"  # the selection pass's rows, as samples.jsonl
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,7 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     """
     from evalkit.gate import check_gate_targets
     from evalkit.history.recording import record
+    from evalkit.selection import check_selection
 
     started = time.time()
     loaded = load_suite(suite_path)
@@ -222,6 +227,7 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     history = _prepare_history(loaded, options)
     run_dir, shard = _open_run_dir(loaded, options)
     plan = plan_suite(loaded, shard)
+    check_selection(loaded, shard)
     resume = _resume_command(loaded, run_dir)
     runfolder.write_manifest(
         run_dir,
@@ -230,7 +236,8 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
             "suite": str(loaded.path),
             "suite_sha256": loaded.sha256,
             "shard": {"index": shard.index, "count": shard.count} if shard else None,
-            "requests": sum(len(t.samples) for t in plan.tasks),
+            "requests": sum(len(t.samples) for t in plan.tasks)
+            + len(loaded.selection_items) * sum(map(len, loaded.prompt_options.values())),
             "started_at": runfolder.now_iso(),
             "pid": os.getpid(),
             "host": os.uname().nodename,
@@ -272,13 +279,22 @@ def _finish(
     earlier: StoredRun | None,
     history: HistoryContext,
 ) -> RunOutcome:
-    """Execute the plan, then every stage after it, and mark the run folder complete."""
+    """Select prompts, execute the plan, then every stage after it, and mark the run folder
+    complete."""
     from evalkit.analysis.analyse import analyse
     from evalkit.analysis.table import build_table
     from evalkit.history.recording import annotate
-    from evalkit.report.files import point_latest
+    from evalkit.report.files import point_latest, write_samples
     from evalkit.run.judge import apply_judgments, run_judge
+    from evalkit.selection import select_prompts
 
+    selected = select_prompts(loaded, settings)
+    if selected is not None:
+        # the leaderboard's evidence is on disk before anything can fail
+        write_samples(run_dir / SELECTION_SAMPLES, selected.table)
+        _raise_if_arm_failed(selected.table, run_dir)
+        loaded = selected.loaded
+        plan = plan_suite(loaded, shard)  # the reported tasks, with the chosen prompts
     records = execute(plan, settings)
     table = build_table(plan, records, loaded)
     if loaded.rubrics:
@@ -287,6 +303,7 @@ def _finish(
     results = Results(
         **dict(run_metadata(loaded, plan, run_dir.name, started, shard)),
         **dict(analyse(table, loaded)),
+        selection=selected.result if selected else None,
     )
     gates = None if shard else _gate_report(loaded, results, table, earlier)
     if isinstance(gates, Gates):
@@ -381,10 +398,13 @@ def _load_suite_of(manifest: dict[str, Any], run_dir: Path, suite_path: Path | N
     return loaded
 
 
+def _as_chosen(loaded: LoadedSuite, results: Results) -> LoadedSuite:
+    """The suite with the prompts a finished run chose: merge and logs plan it again."""
+    return loaded.with_prompts(results.selection.chosen) if results.selection else loaded
+
+
 def _shard_of(run_dir: Path) -> tuple[dict[str, Any], Results]:
     """(manifest, results) of a finished shard run; a located InputError otherwise."""
-    from evalkit.results import read_results
-
     runfolder.require_finished(run_dir)
     manifest = runfolder.read_manifest(run_dir)
     if manifest is None or not (run_dir / "results.json").is_file():
@@ -455,7 +475,8 @@ def merge_runs(
             raise InputError("not a run folder", path=given) from None
         shards.append((run_dir, *_shard_of(run_dir)))
     _check_shards(shards)
-    loaded = _load_suite_of(shards[0][1], shards[0][0], suite_path)
+    first_dir, first_manifest, first = shards[0]
+    loaded = _as_chosen(_load_suite_of(first_manifest, first_dir, suite_path), first)
     history = _prepare_history(loaded, options)
     plan = plan_suite(loaded)
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -484,7 +505,10 @@ def merge_runs(
     info = run_metadata(loaded, plan, run_id, started).model_copy(
         update={"merged_from": merged_from}
     )
-    results = Results(**dict(info), **dict(analyse(table, loaded)))
+    # every shard ran the same selection pass (their chosen prompts were checked to match)
+    results = Results(**dict(info), **dict(analyse(table, loaded)), selection=first.selection)
+    if (first_dir / SELECTION_SAMPLES).is_file():
+        shutil.copyfile(first_dir / SELECTION_SAMPLES, run_dir / SELECTION_SAMPLES)
     earlier = load_run(options.baseline_run) if options.baseline_run else None
     gates = _gate_report(loaded, results, table, earlier)
     if isinstance(gates, Gates):
@@ -515,6 +539,8 @@ def export_inspect_logs(run_dir: Path, suite_path: Path | None = None) -> list[P
             "not a run folder made by this version of evalkit (no run.json)", path=run_dir
         )
     loaded = _load_suite_of(manifest, run_dir, suite_path)
+    if loaded.prompt_options:
+        loaded = _as_chosen(loaded, read_results(run_dir / "results.json"))
     shard = Shard(**manifest["shard"]) if manifest.get("shard") else None
     plan = plan_suite(loaded, shard)
     # a merged run's answers are in its shards' journals

@@ -410,6 +410,84 @@ class RunInfo(Model):
     merged_from: list[str] | None = None  # the shard run folders a merged run was made from
 
 
+class PromptScore(Model):
+    """One listed prompt on the selection split: its score, interval and cost."""
+
+    name: str
+    score: float | None
+    ci_low: float | None
+    ci_high: float | None
+    # this prompt − the chosen one on the same items, with its paired interval
+    diff: float | None
+    diff_ci_low: float | None
+    diff_ci_high: float | None
+    errors: int  # failed requests, scored as wrong
+    mean_input_tokens: float | None
+    cost_per_1k_requests: float | None
+    prompt_sha256: str
+    fewshot_examples: int
+    example_messages: list[Message]  # the first selection item as this prompt sends it
+    chosen: bool
+
+
+class ArmSelection(Model):
+    """One arm's leaderboard, best first, and what decided the choice."""
+
+    chosen: str
+    # score: the best score; cost / input_tokens: a tie on score broken by the cheaper
+    # prompt; order: a tie on everything, the first listed
+    decided_by: Literal["score", "cost", "input_tokens", "order"]
+    prompts: list[PromptScore]
+
+
+class PromptSelection(Model):
+    """Prompt selection: where the listed prompts were compared, and what each arm chose."""
+
+    metric: str
+    source: Literal["dev", "training"]  # selection.dev, or a split of training_data
+    description: str  # the split in words: its file, or its n and seed
+    n: int
+    items_sha256: str
+    # the sets checked to share no id and no input with the split: selection never saw them
+    disjoint_from: list[str]
+    confidence: float
+    resamples: int
+    arms: dict[ArmName, ArmSelection]
+
+    @property
+    def chosen(self) -> dict[str, str]:
+        return {arm: s.chosen for arm, s in self.arms.items()}
+
+
+class Share(Model):
+    """A score as a share of the target, with its interval (None when unknown)."""
+
+    score: float | None
+    share: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class DecisionReading(Model):
+    """The fine-tune-or-not reading: what share of the target prompting reaches, what the
+    fine-tune reaches, and what each costs to run."""
+
+    metric: str
+    target: float | None
+    target_source: Literal["suite", "candidate"]  # decision.target, or the candidate's score
+    baseline: Share
+    candidate: Share
+    confidence: float
+    interval_method: str
+    outcome: Literal["prompting_enough", "fine_tune", "unclear", "unknown"]
+    sentence: str
+    cost_per_1k_requests: ArmValues
+    training_cost_usd: float | None
+    # requests after which the fine-tune's lower running cost has paid for its training
+    break_even_requests: float | None
+    cost_sentence: str
+
+
 class Analysis(Model):
     """Every figure of the run, computed from the per-sample table."""
 
@@ -422,6 +500,7 @@ class Analysis(Model):
     economics: dict[ArmName, ArmEconomics] = Field(default_factory=dict)
     style: list[StyleResult] = Field(default_factory=list)  # one per task dataset
     overfitting: list[OverfitSignal] = Field(default_factory=list)
+    decision: DecisionReading | None = None  # with `decision:` in the suite or prompt selection
     verdict: Verdict = Verdict(outcome="unknown", sentence="No verdict.")
 
     def metric(self, dataset: str, name: str, section: str = TASK) -> MetricResult | None:
@@ -443,6 +522,7 @@ class Results(Analysis, RunInfo):
     """The whole of results.json: who ran what (RunInfo) first, then every figure (Analysis)."""
 
     gates: Gates | None = None
+    selection: PromptSelection | None = None  # the arms' listed prompts on the selection split
     # release history (evalkit.history): written by runs that are not shards
     data_versions: DataVersions | None = None
     arm_intervals: list[ArmInterval] | None = None

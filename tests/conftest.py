@@ -113,6 +113,12 @@ def write_hostile_suite(root: Path) -> Path:
         {"id": "h4", "input": "markup four <script>alert(4)</script>", "target": label_b},
     ]
     write_jsonl(root / "items.jsonl", rows)
+    # the selection split and a listed prompt carry it too, into the prompt leaderboard
+    dev = [
+        {"id": "d1", "input": f"card dev {HOSTILE_TEXT}", "target": label_a},
+        {"id": "d2", "input": "markup dev", "target": label_b},
+    ]
+    write_jsonl(root / "dev.jsonl", dev)
 
     def answer(label: str) -> str:
         return json.dumps({"intent": label})
@@ -129,7 +135,11 @@ def write_hostile_suite(root: Path) -> Path:
             "baseline": {
                 "model": HOSTILE_MODELS["baseline"],
                 "model_args": {"answers": {"card": answer(label_a)}, "fallback": HOSTILE_TEXT},
-                "prompt": {"text": "{{ input }}"},
+                # as good as "plain" and wordier: "plain" wins the tie, as before
+                "prompts": [
+                    {"name": "plain", "text": "{{ input }}"},
+                    {"name": "hostile", "text": f"{HOSTILE_TEXT} {{{{ input }}}}"},
+                ],
             },
             "candidate": {
                 "model": HOSTILE_MODELS["candidate"],
@@ -141,6 +151,7 @@ def write_hostile_suite(root: Path) -> Path:
             },
         },
         "datasets": {"heldout": {"path": "items.jsonl", "id": "id"}},
+        "selection": {"dev": {"path": "dev.jsonl", "id": "id"}},
         "stats": {"bootstrap": 200},
         "run": {"max_retries": 0},
         "gates": [

@@ -270,7 +270,9 @@ def structural_cases() -> Iterator[Case]:
     for path, where in (
         ("name", "name"), ("task", "task"), ("arms", "arms"), ("arms.baseline", "arms"),
         ("arms.candidate", "arms"), ("arms.baseline.model", "arms.baseline.model"),
-        ("arms.baseline.prompt", "arms.baseline.prompt"), ("datasets", "datasets"),
+        # an arm has `prompt` or a `prompts` list: the arm is located, the message names both
+        ("arms.baseline.prompt", "[arms.baseline]: give exactly one of 'prompt'"),
+        ("datasets", "datasets"),
         ("datasets.heldout", "datasets"), ("datasets.heldout.path", "datasets.heldout.path"),
         ("arms.baseline.prompt.fewshot.path", "arms.baseline.prompt.fewshot.path"),
         ("training_data.path", "training_data.path"), ("probes.0.pack", "probes.0.pack"),

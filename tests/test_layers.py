@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("inputs", ("evalkit.suite", "evalkit.suite.schema", "evalkit.data", "evalkit.data.*",
                 "evalkit.prompts", "evalkit.probes", "evalkit.history.schema", "evalkit.results")),
     ("scoring", ("evalkit.scoring", "evalkit.scoring.*", "evalkit.plugins")),
-    ("suite loading", ("evalkit.suite.load",)),
+    ("suite loading", ("evalkit.suite.selection", "evalkit.suite.load")),
     ("plan", ("evalkit.run", "evalkit.run.plan")),
     ("execution", ("evalkit.models", "evalkit.models.*", "evalkit.run.journal",
                    "evalkit.run.cache", "evalkit.run.engine", "evalkit.run.progress",
@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("per-sample table", ("evalkit.analysis.table",)),
     ("judge pass", ("evalkit.run.judge",)),
     ("analysis", ("evalkit.analysis", "evalkit.analysis.*")),
+    ("prompt selection", ("evalkit.selection",)),
     ("scaffold", ("evalkit.scaffold", "evalkit.scaffold.*")),
     ("gate", ("evalkit.gate",)),
     # release history: the run store, drift and roll-back decisions read finished runs

@@ -193,6 +193,10 @@ def test_hostile_labels_models_and_answers_stay_text(hostile: RunOutcome, tmp_pa
     assert dom.count(html.escape(HOSTILE_LABELS[0], quote=False)) >= 5
     for section in ('id="history"', 'id="release"', '<svg class="f1"', '<svg class="heat"'):
         assert section in dom, section
+    # the prompt leaderboard shows what the hostile prompt sends, as text
+    board = dom[dom.index('<section id="selection">') : dom.index('<section id="decision">')]
+    assert 'data-prompt="hostile"' in board and "<script>" not in board
+    assert "&lt;/script&gt;&lt;script&gt;document.documentElement.dataset.xss" in board
 
 
 def test_a_report_with_many_labels_and_a_history_loads_cleanly(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from evalkit.analysis.collapse import style_summary
 from evalkit.analysis.contamination import find_contamination
+from evalkit.analysis.decision import decision_reading
 from evalkit.analysis.economics import arm_economics
 from evalkit.analysis.metrics import dataset_analysis, readable
 from evalkit.analysis.overfitting import overfitting_signals
@@ -196,6 +197,9 @@ def analyse(table: pd.DataFrame, loaded: LoadedSuite) -> Analysis:
     metric = primary_metric(loaded)
     # each step reads what the ones before it found
     analysis = analysis.model_copy(update={"probes": probe_verdicts(analysis, loaded)})
+    if suite.decision is not None or loaded.prompt_options:
+        reading = decision_reading(analysis, table, loaded, metric)
+        analysis = analysis.model_copy(update={"decision": reading})
     analysis = analysis.model_copy(
         update={
             "generalisation": generalisation(analysis, loaded, metric),

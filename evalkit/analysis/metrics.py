@@ -357,6 +357,29 @@ def _paired(
     return PairedStatistics(spec, mean_stat(xb, keep), mean_stat(xc, keep), int(keep.sum()))
 
 
+def metric_statistic(
+    name: str, rows: pd.DataFrame, ctx: MetricContext
+) -> tuple[MetricSpec, Statistic] | None:
+    """One set of rows' bootstrap statistic of the metric `name` (prompt selection compares
+    one arm's prompts, not two arms); None when the rows report no such metric.
+
+    >>> rows = pd.DataFrame({"correct": [True, False], "checks": [{}, {}], "error": [None, None]})
+    >>> spec, stat = metric_statistic("accuracy", rows, MetricContext("classification", ("a",), "task"))
+    >>> spec.higher_is_better, float(stat(np.ones((1, 2)))[0])
+    (True, 0.5)
+    """
+    spec = next((m for m in metrics_for(rows, rows, ctx) if m.name == name), None)
+    if spec is None:
+        return None
+    ctx = replace(ctx, shared={})  # what metrics share is these rows' own
+    if spec.corpus is not None:
+        return spec, spec.corpus(rows, ctx)
+    assert spec.per_item is not None
+    x = spec.per_item(rows, ctx)
+    keep = ~np.isnan(x)
+    return spec, mean_stat(x) if keep.all() else mean_stat(x, keep)
+
+
 def statistics_for(
     b: pd.DataFrame,
     c: pd.DataFrame,

@@ -7,12 +7,14 @@ then matrix products, so thousands of resamples of 100k items stay cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 Statistic = Callable[[np.ndarray], np.ndarray]
+K = TypeVar("K", bound=Hashable)
 
 _CHUNK_CELLS = 4_000_000  # resamples × items per chunk: bounds memory at 100k items
 # Quantiles of the bootstrap difference kept in results.json, so a gate can judge a finished
@@ -170,6 +172,61 @@ def _weights(rng: np.random.Generator, b: int, n: int) -> np.ndarray:
     return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(float)
 
 
+def resample(
+    statistics: Mapping[K, Statistic], n: int, *, resamples: int, seed: int
+) -> dict[K, np.ndarray]:
+    """Each statistic's value on the same `resamples` bootstrap resamples of `n` items.
+
+    The resamples are drawn once per chunk and shared by every statistic, so values of
+    different statistics (two arms, or two prompts, on the same items) stay paired.
+
+    >>> import numpy as np
+    >>> d = resample({"a": mean_stat([1, 0, 1, 0])}, 4, resamples=3, seed=0)["a"]
+    >>> d.shape, bool(((0 <= d) & (d <= 1)).all())
+    ((3,), True)
+    """
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(resamples, _CHUNK_CELLS // max(n, 1)))
+    draws: dict[K, list[np.ndarray]] = {name: [] for name in statistics}
+    done = 0
+    while done < resamples:
+        w = _weights(rng, min(chunk, resamples - done), n)
+        for name, stat in statistics.items():
+            draws[name].append(stat(w))
+        done += w.shape[0]
+    return {name: np.concatenate(values) for name, values in draws.items()}
+
+
+def quantiles(draws: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """Quantiles of bootstrap values, leaving out resamples where the statistic has no value
+    (NaN, or ±inf from a ratio over a zero): such a resample says nothing.
+
+    >>> import numpy as np
+    >>> quantiles(np.array([0.0, 1.0, np.nan, np.inf, 2.0]), [0.0, 0.5, 1.0])
+    array([0., 1., 2.])
+    """
+    d = np.where(np.isfinite(draws), draws, np.nan)
+    if np.isnan(d).all():
+        return np.full(len(qs), np.nan)
+    return np.nanquantile(d, qs) if np.isnan(d).any() else np.quantile(d, qs)
+
+
+def percentile_interval(draws: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
+    """The two-sided percentile interval of bootstrap values at `confidence`; None for a bound
+    no resample had a value for.
+
+    >>> import numpy as np
+    >>> low, high = percentile_interval(np.arange(101.0), 0.9)
+    >>> round(low, 6), round(high, 6)
+    (5.0, 95.0)
+    >>> percentile_interval(np.array([np.nan, np.inf]), 0.9)
+    (None, None)
+    """
+    alpha = 1.0 - confidence
+    low, high = quantiles(draws, [alpha / 2, 1 - alpha / 2])
+    return (None if np.isnan(low) else float(low)), (None if np.isnan(high) else float(high))
+
+
 def paired_bootstrap(
     statistics: dict[str, tuple[Statistic, Statistic]],
     n: int,
@@ -203,27 +260,14 @@ def paired_bootstrap(
     True
     """
     ones = np.ones((1, n))
-    rng = np.random.default_rng(seed)
-    chunk = max(1, min(resamples, _CHUNK_CELLS // max(n, 1)))
-    draws: dict[str, list[np.ndarray]] = {name: [] for name in statistics}
-    done = 0
-    while done < resamples:
-        w = _weights(rng, min(chunk, resamples - done), n)
-        for name, (base, cand) in statistics.items():
-            draws[name].append(cand(w) - base(w))
-        done += w.shape[0]
+    arms = {(name, k): stat for name, pair in statistics.items() for k, stat in enumerate(pair)}
+    draws = resample(arms, n, resamples=resamples, seed=seed)
     alpha = 1.0 - confidence
     results = {}
     for name, (base, cand) in statistics.items():
-        d = np.concatenate(draws[name])
+        d = draws[(name, 1)] - draws[(name, 0)]
         b_point, c_point = float(base(ones)[0]), float(cand(ones)[0])
-        # a resample can miss every item a statistic has values for (NaN): it says nothing;
-        # a statistic no item has a value for has no interval at all
-        if np.isnan(d).all():
-            quantile = lambda x, q: np.full(len(q), np.nan)  # noqa: E731
-        else:
-            quantile = np.nanquantile if np.isnan(d).any() else np.quantile
-        low, high, lower = quantile(d, [alpha / 2, 1 - alpha / 2, alpha])
+        low, high, lower = quantiles(d, [alpha / 2, 1 - alpha / 2, alpha])
         results[name] = PairedResult(
             baseline=b_point,
             candidate=c_point,
@@ -236,7 +280,7 @@ def paired_bootstrap(
             resamples=resamples,
             quantiles={
                 quantile_key(q): float(v)
-                for q, v in zip(QUANTILES, quantile(d, QUANTILES), strict=True)
+                for q, v in zip(QUANTILES, quantiles(d, QUANTILES), strict=True)
             },
         )
     return results

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from evalkit.names import PROBE, TRAINING_KIND
+from evalkit.names import PROBE, SELECTION, TRAINING_KIND
 from evalkit.plugins import score_row
 from evalkit.run.journal import Record
 from evalkit.run.plan import Plan, TaskPlan
@@ -53,7 +53,8 @@ def _answer_scores(
     scores: dict[str, Any] = {}
     if task.type == "generation":
         scores.update(reference_scores(output, row["target"]))
-    if known is not None and tp.kind != TRAINING_KIND:
+    # a training item's (and a split carved from training data's) answer is a training answer
+    if known is not None and tp.kind not in (TRAINING_KIND, SELECTION):
         copied = copies_training(output, row["input"], row["target"], known)
         if copied is not None:
             scores["copies_training"] = copied

@@ -18,6 +18,7 @@ from evalkit.jsonutil import WRITE_ERRORS
 from evalkit.names import PROBE, TASK
 from evalkit.report.headline import headline
 from evalkit.report.numbers import num, signed
+from evalkit.report.selection import selection_sentences
 from evalkit.results import Gates, Results, redacted
 
 _MARK = {True: "✅ pass", False: "❌ fail", None: "⚠️ not evaluated"}
@@ -216,6 +217,7 @@ def summary_markdown(results: Results) -> str:
         "",
         md_text(headline(results).sentence),
         "",
+        *(line for said in selection_sentences(results) for line in (md_text(said), "")),
         *_gate_lines(results.gates),
         *release_lines(results.release),
         *_drift_lines(results.history),

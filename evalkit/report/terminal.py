@@ -15,6 +15,7 @@ from evalkit.history.schema import History, ReleaseDecision
 from evalkit.report.escape import plain
 from evalkit.report.headline import headline
 from evalkit.report.numbers import num, signed
+from evalkit.report.selection import selection_sentences
 from evalkit.results import Results, redacted
 
 _TONE = {"promote": "green", "hold": "yellow", "roll back": "red"}
@@ -59,6 +60,8 @@ def print_summary(results: Results, console: Console) -> None:
             f"{num(e.mean_output_tokens)} out tokens per request · p50 {num(e.latency_p50_s)} s"
             f" · {'$' + format(cost, '.4f') if cost is not None else 'price unknown'} per 1k requests"
         )
+    for sentence in selection_sentences(results):
+        console.print(plain(sentence), soft_wrap=True)
     said = headline(results)
     console.print(
         f"[bold]{plain(said.sentence)}[/bold]", style="red" if said.tone == "gates-failed" else None

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from evalkit.data.items import Item
 from evalkit.errors import InputError
 from evalkit.hashing import sha256_path, sha256_text
-from evalkit.names import ARMS, PROBE, TASK, TRAINING_KIND, TRAINING_SAMPLE
-from evalkit.prompts import TemplateRenderError, render_text
+from evalkit.names import ARMS, PROBE, SELECTION, TASK, TRAINING_KIND, TRAINING_SAMPLE
+from evalkit.prompts import CompiledPrompt, TemplateRenderError, render_text
 from evalkit.suite.load import LoadedSuite
 from evalkit.suite.schema import Arm, Judge
 
@@ -132,6 +133,50 @@ def _take(items: Sequence[T], shard: Shard | None) -> list[T]:
     return [it for i, it in enumerate(items) if shard is None or shard.keeps(i)]
 
 
+def _task(
+    loaded: LoadedSuite,
+    arm_name: str,
+    spec: ModelSpec,
+    prompt: CompiledPrompt,
+    name: str,
+    items: Sequence[Item],
+    *,
+    section: str,
+    kind: str,
+    where: str,
+) -> TaskPlan:
+    """One arm's task on one set of items with one prompt, every item rendered."""
+    arm = loaded.suite.arms[arm_name]
+    samples = tuple(
+        PlannedSample(
+            id=it.id,
+            input=it.input,
+            target=it.target,
+            messages=_messages(prompt.render, it.input, where, f"item {it.id!r} of {name}", loaded),
+        )
+        for it in items
+    )
+    return TaskPlan(
+        arm=arm_name,
+        dataset=name,
+        section=section,
+        kind=kind,
+        model=spec,
+        max_tokens=arm.generate.max_tokens,
+        temperature=arm.generate.temperature,
+        top_p=arm.generate.top_p,
+        seed=arm.generate.seed,
+        stop=tuple(arm.generate.stop) if arm.generate.stop else None,
+        samples=samples,
+    )
+
+
+def _arm_spec(loaded: LoadedSuite, arm_name: str) -> ModelSpec:
+    return model_spec(
+        loaded.suite.arms[arm_name], loaded.adapters.get(arm_name), f"arms.{arm_name}"
+    )
+
+
 def plan_suite(loaded: LoadedSuite, shard: Shard | None = None) -> Plan:
     """Every (arm, dataset) task, task datasets first, then probes with their neutral prompt.
 
@@ -141,43 +186,23 @@ def plan_suite(loaded: LoadedSuite, shard: Shard | None = None) -> Plan:
     tasks: list[TaskPlan] = []
     for arm_name in ARMS:
         arm = suite.arms[arm_name]
-        spec = model_spec(arm, loaded.adapters.get(arm_name), f"arms.{arm_name}")
-        prompt = loaded.prompts[arm_name]
-        common = dict(
-            arm=arm_name,
-            model=spec,
-            temperature=arm.generate.temperature,
-            top_p=arm.generate.top_p,
-            seed=arm.generate.seed,
-        )
+        spec = _arm_spec(loaded, arm_name)
         task_sets = [(n, items, suite.dataset_kind(n)) for n, items in loaded.datasets.items()]
         if loaded.training_sample:
             task_sets.append((TRAINING_SAMPLE, loaded.training_sample, TRAINING_KIND))
+        where = loaded.prompt_where(arm_name)
         for ds_name, items, kind in task_sets:
-            samples = tuple(
-                PlannedSample(
-                    id=it.id,
-                    input=it.input,
-                    target=it.target,
-                    messages=_messages(
-                        prompt.render,
-                        it.input,
-                        f"arms.{arm_name}.prompt",
-                        f"item {it.id!r} of {ds_name}",
-                        loaded,
-                    ),
-                )
-                for it in _take(items, shard)
-            )
             tasks.append(
-                TaskPlan(
-                    **common,
-                    dataset=ds_name,
+                _task(
+                    loaded,
+                    arm_name,
+                    spec,
+                    loaded.prompts[arm_name],
+                    ds_name,
+                    _take(items, shard),
                     section=TASK,
                     kind=kind,
-                    max_tokens=arm.generate.max_tokens,
-                    stop=tuple(arm.generate.stop) if arm.generate.stop else None,
-                    samples=samples,
+                    where=where,
                 )
             )
         for probe in loaded.probes:
@@ -201,7 +226,11 @@ def plan_suite(loaded: LoadedSuite, shard: Shard | None = None) -> Plan:
             )
             tasks.append(
                 TaskPlan(
-                    **common,
+                    arm=arm_name,
+                    model=spec,
+                    temperature=arm.generate.temperature,
+                    top_p=arm.generate.top_p,
+                    seed=arm.generate.seed,
                     dataset=probe.name,
                     section=PROBE,
                     kind=PROBE,
@@ -211,3 +240,28 @@ def plan_suite(loaded: LoadedSuite, shard: Shard | None = None) -> Plan:
                 )
             )
     return Plan(suite_name=suite.name, tasks=tuple(tasks))
+
+
+def plan_selection(loaded: LoadedSuite) -> Plan:
+    """The prompt-selection pass: each listed prompt of an arm on the whole selection split.
+
+    A task per (arm, prompt), named `<arm>__selection__<prompt>`, so the journal and the cache
+    know its requests apart from the reported ones. It is never sharded: every shard of a run
+    must choose the same prompt.
+    """
+    tasks = [
+        _task(
+            loaded,
+            arm_name,
+            _arm_spec(loaded, arm_name),
+            option.prompt,
+            option.name,
+            loaded.selection_items,
+            section=SELECTION,
+            kind=SELECTION,
+            where=option.where,
+        )
+        for arm_name, options in loaded.prompt_options.items()
+        for option in options
+    ]
+    return Plan(suite_name=loaded.suite.name, tasks=tuple(tasks))

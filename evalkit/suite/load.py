@@ -13,7 +13,8 @@ import json
 import random
 import re
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ from evalkit.scoring.extract import match_label, normalise
 from evalkit.scoring.fields import target_fields
 from evalkit.scoring.probes import load_pack, select_items
 from evalkit.scoring.rubric import LoadedRubricUse, load_rubric_uses
-from evalkit.suite.schema import Arm, Dataset, Suite
+from evalkit.suite.schema import Arm, Dataset, FewShot, Prompt, Suite
+from evalkit.suite.selection import carve, overlaps
 from evalkit.yamlfile import parse_yaml_model
 
 
@@ -53,8 +55,22 @@ class LoadedProbe:
 
 
 @dataclass(frozen=True)
+class PromptOption:
+    """One entry of an arm's `prompts:` list, compiled."""
+
+    name: str
+    prompt: CompiledPrompt
+    where: str  # its key path, arms.<arm>.prompts.<i>, for messages
+
+
+@dataclass(frozen=True)
 class LoadedSuite:
-    """A suite with everything it refers to read, checked and ready to plan."""
+    """A suite with everything it refers to read, checked and ready to plan.
+
+    An arm that lists `prompts:` has them in `prompt_options`; until prompt selection chooses
+    one (`with_prompts`), the first stands in `prompts` so that the suite can be planned and
+    checked like any other.
+    """
 
     suite: Suite
     path: Path
@@ -71,10 +87,29 @@ class LoadedSuite:
     rubrics: tuple[LoadedRubricUse, ...] = ()  # scorers.rubrics, each rubric file read and checked
     scorers: tuple[Scorer, ...] = ()  # scorers.custom, each function imported for this suite only
     fields: tuple[str, ...] = ()  # extraction: the field paths of the evaluated targets
+    prompt_options: dict[str, tuple[PromptOption, ...]] = field(default_factory=dict)
+    selection_items: tuple[Item, ...] = ()  # the split prompt_options are compared on
 
     @property
     def folder(self) -> Path:
         return self.path.parent
+
+    def prompt_where(self, arm: str) -> str:
+        """The key path of the prompt `arm` is planned with, for messages."""
+        for option in self.prompt_options.get(arm, ()):
+            if option.prompt == self.prompts[arm]:
+                return option.where
+        return f"arms.{arm}.prompt"
+
+    def with_prompts(self, chosen: Mapping[str, str]) -> LoadedSuite:
+        """This suite with each arm in `chosen` prompted by its option of that name."""
+        prompts = dict(self.prompts)
+        for arm, name in chosen.items():
+            option = next((o for o in self.prompt_options.get(arm, ()) if o.name == name), None)
+            if option is None:
+                raise InputError(f"arms.{arm}.prompts has no prompt named {name!r}", path=self.path)
+            prompts[arm] = option.prompt
+        return replace(self, prompts=prompts)
 
 
 def parse_suite(path: Path) -> tuple[Suite, str]:
@@ -118,9 +153,15 @@ def _labels(suite: Suite, folder: SuiteFolder) -> tuple[str, ...]:
 
 
 def _dataset(
-    name: str, ds: Dataset, suite: Suite, folder: SuiteFolder, labels: tuple[str, ...]
+    name: str,
+    ds: Dataset,
+    suite: Suite,
+    folder: SuiteFolder,
+    labels: tuple[str, ...],
+    where: str | None = None,
 ) -> tuple[Item, ...]:
-    p = folder.resolve(ds.path, f"datasets.{name}.path")
+    where = where or f"datasets.{name}"
+    p = folder.resolve(ds.path, f"{where}.path")
     items = read_items(
         p,
         fmt=ds.format,
@@ -139,7 +180,7 @@ def _dataset(
                     f"target {it.target!r} of item {it.id!r} is not one of the task's "
                     f"{len(labels)} labels (set allow_unknown_labels: true if that is intended)",
                     path=p,
-                    where=f"datasets.{name}",
+                    where=where,
                 )
     if suite.task.type == "classification" and ds.allow_unknown_labels:
         # a target naming a label in another case or spelling is that label, as an answer is
@@ -147,7 +188,7 @@ def _dataset(
     try:
         chosen = subset(items, limit=ds.limit, sample=ds.sample, seed=ds.seed)
     except ValueError as e:
-        raise InputError(str(e), path=folder.suite_path, where=f"datasets.{name}.sample") from None
+        raise InputError(str(e), path=folder.suite_path, where=f"{where}.sample") from None
     return tuple(chosen)
 
 
@@ -169,11 +210,9 @@ def _fields(
     return fields
 
 
-def _fewshot(arm_name: str, arm: Arm, folder: SuiteFolder) -> tuple[Example, ...]:
-    fs = arm.prompt.fewshot
+def _fewshot(fs: FewShot | None, where: str, folder: SuiteFolder) -> tuple[Example, ...]:
     if fs is None:
         return ()
-    where = f"arms.{arm_name}.prompt.fewshot"
     p = folder.resolve(fs.path, f"{where}.path")
     rows = read_items(p, input_field=fs.input, target_field=fs.target, encoding=fs.encoding)
     rng = random.Random(fs.seed)
@@ -204,11 +243,8 @@ def _template_source(
     return read_text(path, "template"), path
 
 
-def _prompt(
-    arm_name: str, arm: Arm, folder: SuiteFolder, labels: tuple[str, ...]
-) -> CompiledPrompt:
-    where = f"arms.{arm_name}.prompt"
-    p = arm.prompt
+def _prompt(p: Prompt, where: str, folder: SuiteFolder, labels: tuple[str, ...]) -> CompiledPrompt:
+    """One prompt block compiled and trial-rendered; `where` is its key path in the suite."""
     user, user_origin = _template_source(p.template, p.text, f"{where}.template", folder)
     system, system_origin = _template_source(
         p.system_template, p.system, f"{where}.system_template", folder
@@ -221,7 +257,7 @@ def _prompt(
         user=user or "",
         system=system,
         labels=labels,
-        examples=_fewshot(arm_name, arm, folder),
+        examples=_fewshot(p.fewshot, f"{where}.fewshot", folder),
     )
     # a trial render catches what only shows at render time ({{ 1/0 }}, huge ranges); every
     # item is rendered again when the suite is planned
@@ -243,6 +279,82 @@ def _prompt(
             where=where,
         )
     return prompt
+
+
+def _options(
+    arm_name: str, arm: Arm, folder: SuiteFolder, labels: tuple[str, ...]
+) -> tuple[PromptOption, ...]:
+    """An arm's `prompts:` list compiled; two entries that would send the same messages are an
+    error (the leaderboard would rank one prompt twice)."""
+    options: list[PromptOption] = []
+    for i, spec in enumerate(arm.prompts or ()):
+        where = f"arms.{arm_name}.prompts.{i}"
+        option = PromptOption(spec.name, _prompt(spec, where, folder, labels), where)
+        if twin := next((o for o in options if o.prompt.sha256 == option.prompt.sha256), None):
+            raise InputError(
+                f"prompt {option.name!r} is identical to {twin.name!r} ({twin.where}): the same "
+                "template, system message and few-shot examples; list each prompt once",
+                path=folder.suite_path,
+                where=where,
+            )
+        options.append(option)
+    return tuple(options)
+
+
+def _examples(options: dict[str, tuple[PromptOption, ...]]) -> dict[str, tuple[Item, ...]]:
+    """Each listed prompt's few-shot examples as items (matched by input only)."""
+    return {
+        f"the few-shot examples of {o.where} ({o.name})": tuple(
+            Item(id=f"example {k + 1}", input=e.input, target=e.target)
+            for k, e in enumerate(o.prompt.examples)
+        )
+        for arm_options in options.values()
+        for o in arm_options
+    }
+
+
+def _selection_items(
+    suite: Suite,
+    folder: SuiteFolder,
+    labels: tuple[str, ...],
+    reported: dict[str, tuple[Item, ...]],
+    training: tuple[Item, ...],
+    options: dict[str, tuple[PromptOption, ...]],
+) -> tuple[Item, ...]:
+    """The selection split: a dev dataset, or a seeded split of the training data, sharing no
+    item with a reported set (`reported`) or with a listed prompt's few-shot examples."""
+    sel = suite.selection
+    if sel is None:
+        return ()
+    examples = _examples(options)
+    if sel.from_training is not None:
+        split = sel.from_training
+        items, eligible = carve(
+            training, reported, examples, split.n, split.seed, suite.task.type == "classification"
+        )
+        if not items:
+            raise InputError(
+                f"{split.n} selection items asked, but only {eligible} of the "
+                f"{len(training)} training items share no input with a reported dataset, the "
+                "training sample or a few-shot example: lower n, add training rows or name "
+                "a dev dataset (selection.dev)",
+                path=folder.suite_path,
+                where="selection.from_training.n",
+            )
+        return items
+    assert sel.dev is not None
+    items = _dataset("dev", sel.dev, suite, folder, labels, where="selection.dev")
+    for found, ids in ((reported, True), (examples, False)):
+        if hit := next(overlaps(items, found, ids=ids), None):
+            what = f"item {hit.other.id!r} of {hit.where}" if ids else hit.where
+            raise InputError(
+                f"selection item {hit.item.id!r} has the same {hit.same} as {what} "
+                f"({hit.item.input[:60]!r}): the selection split must share no item with a "
+                "reported dataset or a prompt's examples, or the choice would be flattered",
+                path=folder.suite_path,
+                where="selection.dev",
+            )
+    return items
 
 
 def _adapter(arm_name: str, arm: Arm, folder: SuiteFolder) -> str | None:
@@ -399,6 +511,22 @@ def load_suite(path: str | Path) -> LoadedSuite:
         training_sample = tuple(
             subset(training, limit=None, sample=min(td.sample, len(training)), seed=td.seed)
         )
+    options = {a: _options(a, suite.arms[a], folder, labels) for a in ARMS if suite.arms[a].prompts}
+    prompts = {}
+    for a in ARMS:
+        spec = suite.arms[a].prompt  # the schema allows exactly one of prompt and prompts
+        prompts[a] = (
+            options[a][0].prompt
+            if spec is None
+            else _prompt(spec, f"arms.{a}.prompt", folder, labels)
+        )
+    probes = _probes(suite, folder)
+    # every set the report shows: selection may share no item with any of them
+    reported = {
+        **datasets,
+        "the training sample": training_sample,
+        **{f"probe pack {p.name}": p.items for p in probes},
+    }
     return LoadedSuite(
         suite=suite,
         path=suite_path,
@@ -406,13 +534,15 @@ def load_suite(path: str | Path) -> LoadedSuite:
         labels=labels,
         datasets=datasets,
         dataset_hashes={n: items_sha256(items) for n, items in datasets.items()},
-        prompts={a: _prompt(a, suite.arms[a], folder, labels) for a in ARMS},
+        prompts=prompts,
         adapters={a: p for a in ARMS if (p := _adapter(a, suite.arms[a], folder))},
-        probes=_probes(suite, folder),
+        probes=probes,
         json_schema=_json_schema(suite, folder),
         training=training,
         training_sample=training_sample,
         rubrics=load_rubric_uses(suite, folder),
         scorers=load_scorers(suite, folder),
         fields=_fields(suite, datasets, suite_path),
+        prompt_options=options,
+        selection_items=_selection_items(suite, folder, labels, reported, training, options),
     )

@@ -38,6 +38,12 @@ def _codec(v: str) -> str:
     return v
 
 
+def _name(v: str, why: str) -> str:
+    if not NAME.match(v):
+        raise ValueError(f"use letters, digits, '-' and '_' ({why})")
+    return v
+
+
 def _model_string(v: str) -> str:
     m = _MODEL.match(v)
     if m is None:
@@ -100,6 +106,16 @@ class Prompt(Strict):
         return self
 
 
+class NamedPrompt(Prompt):
+    """One entry of an arm's `prompts:` list: a prompt with the name the leaderboard shows."""
+
+    name: str = Field(description="letters, digits, '-' and '_'; unique in the list")
+
+    _name_ok = field_validator("name")(
+        classmethod(lambda cls, v: _name(v, "it names the prompt's task"))
+    )
+
+
 class Generate(Strict):
     max_tokens: int = Field(default=64, ge=1, le=MAX_TOKENS)
     temperature: float = Field(default=0.0, ge=0.0)
@@ -136,7 +152,11 @@ class Arm(Strict):
     _base_url_ok = field_validator("base_url")(classmethod(lambda cls, v: _base_url(v)))
     adapter: str | None = Field(default=None, description="path to a LoRA adapter (local models)")
     base_url: str | None = None
-    prompt: Prompt
+    prompt: Prompt | None = None
+    prompts: list[NamedPrompt] | None = Field(
+        default=None,
+        description="several prompts: the best on the selection split is run (see `selection`)",
+    )
     generate: Generate = Generate()
     price: Price | None = None
 
@@ -145,6 +165,24 @@ class Arm(Strict):
     def _prompt_shorthand(cls, v: Any) -> Any:
         # `prompt: prompts/x.jinja` is shorthand for `prompt: {template: prompts/x.jinja}`
         return {"template": v} if isinstance(v, str) else v
+
+    @field_validator("prompts")
+    @classmethod
+    def _two_or_more(cls, v: list[NamedPrompt] | None) -> list[NamedPrompt] | None:
+        if v is not None and len(v) < 2:
+            raise ValueError("list at least two prompts to choose among (one is 'prompt:')")
+        names = [p.name for p in v or []]
+        if twice := next((n for n in names if names.count(n) > 1), None):
+            raise ValueError(f"the prompt name {twice!r} is listed twice")
+        return v
+
+    @model_validator(mode="after")
+    def _one_prompt_key(self) -> Arm:
+        if (self.prompt is None) == (self.prompts is None):
+            raise ValueError(
+                "give exactly one of 'prompt' (one prompt) or 'prompts' (a list to choose from)"
+            )
+        return self
 
 
 class Dataset(Strict):
@@ -300,6 +338,46 @@ class TrainingData(Strict):
     _encoding_ok = field_validator("encoding")(classmethod(lambda cls, v: _codec(v)))
 
 
+class TrainingSplit(Strict):
+    """Selection items carved from `training_data`: seeded, spread over the labels."""
+
+    n: int = Field(ge=1, description="selection items drawn from the training data")
+    seed: int = 0
+
+
+class Selection(Strict):
+    """Where an arm's `prompts:` are compared: a split no reported dataset shares an item with."""
+
+    dev: Dataset | None = Field(default=None, description="a dataset of its own")
+    from_training: TrainingSplit | None = Field(
+        default=None, description="a seeded split of training_data"
+    )
+
+    @model_validator(mode="after")
+    def _one_split(self) -> Selection:
+        if (self.dev is None) == (self.from_training is None):
+            raise ValueError(
+                "give exactly one of 'dev' (a dataset) or 'from_training' (a split of "
+                "training_data)"
+            )
+        return self
+
+
+class TrainingCost(Strict):
+    usd: float = Field(ge=0.0, description="what training the fine-tune cost, once")
+
+
+class Decision(Strict):
+    """The fine-tune-or-not reading: the primary metric's target and the fine-tune's cost."""
+
+    target: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="the primary metric's target on held-out; default: the candidate's score",
+    )
+    training_cost: TrainingCost | None = None
+
+
 class Contamination(Strict):
     ngram: int = Field(default=3, ge=1)
     threshold: float = Field(default=0.8, gt=0.0, le=1.0)
@@ -434,6 +512,8 @@ class Suite(Strict):
     probe_margin: NonInferior = NonInferior(margin=0.05)
     judge: Judge | None = None
     training_data: TrainingData | None = None
+    selection: Selection | None = None
+    decision: Decision | None = None
     contamination: Contamination = Contamination()
     stats: Stats = Stats()
     run: RunSettings = RunSettings()
@@ -449,12 +529,9 @@ class Suite(Strict):
     )
     tracking: Tracking = Tracking()
 
-    @field_validator("name")
-    @classmethod
-    def _name_ok(cls, v: str) -> str:
-        if not NAME.match(v):
-            raise ValueError("use letters, digits, '-' and '_' (it names the report folder)")
-        return v
+    _name_ok = field_validator("name")(
+        classmethod(lambda cls, v: _name(v, "it names the report folder"))
+    )
 
     @field_validator("previous_candidate")
     @classmethod
@@ -495,6 +572,20 @@ class Suite(Strict):
             if name in RESERVED_NAMES:
                 raise ValueError(f"dataset name {name!r} is reserved; choose another")
         return v
+
+    @model_validator(mode="after")
+    def _selection_for_prompt_lists(self) -> Suite:
+        listing = [a for a in ARMS if self.arms[a].prompts]
+        if listing and self.selection is None:
+            raise ValueError(
+                f"arms.{listing[0]}.prompts lists several prompts: add a 'selection' block "
+                "(a dev dataset or a split of training_data) to choose among them"
+            )
+        if self.selection is not None and not listing:
+            raise ValueError("'selection' is given but no arm lists 'prompts' to choose among")
+        if self.selection and self.selection.from_training and self.training_data is None:
+            raise ValueError("selection.from_training needs 'training_data' to draw from")
+        return self
 
     @model_validator(mode="after")
     def _judge_for_rubrics(self) -> Suite:
