@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import sqlite3
 import textwrap
@@ -105,9 +106,10 @@ def db(work: Path) -> str:
     return str(work / "reports" / "evalkit.db")
 
 
-def history_json(work: Path, capsys: pytest.CaptureFixture[str], *filters: str) -> list[dict]:
+def history_json(store: str, capsys: pytest.CaptureFixture[str], *filters: str) -> list[dict]:
+    """The suite's records in the store, as `evalkit history --json` prints them."""
     capsys.readouterr()
-    assert main(["history", "tiny", "--db", db(work), "--json", *filters]) == EXIT_OK
+    assert main(["history", "tiny", "--db", store, "--json", *filters]) == EXIT_OK
     return json.loads(capsys.readouterr().out)
 
 
@@ -123,7 +125,7 @@ def folder_digest(folder: Path) -> dict[str, str]:
 
 
 def test_every_run_is_in_the_history(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    records = history_json(work, capsys)
+    records = history_json(db(work), capsys)
     assert [r["run_id"] for r in records] == ["r1", "r2", "r3"]
     assert [r["gates_passed"] for r in records] == [True, True, False]
     r2 = results(work, "r2")
@@ -156,13 +158,13 @@ def test_the_table_lists_both_runs(work: Path, capsys: pytest.CaptureFixture[str
 
 def test_filters_pick_runs_by_arm_and_data(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     r2_prompt = results(work, "r2")["arms"]["candidate"]["prompt_sha256"]
-    picked = history_json(work, capsys, "--prompt", r2_prompt[:10], "--arm", "candidate")
+    picked = history_json(db(work), capsys, "--prompt", r2_prompt[:10], "--arm", "candidate")
     assert [r["run_id"] for r in picked] == ["r2"]
-    assert [r["run_id"] for r in history_json(work, capsys, "--passed")] == ["r1", "r2"]
+    assert [r["run_id"] for r in history_json(db(work), capsys, "--passed")] == ["r1", "r2"]
     data = results(work, "r1")["dataset_hashes"]["heldout"]
-    on_data = history_json(work, capsys, "--dataset", "heldout", "--dataset-sha256", data[:8])
+    on_data = history_json(db(work), capsys, "--dataset", "heldout", "--dataset-sha256", data[:8])
     assert len(on_data) == 3
-    assert history_json(work, capsys, "--since", "2999-01-01") == []
+    assert history_json(db(work), capsys, "--since", "2999-01-01") == []
 
 
 def test_the_arm_intervals_equal_the_run_metrics(work: Path) -> None:
@@ -303,15 +305,13 @@ def test_compare_bad_input(
 def test_import_rebuilds_the_store_idempotently(
     work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    recorded = history_json(work, capsys)
+    recorded = history_json(db(work), capsys)
     rebuilt = tmp_path / "rebuilt.db"
     before = folder_digest(work / "reports" / "tiny")
     for _ in range(2):  # a second import changes nothing
         assert main(["history", "import", str(work / "reports"), "--db", str(rebuilt)]) == EXIT_OK
         assert "recorded 3 runs" in capsys.readouterr().out
-        capsys.readouterr()
-        assert main(["history", "tiny", "--db", str(rebuilt), "--json"]) == EXIT_OK
-        assert json.loads(capsys.readouterr().out) == recorded
+        assert history_json(str(rebuilt), capsys) == recorded
     assert folder_digest(work / "reports" / "tiny") == before  # the folders are only read
 
 
@@ -320,15 +320,20 @@ def test_gate_records_its_new_verdicts(
 ) -> None:
     copy = tmp_path / "reports"
     shutil.copytree(work / "reports", copy)
-    folder = copy / "tiny" / "r2"
-    # judged again against r3 (whose candidate is worse): no gate of r2 depends on it, so the
-    # verdicts stay; what matters is that the store holds what results.json now says
-    assert main(["gate", str(folder), "--baseline", str(copy / "tiny" / "r3")]) == EXIT_OK
-    capsys.readouterr()
-    assert main(["history", "tiny", "--db", str(copy / "evalkit.db"), "--json"]) == EXIT_OK
-    r2 = next(r for r in json.loads(capsys.readouterr().out) if r["run_id"] == "r2")
+    store = str(copy / "evalkit.db")
+    assert (
+        next(r for r in history_json(store, capsys) if r["run_id"] == "r3")["gates_passed"] is False
+    )
+    # r3 failed its gate (accuracy >= 0.4); with a lenient bound stored, `evalkit gate` passes it
+    folder = copy / "tiny" / "r3"
+    data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    data["suite"]["config"]["gates"] = [{"heldout.accuracy": {"candidate": ">= 0.0"}}]
+    (folder / "results.json").write_text(json.dumps(data), encoding="utf-8")
+    assert main(["gate", str(folder)]) == EXIT_OK
+    r3 = next(r for r in history_json(store, capsys) if r["run_id"] == "r3")
     stored = json.loads((folder / "results.json").read_text(encoding="utf-8"))["gates"]
-    assert [g["evidence"] for g in r2["gates"]] == [g["evidence"] for g in stored["results"]]
+    assert r3["gates_passed"] is True
+    assert [g["evidence"] for g in r3["gates"]] == [g["evidence"] for g in stored["results"]]
 
 
 # ---- bad input: a located line, exit 2, run folders untouched ---------------------------------
@@ -427,9 +432,7 @@ def test_shards_are_not_recorded_but_their_merged_run_is(
     shards = [str(tmp_path / "reports" / "tiny" / f"s{i}") for i in (1, 2)]
     out_dir = str(tmp_path / "reports")
     assert main(["merge", *shards, "--out", out_dir, "--run-id", "merged"]) == EXIT_OK
-    capsys.readouterr()
-    assert main(["history", "tiny", "--db", store, "--json"]) == EXIT_OK
-    (merged,) = json.loads(capsys.readouterr().out)
+    (merged,) = history_json(store, capsys)
     assert merged["run_id"] == "merged" and merged["merged"] is True
     assert main(["history", "import", str(tmp_path / "reports"), "--db", store]) == EXIT_OK
     out = capsys.readouterr().out
@@ -492,3 +495,52 @@ def test_validate_checks_the_history_keys(
     assert main(["validate", str(suite)]) == EXIT_BAD_INPUT
     err = _one_line_error(capsys, "tracking.mlflow.uri", "carries credentials")
     assert secret not in err
+
+
+def test_runs_without_shared_items_are_compared_by_their_own_intervals(
+    work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same candidate as r2 on the same texts under new ids: nothing to pair, so the
+    change is judged by the two runs' own intervals, √(h₁² + h₂²) wide each side."""
+    renamed = [{**item, "id": f"new-{item['id']}"} for item in ITEMS]
+    suite = write_suite(tmp_path, "r2", extra="")
+    write_jsonl(tmp_path / "items.jsonl", renamed)
+    assert cli(tmp_path, "run", str(suite), "--run-id", "renamed") == EXIT_OK
+    new_dir = tmp_path / "reports" / "tiny" / "renamed"
+    md = tmp_path / "decision.md"
+    assert main(["compare", str(run_dir(work, "r1")), str(new_dir), "--markdown", str(md)]) == 0
+    old, new = results(work, "r1"), json.loads((new_dir / "results.json").read_text("utf-8"))
+
+    def own(r: dict) -> tuple[float, float]:
+        a = next(a for a in r["arm_intervals"]
+                 if (a["dataset"], a["metric"], a["arm"]) == ("heldout", "accuracy", "candidate"))  # fmt: skip
+        return a["value"], (a["ci_high"] - a["ci_low"]) / 2
+
+    (v1, h1), (v2, h2) = own(old), own(new)
+    allowed = math.hypot(h1, h2)
+    row = next(
+        line for line in md.read_text("utf-8").splitlines() if "| heldout.accuracy |" in line
+    )
+    assert f"[{v2 - v1 - allowed:+.3f}, {v2 - v1 + allowed:+.3f}]" in row and "unpaired" in row
+
+
+def test_importing_a_run_made_before_history_gives_it_its_intervals(
+    work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "reports" / "tiny" / "r2"
+    shutil.copytree(run_dir(work, "r2"), old)
+    data = json.loads((old / "results.json").read_text(encoding="utf-8"))
+    expected = data.pop("arm_intervals")
+    for key in ("data_versions", "history", "release"):
+        data.pop(key)
+    (old / "results.json").write_text(json.dumps(data), encoding="utf-8")
+    store = str(tmp_path / "reports" / "evalkit.db")
+    assert main(["history", "import", str(tmp_path / "reports"), "--db", store]) == EXIT_OK
+    (record,) = history_json(store, capsys)
+    got = {
+        (m["dataset"], m["metric"]): (m["candidate_low"], m["candidate_high"])
+        for m in record["metrics"]
+    }
+    for a in expected:
+        if a["arm"] == "candidate" and a["ci_low"] is not None:
+            assert got[(a["dataset"], a["metric"])] == pytest.approx((a["ci_low"], a["ci_high"]))

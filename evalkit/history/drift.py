@@ -95,10 +95,8 @@ def _finding(
     new_value, new_low, new_high = row.arm(arm)
     old_value, old_low, old_high = old_row.arm(arm)
     h_new, h_old = half_width(new_low, new_high), half_width(old_low, old_high)
-    if None in (new_value, old_value, h_new, h_old):
+    if new_value is None or old_value is None or h_new is None or h_old is None:
         return None  # no interval to judge the move by
-    assert new_value is not None and old_value is not None and h_new is not None
-    assert h_old is not None
     change, allowed = new_value - old_value, explained(h_old, h_new)
     if not compare(abs(change), ">", allowed):
         return None

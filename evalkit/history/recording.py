@@ -10,7 +10,7 @@ pure, and `record` writes the store (and MLflow) once the run folder is complete
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -36,7 +36,7 @@ class HistoryContext:
     against: str | None = None  # previous_candidate, as the suite gives it
     previous: StoredRun | None = None  # the run it names, when there is one
     no_previous: str = ""  # why there is none
-    mlflow: MlflowTarget | None = field(default=None)
+    mlflow: MlflowTarget | None = None
 
 
 def latest_release(
@@ -48,7 +48,7 @@ def latest_release(
         r
         for r in past
         if (not passed_only or r.gates_passed is not False)
-        # runs recorded up to `current` (store order breaks ties within a second), not itself
+        # runs recorded up to `current` (store order breaks a tie of timestamps), not itself
         and (
             current is None
             or (
