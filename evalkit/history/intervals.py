@@ -1,9 +1,11 @@
-"""Each arm's own interval for every metric, from the per-sample table.
+"""Each arm's own interval for the metrics history watches, from the per-sample table.
 
 A run's metric rows carry the interval of candidate − baseline; whether one arm moved between
 two runs needs that arm's own interval. It is the same paired bootstrap (same resamples, seed
 and confidence as the run's), with the arm in the candidate slot and zero in the baseline
-slot, so candidate − baseline is the arm's value itself.
+slot, so candidate − baseline is the arm's value itself. Only the watched metrics
+(`drift.watched`) get one: they are all that drift and roll-back decisions read, and a
+bootstrap of every metric would cost the run as much again as its own analysis.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pandas as pd
 
 from evalkit.analysis.metrics import MetricContext, paired_rows, statistics_for
 from evalkit.analysis.stats import paired_bootstrap
+from evalkit.history.drift import watched
 from evalkit.history.schema import ArmInterval
 from evalkit.names import ARMS
 from evalkit.results import Results
@@ -27,7 +30,8 @@ def _value(x: float) -> float | None:
 
 
 def arm_intervals(results: Results, table: pd.DataFrame) -> list[ArmInterval]:
-    """Both arms' intervals for every metric with per-item rows (rubric scores have none)."""
+    """Both arms' intervals for every watched metric with per-item rows (rubric scores have
+    none)."""
     suite, stats = results.suite, results.stats
     out = []
     for dataset, detail in results.datasets.items():
@@ -39,8 +43,11 @@ def arm_intervals(results: Results, table: pd.DataFrame) -> list[ArmInterval]:
         statistics = {
             f"{arm}\t{name}": (_zero, p.baseline if arm == "baseline" else p.candidate)
             for name, p in computed.items()
+            if watched(detail.section, detail.kind, name, p.spec.headline)
             for arm in ARMS
         }
+        if not statistics:
+            continue
         drawn = paired_bootstrap(
             statistics,
             len(b),
