@@ -118,6 +118,19 @@ def test_a_hung_attempt_ends_at_the_per_attempt_timeout_and_is_retried() -> None
     assert time.monotonic() - started < 5  # bounded by the attempt timeout, not the hang
 
 
+def test_a_model_in_this_process_is_never_cut_off_by_the_attempt_timeout() -> None:
+    """A local model's time is queueing and computing a batch: a timeout would waste it."""
+
+    async def slow_batch(item: str, attempt: int) -> str:
+        await asyncio.sleep(0.5)
+        return "computed"
+
+    client = FakeClient(slow_batch)
+    client.in_process = True
+    record = _run(client, ["a"], timeout=0.1, max_retries=2)["a"]
+    assert record.output == "computed" and record.attempts == 1 and client.calls == {"a": 1}
+
+
 def test_a_slow_attempt_is_raced_by_a_hedge_and_the_loser_is_cancelled() -> None:
     async def first_hangs(item: str, attempt: int) -> str:
         if attempt == 0:

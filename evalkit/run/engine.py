@@ -177,11 +177,14 @@ class Engine:
     async def _attempt(
         self, client: Client, endpoint: _Endpoint, req: Request, tries: list[int]
     ) -> tuple[Completion, float]:
+        # A model in this process has no connection to hang: its time is queueing for and
+        # computing a batch, which a timeout would only throw away and start again.
+        limit = None if client.in_process else self._policy.timeout
         async with endpoint.slots:
             tries[0] += 1
             started = time.perf_counter()
             try:
-                async with asyncio.timeout(self._policy.timeout):
+                async with asyncio.timeout(limit):
                     completion = await client.generate(req.messages, req.config)
             except TimeoutError:
                 raise AttemptFailed(
