@@ -31,6 +31,17 @@ def test_adapter_content_is_part_of_the_identity(tmp_path: Path) -> None:
     assert model_spec(_arm(), str(a), "arms.baseline").identity != with_a.identity
 
 
+def test_the_adapters_place_is_not_part_of_the_identity(tmp_path: Path) -> None:
+    """The same weights in another folder (a clone, CI's checkout) keep their cached answers."""
+    for name in ("here", "there"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "adapter_model.safetensors").write_bytes(b"weights")
+    here = model_spec(_arm(), str(tmp_path / "here"), "arms.candidate")
+    there = model_spec(_arm(), str(tmp_path / "there"), "arms.candidate")
+    assert here.identity == there.identity
+    assert dict(here.model_args)["adapter"] != dict(there.model_args)["adapter"]
+
+
 def test_model_args_and_base_url_are_part_of_the_identity() -> None:
     plain = model_spec(_arm(), None, "arms.baseline").identity
     assert model_spec(_arm(model_args={"batch_size": 4}), None, "arms.baseline").identity != plain

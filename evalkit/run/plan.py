@@ -42,10 +42,13 @@ class ModelSpec:
 
     @property
     def identity(self) -> str:
+        # the adapter counts by its content, not by where it lies: a clone elsewhere, or CI's
+        # checkout, keeps the identity (and the cached answers) of the same weights
+        args = [
+            list(kv) for kv in self.model_args if not (kv[0] == "adapter" and self.adapter_sha256)
+        ]
         payload = json.dumps(
-            [self.model, [list(kv) for kv in self.model_args], self.base_url, self.adapter_sha256],
-            sort_keys=True,
-            default=str,
+            [self.model, args, self.base_url, self.adapter_sha256], sort_keys=True, default=str
         )
         return sha256_text(payload)[:16]
 
