@@ -154,6 +154,9 @@ def new_run_id() -> str:
 
 def _warm_imports() -> None:
     """Import what the stages after the requests need, while the requests are in flight."""
+    # the analysis imports scikit-learn and scipy only where it uses them, so that start-up
+    # (and `evalkit validate`) stays short; here they load while the network is slow anyway
+
     import evalkit.analysis.analyse
     import evalkit.analysis.table
     import evalkit.gate

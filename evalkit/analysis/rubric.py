@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score
 
 from evalkit.analysis.economics import price_for
 from evalkit.analysis.metrics import metric_result, paired_rows
@@ -147,6 +146,8 @@ def calibration(
         kappa = None
         if len(human) >= 2:
             levels = list(range(crit.scale.min, crit.scale.max + 1))
+            from sklearn.metrics import cohen_kappa_score  # slow to import; rarely needed
+
             value = cohen_kappa_score(human, judge, weights="quadratic", labels=levels)
             kappa = None if np.isnan(value) else float(value)
         criteria.append(

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import csr_matrix
 
 from evalkit.analysis.metrics import MetricContext, errored, metric
 from evalkit.analysis.stats import Statistic, ratio
@@ -296,6 +295,8 @@ def mean_similarity(tokens: Sequence[Sequence[str] | None]) -> np.ndarray:
     >>> mean_similarity([["a", "b"], ["a", "b"], ["c"], None]).round(3).tolist()
     [0.5, 0.5, 0.0, nan]
     """
+    from scipy.sparse import csr_matrix  # imported on use: start-up stays short
+
     keep = [i for i, t in enumerate(tokens) if t]
     out = np.full(len(tokens), np.nan)
     if len(keep) < 2:
