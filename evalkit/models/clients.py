@@ -43,6 +43,7 @@ NATIVE_MODEL_ARGS = frozenset({"default_headers", "organization", "project", "ex
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_ERROR_CHARS = 300
+INSPECT_UNLIMITED = 100_000  # inspect's concurrency limit: the engine's is the one that counts
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def make_client(spec: ModelSpec, choice: str, max_connections: int) -> Client:
     """The client for one model identity; raises InputError for a bad model or missing key."""
     if uses_native_client(spec, choice):
         return OpenAICompatClient(spec, max_connections)
-    return InspectClient(spec, max_connections)
+    return InspectClient(spec)
 
 
 # ---- the native OpenAI-compatible client ---------------------------------------------------
@@ -298,17 +299,21 @@ class InspectClient:
 
     cpu_ms = 5.0  # inspect's model layer and the provider's SDK
 
-    def __init__(self, spec: ModelSpec, max_connections: int) -> None:
+    def __init__(self, spec: ModelSpec) -> None:
         from inspect_ai.model import GenerateConfig, get_model
 
         import evalkit.models.registry  # noqa: F401  (registers local/ and evalkit-test/)
+
+        # The engine limits requests in flight per endpoint. inspect's own limiter must not
+        # limit again: it is process-wide per connection key and keeps the first limit it
+        # saw, so a second client of the same model with another limit would be held to it.
 
         where = f"{spec.where}.model" if spec.where else "model"
         try:
             self._model = get_model(
                 spec.model,
                 base_url=spec.base_url,
-                config=GenerateConfig(max_retries=0, max_connections=max_connections),
+                config=GenerateConfig(max_retries=0, max_connections=INSPECT_UNLIMITED),
                 memoize=False,
                 **dict(spec.model_args),
             )
