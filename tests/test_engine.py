@@ -145,6 +145,19 @@ def test_a_slow_attempt_is_raced_by_a_hedge_and_the_loser_is_cancelled() -> None
     assert client.cancelled == 1  # the hung connection was closed, not left running
 
 
+def test_a_hedge_that_hangs_too_is_raced_in_turn() -> None:
+    async def two_hang(item: str, attempt: int) -> str:
+        if attempt < 2:
+            await asyncio.sleep(30)
+        return "third"
+
+    client = FakeClient(two_hang)
+    started = time.monotonic()
+    record = _run(client, ["a"], timeout=20, max_retries=0, hedge_after=0.1)["a"]
+    assert record.output == "third" and record.attempts == 3 and client.cancelled == 2
+    assert time.monotonic() - started < 5
+
+
 def test_a_hedge_that_fails_fast_ends_the_race_and_the_retry_follows() -> None:
     async def hang_then_refuse(item: str, attempt: int) -> str:
         if attempt == 0:
