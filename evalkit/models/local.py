@@ -7,10 +7,10 @@ Hugging Face model folder. model_args: `adapter` (a PEFT LoRA folder), `batch_si
 (default 8), `dtype` (default float32: faster than bf16 on CPUs without bf16 units) and
 `threads` (torch CPU threads; process-wide).
 
-inspect calls `generate()` once per sample, concurrently. A worker thread gathers concurrent
-requests with the same generation settings into batches of up to `batch_size`, runs one
-left-padded `model.generate` per batch, and resolves each request's future with its own
-row; the event loop never blocks on the model. Greedy decoding (temperature 0, the default)
+evalkit's engine calls `generate()` once per sample, concurrently. A worker thread gathers
+concurrent requests with the same generation settings into batches of up to `batch_size`,
+has the torch thread run one left-padded `model.generate` per batch, and resolves each
+request's future with its own row; the event loop never blocks on the model. Greedy decoding (temperature 0, the default)
 gives each item the same answer whether it was batched or sent alone.
 
 torch and transformers are imported only when a model is loaded, so importing this module
@@ -24,10 +24,11 @@ import functools
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from inspect_ai.model import (
     ChatMessage,
@@ -42,6 +43,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 from evalkit.errors import InputError, RunFailed
 from evalkit.models import fetch
 
+T = TypeVar("T")
 DEFAULT_MAX_TOKENS = 128
 DTYPES = ("float32", "bfloat16", "float16")
 # How long the batcher waits for one more request before running a partial batch. inspect
@@ -51,9 +53,18 @@ COLLECT_MAX_S = 0.5
 # A worker with nothing to do for this long exits; the next request starts a new one.
 WORKER_IDLE_S = 5.0
 
-# One batch at a time on this machine: two arms generating at once would only split the
-# same CPU cores between them and make both batches slower.
-_DEVICE_LOCK = threading.Lock()
+# Every piece of torch work in the process (converting, loading, merging an adapter,
+# generating) runs on this one thread. OpenMP gives each thread that runs parallel work its
+# own team of threads: an adapter merged in one thread and batches generated in another left
+# two teams competing for the cores, and generation ran 1.6× slower (bench/local_models.py).
+# One thread also means one batch at a time: two arms generating at once would only split
+# the same cores between them.
+_DEVICE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evalkit-torch")
+
+
+def on_device(fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn(*args)` on the torch thread and wait for it (its exceptions are raised here)."""
+    return _DEVICE.submit(fn, *args).result()
 
 
 @dataclass(frozen=True)
@@ -136,7 +147,7 @@ class Engine:
         if settings.stop:
             sampling |= {"stop_strings": list(settings.stop), "tokenizer": self.tokenizer}
         started = time.perf_counter()
-        with _DEVICE_LOCK, torch.inference_mode():
+        with torch.inference_mode():
             out = self.model.generate(
                 **enc,
                 max_new_tokens=settings.max_tokens,
@@ -229,7 +240,7 @@ class Batcher:
             if not batch:
                 continue
             try:
-                results = self._engine.run([r for r, _ in batch])
+                results = on_device(self._engine.run, [r for r, _ in batch])
             except Exception as ex:  # every waiting sample gets the error, the worker lives on
                 for _, future in batch:
                     future.set_exception(ex)
@@ -276,7 +287,7 @@ class LocalModel(ModelAPI):
             raise InputError(f"dtype {dtype!r}: use one of {', '.join(DTYPES)}", where="dtype")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size {batch_size!r}: use a whole number ≥ 1")
-        model_dir = fetch.ensure_model(model_name)
+        model_dir = on_device(fetch.ensure_model, model_name)
         adapter_dir = None
         if adapter is not None:
             path = Path(adapter).expanduser()
@@ -288,10 +299,12 @@ class LocalModel(ModelAPI):
         if threads is not None:
             import torch
 
-            torch.set_num_threads(int(threads))
+            # OpenMP's thread count is the calling thread's: set it where torch works
+            on_device(torch.set_num_threads, int(threads))
         self._key = f"{model_dir}|{adapter_dir}|{dtype}"
         self._batch_size = batch_size
-        self._batcher = Batcher(load_engine(str(model_dir), adapter_dir, dtype), batch_size)
+        engine = on_device(load_engine, str(model_dir), adapter_dir, dtype)
+        self._batcher = Batcher(engine, batch_size)
 
     async def generate(
         self,
