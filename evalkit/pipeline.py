@@ -7,6 +7,7 @@ output is written. Ctrl-C marks it `interrupted`; `--resume` picks it up where i
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import shlex
@@ -152,15 +153,17 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+# What the stages after the requests import. The analysis imports scikit-learn and scipy only
+# where it uses them, so that start-up (and `evalkit validate`) stays short; a run loads them
+# while it waits for the network anyway.
+WARM_IMPORTS = ("scipy.sparse", "scipy.stats", "sklearn.metrics", "evalkit.analysis.analyse",
+                "evalkit.analysis.table", "evalkit.gate", "evalkit.report.html")  # fmt: skip
+
+
 def _warm_imports() -> None:
     """Import what the stages after the requests need, while the requests are in flight."""
-    # the analysis imports scikit-learn and scipy only where it uses them, so that start-up
-    # (and `evalkit validate`) stays short; here they load while the network is slow anyway
-
-    import evalkit.analysis.analyse
-    import evalkit.analysis.table
-    import evalkit.gate
-    import evalkit.report.html  # noqa: F401
+    for name in WARM_IMPORTS:
+        importlib.import_module(name)
 
 
 def _resume_command(loaded: LoadedSuite, run_dir: Path) -> str:

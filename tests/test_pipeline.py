@@ -212,3 +212,13 @@ def test_targets_outside_the_label_set_are_normalised_like_answers(make_suite, t
     assert (
         samples.loc["b", "output"] == '{"intent": "Out_Of_Scope"}' and samples.loc["b", "correct"]
     )
+
+
+def test_the_modules_warmed_during_the_requests_exist() -> None:
+    """A module named here that does not import would be warmed by a thread that dies quietly."""
+    import importlib
+
+    from evalkit.pipeline import WARM_IMPORTS
+
+    for name in WARM_IMPORTS:
+        assert importlib.import_module(name)
