@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from evalkit.data.items import Item
@@ -40,7 +41,7 @@ class ModelSpec:
     adapter_sha256: str | None
     where: str = ""  # the suite key that configures it ("arms.baseline"), for messages
 
-    @property
+    @cached_property
     def identity(self) -> str:
         # the adapter counts by its content, not by where it lies: a clone elsewhere, or CI's
         # checkout, keeps the identity (and the cached answers) of the same weights
