@@ -181,8 +181,9 @@ def _newest_unfinished(suite_dir: Path) -> Path:
     return max(candidates)[1]
 
 
-def _open_run_dir(loaded: LoadedSuite, options: RunOptions) -> tuple[Path, Shard | None]:
-    """The run folder to fill (new, or the one being resumed) and the shard it covers."""
+def _open_run_dir(loaded: LoadedSuite, options: RunOptions) -> tuple[Path, Shard | None, bool]:
+    """The run folder to fill, the shard it covers, and whether it starts afresh (False: a
+    run being resumed). Nothing is written yet: the suite may still fail its checks."""
     suite_dir = options.out_dir / loaded.suite.name
     if options.resume:
         run_dir = _newest_unfinished(suite_dir) if options.resume is True else Path(options.resume)
@@ -200,7 +201,7 @@ def _open_run_dir(loaded: LoadedSuite, options: RunOptions) -> tuple[Path, Shard
         shard = Shard(**manifest["shard"]) if manifest.get("shard") else None
         if options.shard is not None and options.shard != shard:
             raise InputError(f"this run is shard {shard or 'none'}", where="--shard")
-        return run_dir, shard
+        return run_dir, shard, False
     run_id = options.run_id or new_run_id()
     run_dir = suite_dir / run_id
     manifest = runfolder.read_manifest(run_dir)
@@ -209,11 +210,16 @@ def _open_run_dir(loaded: LoadedSuite, options: RunOptions) -> tuple[Path, Shard
             "an unfinished run has this id; resume it with --resume, or choose another --run-id",
             path=run_dir,
         )
-    # the same id again replaces a finished run: its answers must not leak into the new one
-    for old in journal.journal_files(run_dir):
-        old.unlink()
+    return run_dir, options.shard, True
+
+
+def _claim_run_dir(run_dir: Path, fresh: bool) -> None:
+    """Make the run folder; a fresh run replacing a finished one of the same id drops its
+    journal, so that run's answers cannot leak into this one."""
+    if fresh:
+        for old in journal.journal_files(run_dir):
+            old.unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir, options.shard
 
 
 def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> RunOutcome:
@@ -231,9 +237,11 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     check_gate_targets(loaded)
     earlier = load_run(options.baseline_run) if options.baseline_run else None
     history = _prepare_history(loaded, options)
-    run_dir, shard = _open_run_dir(loaded, options)
+    run_dir, shard, fresh = _open_run_dir(loaded, options)
     plan = plan_suite(loaded, shard)
     check_selection(loaded, shard)
+    # only now, with every check passed: a suite that fails one leaves no folder behind
+    _claim_run_dir(run_dir, fresh)
     resume = _resume_command(loaded, run_dir)
     runfolder.write_manifest(
         run_dir,

@@ -354,6 +354,22 @@ def test_a_listed_prompt_that_fails_on_a_heldout_item_stops_validate(
     assert "[arms.baseline.prompts.1]: the prompt fails on item 'q4' of heldout" in err
 
 
+def test_a_suite_failing_its_checks_leaves_an_earlier_run_of_that_id_alone(
+    tmp_path: Path,
+) -> None:
+    """The selection check runs before the run folder is claimed: a failing suite started
+    with a finished run's id deletes nothing of that run."""
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--run-id", "r"]
+    assert main(["run", str(write_suite(tmp_path)), *args]) in (0, 1)
+    journal = out / "pick" / "r" / "journal.jsonl"
+    before = journal.read_bytes()
+    broken = "{% if 'fair' in input %}{{ 1 / 0 }}{% endif %}B: {{ input }}"
+    suite = write_suite(tmp_path, **{'text: "B: {{ input }}"': f'text: "{broken}"'})
+    assert main(["run", str(suite), *args]) == 2
+    assert journal.read_bytes() == before
+
+
 def test_selection_by_a_judges_score_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
