@@ -472,10 +472,8 @@ def merge_runs(
     Rows are put back in the unsharded run's order, and every metric is computed afresh over
     all of them, so the merged run equals the run made without shards.
     """
-    import pandas as pd
-
     from evalkit.analysis.analyse import analyse
-    from evalkit.analysis.table import COLUMNS
+    from evalkit.analysis.table import table_of
     from evalkit.history.recording import annotate, record
     from evalkit.report.files import point_latest
     from evalkit.results import read_samples, resolve_run
@@ -507,9 +505,7 @@ def merge_runs(
                     where="merge",
                 )
             ordered.append(row)
-    table = pd.DataFrame(ordered, columns=COLUMNS).astype(
-        {"input_tokens": "Int64", "output_tokens": "Int64", "attempts": "Int64"}
-    )
+    table = table_of(ordered)
     run_id = options.run_id or f"merged-{new_run_id()}"
     run_dir = options.out_dir / loaded.suite.name / run_id
     if run_dir.exists():

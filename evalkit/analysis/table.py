@@ -142,6 +142,11 @@ def build_table(
                            cached=rec.cached, attempts=rec.attempts)  # fmt: skip
             _score(row, tp, loaded, known)
             rows.append(row)
+    return table_of(rows)
+
+
+def table_of(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Scored rows (built here, or read back from samples.jsonl) as the per-sample table."""
     table = pd.DataFrame(rows, columns=COLUMNS)
     # nullable integers: a missing count stays missing instead of turning every count into a float
     return table.astype({"input_tokens": "Int64", "output_tokens": "Int64", "attempts": "Int64"})
