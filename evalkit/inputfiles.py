@@ -108,11 +108,66 @@ def load_yaml(text: str, path: Path) -> Any:
     return load_yaml_document(text, path)[0]
 
 
+# How many nodes aliases may add once expanded: far beyond any real suite's reuse of an anchor,
+# far below a "billion laughs" file, whose few hundred bytes expand to billions of nodes.
+ALIAS_EXPANSION_BUDGET = 100_000
+
+
+def _expanded_sizes(root: yaml.Node) -> dict[int, int]:
+    """Node id → its node count with every alias expanded, memoised so a DAG costs its size."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        sizes[id(node)] = 1 + sum(size(child) for child in children)
+        return sizes[id(node)]
+
+    size(root)
+    return sizes
+
+
+def _refuse_alias_bombs(root: yaml.Node, path: Path) -> None:
+    """Refuse a document whose aliases expand to more than the budget, naming where."""
+    sizes = _expanded_sizes(root)
+    if sizes[id(root)] - len(sizes) <= ALIAS_EXPANSION_BUDGET:
+        return
+    node = root
+    while True:  # descend to the innermost node that alone exceeds the budget, for its line
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            break
+        big = [c for c in children if sizes[id(c)] > ALIAS_EXPANSION_BUDGET]
+        if not big:
+            break
+        node = big[0]
+    raise InputError(
+        f"YAML aliases expand to {sizes[id(root)]:,} nodes, more than the "
+        f"{ALIAS_EXPANSION_BUDGET:,} allowed (an anchor nested in anchors?)",
+        path=path,
+        line=node.start_mark.line + 1,
+    )
+
+
 def load_yaml_document(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
-    """The parsed value and its node tree (whose marks give each key's line), from one parse."""
+    """The parsed value and its node tree (whose marks give each key's line), from one parse.
+
+    Aliases that expand beyond a budget are refused before anything walks the tree as a tree.
+    """
     loader = _UniqueKeyLoader(text)
     try:
         root = loader.get_single_node()
+        if root is not None:
+            _refuse_alias_bombs(root, path)
         return (None if root is None else loader.construct_document(root)), root
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark

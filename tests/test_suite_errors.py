@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,26 @@ def test_the_providers_read_from_inspects_source_are_its_registered_providers() 
     read = _inspect_builtin_providers()
     assert len(read) > 20 and {"openai", "openai-api", "anthropic", "vllm"} <= read
     assert read <= registered
+
+
+BOMB = "".join(
+    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" if i else 'l0: &l0 ["lol"]\n'
+    for i in range(10)
+)
+
+
+@pytest.mark.parametrize("where", ["top", "model_args"])
+def test_a_yaml_bomb_is_refused_quickly(make_suite, capsys, where) -> None:
+    if where == "top":
+        text = BOMB + SUITE
+    else:  # the same anchors, nested inside one model's model_args
+        nested = "".join("      " + line + "\n" for line in BOMB.splitlines())
+        text = SUITE.replace("    model_args:\n", "    model_args:\n" + nested, 1)
+    assert len(text.encode()) < 2000 and "*l8" in text
+    assert validate(make_suite(), capsys)[0] == 0  # imports warm, so the timing is the parse
+    start = time.perf_counter()
+    code, out = validate(make_suite(text), capsys)
+    assert time.perf_counter() - start < 0.5
+    assert code == 2
+    assert "suite.yaml:" in out and "aliases expand to" in out
+    assert "Traceback" not in out
