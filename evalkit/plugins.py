@@ -29,6 +29,7 @@ import importlib.util
 import inspect
 import math
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,10 @@ from evalkit.results import ScorerInfo
 from evalkit.suite.schema import Suite
 
 ENTRY_POINT_GROUP = "evalkit.scorers"
+
+# How long a plug-in file's import may take: real ones import in well under a second.
+IMPORT_TIMEOUT_S = 30.0
+
 Kind = Literal["check", "score"]
 Row = Mapping[str, Any]
 
@@ -236,16 +241,36 @@ def _import_file(path: Path, suite_path: Path, where: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     # in sys.modules only while it runs: dataclasses and pickling look the module up by name
     sys.modules[name] = module
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            spec.loader.exec_module(module)
+        except BaseException as e:  # SystemExit too: a plug-in never ends the run
+            failure.append(e)
+
+    # A daemon thread bounds the import: a plug-in looping at import is reported, not waited on,
+    # and cannot keep the process alive (an alarm signal could be swallowed by the plug-in's own
+    # `except BaseException`, and works only on the main thread).
+    worker = threading.Thread(target=run, name=f"import {path.name}", daemon=True)
     try:
-        spec.loader.exec_module(module)
-    except Exception as e:
+        worker.start()
+        worker.join(IMPORT_TIMEOUT_S)
+        if worker.is_alive():
+            raise InputError(
+                f"importing {path.name} did not finish within {IMPORT_TIMEOUT_S:g} s",
+                path=suite_path,
+                where=f"{where}.python",
+            )
+    finally:
+        sys.modules.pop(name, None)
+    if failure:
+        e = failure[0]
         raise InputError(
             f"importing {path.name} failed: {type(e).__name__}: {e}",
             path=suite_path,
             where=f"{where}.python",
         ) from None
-    finally:
-        sys.modules.pop(name, None)
     return module
 
 
@@ -264,7 +289,7 @@ def _from_entry_point(name: str, suite_path: Path, where: str) -> tuple[Any, str
     entry = next(iter(found))
     try:
         fn = entry.load()
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         raise InputError(
             f"loading entry point {name!r} ({entry.value}) failed: {type(e).__name__}: {e}",
             path=suite_path,
@@ -316,7 +341,7 @@ def score_row(scorers: tuple[Scorer, ...], row: Row) -> dict[str, dict[str, Any]
         try:
             value, explanation = _read(scorer, scorer.fn(view))
             out[scorer.name] = {"value": value, "explanation": explanation, "error": None}
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # sys.exit() in a check is this row's error
             error = f"{type(e).__name__}: {e}"[:300]
             out[scorer.name] = {"value": None, "explanation": None, "error": error}
     return out

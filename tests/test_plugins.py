@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from evalkit import plugins
 from evalkit.analysis.metrics import METRICS
 from evalkit.cli import main
 from evalkit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK
@@ -148,6 +149,14 @@ def returns_text(row):
     return "yes"
 
 
+def exits(row):
+    import sys
+
+    if "exchange" in row["input"]:
+        sys.exit(0)  # a plug-in ending the process would turn a failing gate green
+    return True
+
+
 @metric
 def answer_words(row):
     if "exchange" in row["input"] and row["arm"] == "candidate":
@@ -161,6 +170,7 @@ scorers:
     - python: flaky.py:names_card
     - python: flaky.py:returns_text
     - python: flaky.py:answer_words
+    - python: flaky.py:exits
 """
 
 
@@ -192,6 +202,11 @@ def test_a_plugin_that_fails_on_a_sample_records_an_error_not_a_crash(
     assert words["scorer_errors"] == {"baseline": 0, "candidate": 3} and words["n"] == 3
     page = (run_dir / "index.html").read_text(encoding="utf-8")
     assert "the scorer failed on 0 baseline and 3 candidate answers" in page
+    # sys.exit() inside a check is that sample's error, like any exception
+    exits = _metric(results, "custom.exits")
+    assert exits["scorer_errors"] == {"baseline": 3, "candidate": 3}
+    q2 = samples[samples["id"] == "q2"].iloc[0]["custom"]["exits"]
+    assert q2["error"] == "SystemExit: 0"
 
 
 # ---- failures before the run -------------------------------------------------------------------
@@ -208,6 +223,10 @@ def test_a_plugin_that_fails_on_a_sample_records_an_error_not_a_crash(
          r"\[scorers\.custom\.0\.python\]: importing checks\.py failed: ModuleNotFoundError"),
         ("python: checks.py:f", {"checks.py": "def f(row):\n  return (\n"},
          r"\[scorers\.custom\.0\.python\]: importing checks\.py failed: SyntaxError"),
+        ("python: checks.py:f", {"checks.py": "import sys\nsys.exit(0)\n"},
+         r"\[scorers\.custom\.0\.python\]: importing checks\.py failed: SystemExit: 0"),
+        ("python: checks.py:f", {"checks.py": "raise SystemExit(3)\n"},
+         r"\[scorers\.custom\.0\.python\]: importing checks\.py failed: SystemExit: 3"),
         ("python: checks.py:f", {"checks.py": "f = 3\n"}, r"\[scorers\.custom\.0\]: checks\.py:f is not a function"),
         ("entry_point: no-such-check", {}, r"\[scorers\.custom\.0\.entry_point\]: no installed entry point 'no-such-check' in the group evalkit\.scorers"),
         ("{python: a.py:f, entry_point: x}", {}, r"\[scorers\.custom\.0\]: give exactly one of 'python'"),
@@ -223,6 +242,21 @@ def test_a_plugin_that_cannot_be_loaded_is_a_located_error(
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err
     assert re.search(re.escape(str(suite)) + r".*" + expected, err), err
+
+
+def test_a_plugin_that_hangs_at_import_is_a_located_error_in_time(
+    make_suite, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plugins, "IMPORT_TIMEOUT_S", 0.5)
+    hang = "while True:\n    pass\n"
+    suite = make_suite(
+        SUITE + "scorers:\n  custom:\n    - python: checks.py:f\n", **{"checks.py": hang}
+    )
+    assert main(["validate", str(suite)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "[scorers.custom.0.python]: importing checks.py did not finish within 0.5 s"
+    ), err
 
 
 def test_the_documented_error_line_is_the_real_one(tmp_path: Path, capsys) -> None:
