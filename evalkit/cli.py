@@ -23,9 +23,11 @@ from evalkit.errors import (
     EXIT_GATE_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_RUN_FAILED,
     EvalkitError,
     InputError,
     Interrupted,
+    RunFailed,
 )
 from evalkit.names import ARMS, PROBES_PREFIX, RUN_ID, TASK
 from evalkit.report.escape import plain
@@ -282,6 +284,9 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
 def _report_outcome(outcome: RunOutcome, gate: bool, console: Console) -> int:
     from evalkit.report.terminal import print_summary
 
+    if not (outcome.run_dir / "results.json").is_file():
+        # fail closed: a gate must never pass on a run that left no results
+        raise RunFailed(f"the run ended without a results file in {outcome.run_dir}")
     print_summary(outcome.results, console)
     shard = outcome.results.shard
     if shard is not None:
@@ -632,6 +637,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return EXIT_INTERRUPTED
+    except SystemExit as e:
+        # no command exits by itself: something it ran (a plug-in, a library) did, so the run
+        # did not finish and must not pass whatever code it asked for
+        err.print(f"error: the command was ended early (SystemExit: {e.code}); no results")
+        return EXIT_RUN_FAILED
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import evalkit.pipeline
 from evalkit.cli import main
 from evalkit.errors import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, EXIT_RUN_FAILED
 from tests.conftest import ITEMS
@@ -235,3 +236,31 @@ def test_models_list_and_pull(
     assert "tiny-model" in capsys.readouterr().out
     assert main(["models", "pull", "tiny-model"]) == EXIT_OK
     assert str(tmp_path / "tiny-model") in capsys.readouterr().out
+
+
+def test_a_run_ended_by_a_stray_system_exit_fails_closed(
+    make_suite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    def exits(*args, **kwargs):
+        raise SystemExit(0)
+
+    monkeypatch.setattr(evalkit.pipeline, "run_suite", exits)
+    code = main(["run", str(make_suite()), "--gate", "--out", str(tmp_path / "r")])
+    assert code == EXIT_RUN_FAILED
+    assert "SystemExit: 0" in capsys.readouterr().err
+
+
+def test_a_run_that_left_no_results_file_fails_closed(
+    make_suite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    real = evalkit.pipeline.run_suite
+
+    def loses_results(*args, **kwargs):
+        outcome = real(*args, **kwargs)
+        (outcome.run_dir / "results.json").unlink()
+        return outcome
+
+    monkeypatch.setattr(evalkit.pipeline, "run_suite", loses_results)
+    out = ["--out", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
+    assert main(["run", str(make_suite()), "--gate", *out]) == EXIT_RUN_FAILED
+    assert "without a results file" in capsys.readouterr().err
