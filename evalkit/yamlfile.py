@@ -71,6 +71,15 @@ def parse_yaml_model(path: Path, model: type[M], what: str, docs: str) -> tuple[
     index = _line_index(root)
     if not isinstance(data, dict):
         raise InputError(f"expected a mapping of {what} keys at the top level", path=path)
+    known = {name for name, field in model.model_fields.items()} | {
+        field.alias for field in model.model_fields.values() if field.alias
+    }
+    if data and not known.intersection(map(str, data)):
+        # some other file (a password file, a config): its keys are its contents, never echo them
+        raise InputError(
+            f"not a {what} file: none of its top-level keys is a {what} key (see {docs})",
+            path=path,
+        )
     try:
         return model.model_validate(data), text
     except pydantic.ValidationError as e:

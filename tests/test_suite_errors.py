@@ -265,3 +265,12 @@ def test_a_yaml_bomb_is_refused_quickly(make_suite, capsys, where) -> None:
     assert code == 2
     assert "suite.yaml:" in out and "aliases expand to" in out
     assert "Traceback" not in out
+
+
+def test_a_file_that_is_not_a_suite_is_not_echoed(tmp_path: Path, capsys) -> None:
+    other = tmp_path / "shadow"
+    other.write_text("root:s3cretHashValue:20228:0:99999:7:::\nbin:*:20228:0:99999:7:::\n")
+    code, out = validate(other, capsys)
+    assert code == 2
+    assert f"{other}: not a suite file" in out
+    assert "s3cret" not in out and "20228" not in out
