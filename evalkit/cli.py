@@ -600,7 +600,7 @@ def _cmd_init(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _error_line(e: Exception) -> str:
+def _error_line(e: BaseException) -> str:
     """An error as one terminal-safe line, without any credential it might quote."""
     return plain(" ".join(scrub(str(e), scrubber(env_secrets())).split()))
 
@@ -640,7 +640,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:
         # no command exits by itself: something it ran (a plug-in, a library) did, so the run
         # did not finish and must not pass whatever code it asked for
-        err.print(f"error: the command was ended early (SystemExit: {e.code}); no results")
+        # the exit's message is a plug-in's text: scrubbed and unstyled like any error
+        err.print(f"error: the command was ended early (SystemExit: {_error_line(e)}); no results")
         return EXIT_RUN_FAILED
 
 

@@ -113,6 +113,15 @@ def load_yaml(text: str, path: Path) -> Any:
 ALIAS_EXPANSION_BUDGET = 100_000
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    """A node's direct children: a mapping's keys and values, a sequence's items."""
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 def _expanded_sizes(root: yaml.Node) -> dict[int, int]:
     """Node id → its node count with every alias expanded, memoised so a DAG costs its size."""
     sizes: dict[int, int] = {}
@@ -120,13 +129,7 @@ def _expanded_sizes(root: yaml.Node) -> dict[int, int]:
     def size(node: yaml.Node) -> int:
         if id(node) in sizes:
             return sizes[id(node)]
-        if isinstance(node, yaml.MappingNode):
-            children = [n for pair in node.value for n in pair]
-        elif isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
-        else:
-            children = []
-        sizes[id(node)] = 1 + sum(size(child) for child in children)
+        sizes[id(node)] = 1 + sum(size(child) for child in _children(node))
         return sizes[id(node)]
 
     size(root)
@@ -139,16 +142,8 @@ def _refuse_alias_bombs(root: yaml.Node, path: Path) -> None:
     if sizes[id(root)] - len(sizes) <= ALIAS_EXPANSION_BUDGET:
         return
     node = root
-    while True:  # descend to the innermost node that alone exceeds the budget, for its line
-        if isinstance(node, yaml.MappingNode):
-            children = [n for pair in node.value for n in pair]
-        elif isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
-        else:
-            break
-        big = [c for c in children if sizes[id(c)] > ALIAS_EXPANSION_BUDGET]
-        if not big:
-            break
+    # descend to the innermost node that alone exceeds the budget, for its line
+    while big := [c for c in _children(node) if sizes[id(c)] > ALIAS_EXPANSION_BUDGET]:
         node = big[0]
     raise InputError(
         f"YAML aliases expand to {sizes[id(root)]:,} nodes, more than the "

@@ -71,9 +71,7 @@ def parse_yaml_model(path: Path, model: type[M], what: str, docs: str) -> tuple[
     index = _line_index(root)
     if not isinstance(data, dict):
         raise InputError(f"expected a mapping of {what} keys at the top level", path=path)
-    known = {name for name, field in model.model_fields.items()} | {
-        field.alias for field in model.model_fields.values() if field.alias
-    }
+    known = set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
     if data and not known.intersection(map(str, data)):
         # some other file (a password file, a config): its keys are its contents, never echo them
         raise InputError(
