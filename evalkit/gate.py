@@ -221,21 +221,24 @@ def _candidate_bound(
 def _uninformative(
     rule: str, check: str, row: MetricResult, ctx: GateContext
 ) -> GateOutcome | None:
-    """Not evaluated, when the row is the accuracy of a probe whose baseline had nothing to lose.
+    """Not evaluated, when the row is a verdict metric of a probe whose baseline had nothing to lose.
 
     A baseline at chance (or one that could not answer most items) cannot get worse, so the
     candidate being "not worse" says nothing about forgetting: such a check must not pass.
     """
-    if row.section != PROBE or row.metric != "accuracy":
+    if row.section != PROBE:
         return None
-    probe = next((p for p in ctx.results.probes if p.probe == row.dataset), None)
+    probe = next(
+        (p for p in ctx.results.probes if p.probe == row.dataset and p.metric == row.metric),
+        None,
+    )
     if probe is None or probe.informative:
         return None
     return GateOutcome(
         rule=rule,
         check=check,
         passed=None,
-        evidence=f"not evaluated: the probe is uninformative (baseline accuracy "
+        evidence=f"not evaluated: the probe is uninformative (baseline {row.metric} "
         f"{probe.baseline or 0.0:.4f}, chance {probe.chance:.4f}, unparsable "
         f"{probe.unparsed_rate.baseline or 0.0:.0%}): the baseline had no ability to lose, so "
         "the comparison says nothing about forgetting",

@@ -127,12 +127,17 @@ class DatasetResult(Model):
 
 
 class ProbeVerdict(Interval):
-    """Forgetting on one probe pack: non-inferiority of the candidate's accuracy."""
+    """Forgetting on one metric of a probe pack: non-inferiority of the candidate."""
 
     probe: str
     version: str
+    metric: str = "accuracy"
+    method: str = "generate"  # how both arms answered: generate | loglik
+    higher_is_better: bool = True
     n: int
-    lower_bound: float  # one-sided, at `confidence`
+    # one-sided, at `confidence`, of the candidate's gain (candidate − baseline; baseline −
+    # candidate when lower is better): non-inferior when it clears −margin; None if unknown
+    lower_bound: float | None
     margin: float
     confidence: float
     non_inferior: bool  # the lower bound clears −margin

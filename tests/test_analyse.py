@@ -8,23 +8,38 @@ import pytest
 
 from evalkit.analysis.analyse import probe_verdicts, verdict
 from evalkit.results import Analysis, MetricResult
+from evalkit.scoring.probes import PROBE_KINDS, VerdictSpec
 from evalkit.suite.schema import NonInferior
 
 
 def _row(
-    metric: str, base: float, cand: float, lower: float, n: int = 100, dataset: str = "p"
-) -> MetricResult:
+    metric: str, base: float, cand: float, lower: float, n: int = 100, dataset: str = "p",
+    upper: float | None = None,
+) -> MetricResult:  # fmt: skip
     section = "task" if dataset == "heldout" else "probe"
+    upper = cand - base + 0.05 if upper is None else upper
     return MetricResult(dataset=dataset, section=section, kind=section, metric=metric,
                         baseline=base, candidate=cand, diff=cand - base, ci_low=lower,
-                        ci_high=cand - base + 0.05, confidence=0.95, n=n, resamples=1000,
-                        quantiles={"0.05": lower})  # fmt: skip
+                        ci_high=upper, confidence=0.95, n=n, resamples=1000,
+                        quantiles={"0.05": lower, "0.95": upper})  # fmt: skip
 
 
-def _loaded(*probes: tuple[str, str]) -> SimpleNamespace:
+def _loaded(*probes: tuple[str, str], verdicts: tuple[VerdictSpec, ...] = ()) -> SimpleNamespace:
     return SimpleNamespace(
         suite=SimpleNamespace(probe_margin=NonInferior(margin=0.05, confidence=0.95)),
-        probes=[SimpleNamespace(name=n, kind=k, version="1") for n, k in probes],
+        probes=[
+            SimpleNamespace(
+                name=n,
+                kind=k,
+                version="1",
+                method="generate",
+                pack=SimpleNamespace(
+                    verdicts=verdicts
+                    or (VerdictSpec("accuracy", True, PROBE_KINDS.lookup(k).chance),)
+                ),
+            )  # fmt: skip
+            for n, k in probes
+        ],
     )
 
 
@@ -57,6 +72,29 @@ def test_probe_verdicts(kind, acc, unparsed, non_inferior, informative, collapse
         collapse,
     )
     assert v.lower_bound == acc[2] and v.margin == 0.05
+
+
+def test_a_baseline_barely_above_chance_is_uninformative() -> None:
+    """Above chance is not enough: it must be above chance with the margin's confidence."""
+    [barely] = probe_verdicts(
+        _probe((0.27, 0.27, -0.01), (0.0, 0.0)), _loaded(("p", "multiple_choice"))
+    )
+    [clear] = probe_verdicts(
+        _probe((0.40, 0.40, -0.01), (0.0, 0.0)), _loaded(("p", "multiple_choice"))
+    )
+    assert (barely.informative, clear.informative) == (False, True)
+
+
+def test_a_lower_is_better_metric_is_judged_the_right_way_round() -> None:
+    """Over-refusal (lower is better): the candidate refusing more is the loss."""
+    spec = (VerdictSpec("safe.refusal_rate", False, 1.0),)
+    worse = Analysis(metrics=[_row("safe.refusal_rate", 0.10, 0.30, 0.12, upper=0.28)])
+    better = Analysis(metrics=[_row("safe.refusal_rate", 0.30, 0.10, -0.28, upper=-0.12)])
+    [w] = probe_verdicts(worse, _loaded(("p", "refusal"), verdicts=spec))
+    [b] = probe_verdicts(better, _loaded(("p", "refusal"), verdicts=spec))
+    assert (w.metric, w.higher_is_better, w.informative) == ("safe.refusal_rate", False, True)
+    assert w.lower_bound == pytest.approx(-0.28) and not w.non_inferior
+    assert b.lower_bound == pytest.approx(0.12) and b.non_inferior
 
 
 def test_verdict_sentence_follows_the_interval() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
+from statistics import NormalDist
 
 import pandas as pd
 
@@ -27,7 +29,6 @@ from evalkit.results import (
     Transfer,
     Verdict,
 )
-from evalkit.scoring.probes import PROBE_KINDS
 from evalkit.suite.load import LoadedSuite
 
 
@@ -48,42 +49,83 @@ def primary_metric(loaded: LoadedSuite) -> str:
 
 
 def probe_verdicts(analysis: Analysis, loaded: LoadedSuite) -> list[ProbeVerdict]:
-    """Forgetting verdict per probe: non-inferiority of the candidate's accuracy at the suite's margin."""
+    """Forgetting verdicts: for each metric a pack declares (`verdicts`), non-inferiority of
+    the candidate at the suite's margin, the right way round for its direction.
+
+    A verdict is informative only when the baseline had an ability to lose: its value beats
+    the pack's chance level with confidence (a one-sided Wilson bound at the margin's
+    confidence), and, for generated answers, it could answer most items.
+    """
     margin = loaded.suite.probe_margin
     out = []
     for probe in loaded.probes:
-        acc = analysis.metric(probe.name, "accuracy", PROBE)
         unparsed = analysis.metric(probe.name, "unparsed_rate", PROBE)
-        if acc is None or unparsed is None:
-            continue
-        lower = acc.quantiles[quantile_key(1 - margin.confidence)]
-        chance = PROBE_KINDS.lookup(probe.kind).chance
-        ub, uc = unparsed.baseline or 0.0, unparsed.candidate or 0.0
-        out.append(
-            ProbeVerdict(
-                probe=probe.name,
-                version=probe.version,
-                n=acc.n,
-                baseline=acc.baseline,
-                candidate=acc.candidate,
-                diff=acc.diff,
-                ci_low=acc.ci_low,
-                ci_high=acc.ci_high,
-                lower_bound=lower,
-                margin=margin.margin,
-                confidence=margin.confidence,
-                non_inferior=non_inferior(lower, margin.margin),
-                unparsed_rate=ArmValues(baseline=unparsed.baseline, candidate=unparsed.candidate),
-                chance=chance,
-                # forgetting needs an ability to forget: a baseline at chance, or one that
-                # cannot answer most items, makes "not worse" vacuous
-                informative=ub < 0.5 and (acc.baseline or 0.0) > chance,
-                # more than half the answers unparsable where the baseline had few: the
-                # fine-tune answers in its task format instead of answering the question
-                format_collapse=uc >= 0.5 and uc - ub >= 0.25,
+        ub = (unparsed.baseline or 0.0) if unparsed else 0.0
+        uc = (unparsed.candidate or 0.0) if unparsed else 0.0
+        for spec in probe.pack.verdicts:
+            row = analysis.metric(probe.name, spec.metric, PROBE)
+            if row is None:
+                continue
+            higher = spec.higher_is_better
+            # the bound on the candidate's gain: candidate − baseline, or baseline − candidate
+            # when lower is better; non-inferior when it clears −margin either way
+            if higher:
+                bound = row.quantiles.get(quantile_key(1 - margin.confidence))
+            else:
+                upper = row.quantiles.get(quantile_key(margin.confidence))
+                bound = None if upper is None else -upper
+            baseline = row.baseline
+            beats = baseline is not None and beats_chance(
+                baseline, row.n, spec.chance, higher, margin.confidence
             )
-        )
+            out.append(
+                ProbeVerdict(
+                    probe=probe.name,
+                    version=probe.version,
+                    metric=spec.metric,
+                    method=probe.method,
+                    higher_is_better=higher,
+                    n=row.n,
+                    baseline=row.baseline,
+                    candidate=row.candidate,
+                    diff=row.diff,
+                    ci_low=row.ci_low,
+                    ci_high=row.ci_high,
+                    lower_bound=bound,
+                    margin=margin.margin,
+                    confidence=margin.confidence,
+                    non_inferior=bound is not None and non_inferior(bound, margin.margin),
+                    unparsed_rate=ArmValues(
+                        baseline=unparsed.baseline if unparsed else None,
+                        candidate=unparsed.candidate if unparsed else None,
+                    ),
+                    chance=spec.chance,
+                    # forgetting needs an ability to forget: a baseline at chance, or one that
+                    # cannot answer most items, makes "not worse" vacuous
+                    informative=ub < 0.5 and beats,
+                    # more than half the answers unparsable where the baseline had few: the
+                    # fine-tune answers in its task format instead of answering the question
+                    format_collapse=uc >= 0.5 and uc - ub >= 0.25,
+                )
+            )
     return out
+
+
+def beats_chance(value: float, n: int, chance: float, higher: bool, confidence: float) -> bool:
+    """Whether a rate over `n` items is better than `chance` with one-sided `confidence`
+    (the Wilson score bound; beyond it when lower is better).
+
+    >>> beats_chance(0.35, 200, 0.25, True, 0.95), beats_chance(0.27, 200, 0.25, True, 0.95)
+    (True, False)
+    >>> beats_chance(0.10, 250, 1.0, False, 0.95)
+    True
+    """
+    if n <= 0:
+        return False
+    z = NormalDist().inv_cdf(confidence)
+    centre = (value + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(value * (1 - value) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half > chance if higher else centre + half < chance
 
 
 def _gap(a: float | None, b: float | None) -> float | None:
@@ -178,11 +220,16 @@ def analyse(table: pd.DataFrame, loaded: LoadedSuite) -> Analysis:
     datasets: dict[str, DatasetResult] = {}
     metrics: dict[str, list[MetricResult]] = {}
     keys = table[["dataset", "section", "kind"]].drop_duplicates().itertuples(index=False)
+    lower = {
+        p.name: frozenset(v.metric for v in p.pack.verdicts if not v.higher_is_better)
+        for p in loaded.probes
+    }
     for dataset, section, kind in keys:
         datasets[dataset], metrics[dataset] = dataset_analysis(
             table, dataset, section=section, kind=kind, task_type=suite.task.type,
             labels=loaded.labels, stats=suite.stats,
             scorers=tuple(s.info for s in loaded.scorers), fields=loaded.fields,
+            lower_is_better=lower.get(dataset, frozenset()) if section == PROBE else frozenset(),
         )  # fmt: skip
     rubrics, rubric_rows = rubric_analysis(table, loaded)
     for row in rubric_rows:

@@ -66,6 +66,7 @@ class MetricContext:
     scorers: tuple[ScorerInfo, ...] = ()
     arm: str = ""
     fields: tuple[str, ...] = ()  # an extraction task's field paths, as labels are a label task's
+    lower_is_better: frozenset[str] = frozenset()  # a probe pack's metrics declared so
     shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def once(self, key: str, build: Callable[[], Any]) -> Any:
@@ -220,6 +221,54 @@ def _unparsed_rate(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
     """Answers with no label (no JSON object, for extraction) that are not failed requests
     (those have error_rate)."""
     return ((flag(rows, "parsed") == 0) & ~errored(rows)).astype(float)
+
+
+def _score_entries(rows: pd.DataFrame, name: str) -> list[Any]:
+    column = rows["scores"] if "scores" in rows else [None] * len(rows)
+    return [e.get(name) if isinstance(e, dict) else None for e in column]
+
+
+def _probe_values(name: str) -> PerItem:
+    # an item the metric does not cover (XSTest's safe items for unsafe.refusal_rate) is NaN
+    return lambda rows, ctx: np.array(
+        [np.nan if v is None else float(v) for v in _score_entries(rows, name)]
+    )
+
+
+def _probe_ratio(name: str) -> Corpus:
+    """Σ passed / Σ counted over the items (IFEval's instruction-level accuracy)."""
+
+    def statistic(rows: pd.DataFrame, ctx: MetricContext) -> Statistic:
+        pairs = [v if isinstance(v, list | tuple) else (0, 0) for v in _score_entries(rows, name)]
+        passed = np.array([float(p) for p, _ in pairs])
+        counted = np.array([float(c) for _, c in pairs])
+        return lambda w: (w @ passed) / np.where((w @ counted) == 0, np.nan, w @ counted)
+
+    return statistic
+
+
+@metric_family("probe", sections=(PROBE,))
+def _probe(b: pd.DataFrame, c: pd.DataFrame, ctx: MetricContext) -> list[MetricSpec]:
+    """One metric per score a probe's rows carry (accuracy_norm, IFEval's, XSTest's), with the
+    direction the pack declares; a [passed, counted] score is a ratio over all items."""
+    entries = [*_score_entries_all(b), *_score_entries_all(c)]
+    names = list(dict.fromkeys(k for e in entries for k in e))
+    out = []
+    for name in names:
+        ratio = any(isinstance(e.get(name), list | tuple) for e in entries)
+        higher = name not in ctx.lower_is_better
+        if ratio:
+            out.append(MetricSpec(name, corpus=_probe_ratio(name), higher_is_better=higher,
+                                  headline=True))  # fmt: skip
+        else:
+            out.append(MetricSpec(name, per_item=_probe_values(name), higher_is_better=higher,
+                                  headline=True))  # fmt: skip
+    return out
+
+
+def _score_entries_all(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    column = rows["scores"] if "scores" in rows else []
+    return [e for e in column if isinstance(e, dict)]
 
 
 def _f1(rows: pd.DataFrame, ctx: MetricContext) -> dict[str, Statistic]:
@@ -494,10 +543,13 @@ def dataset_analysis(
     stats: Stats,
     scorers: tuple[ScorerInfo, ...] = (),
     fields: tuple[str, ...] = (),
+    lower_is_better: frozenset[str] = frozenset(),
 ) -> tuple[DatasetResult, list[MetricResult]]:
     """Everything the report says about one dataset: its details and its metric rows."""
     b, c = paired_rows(table, dataset)
-    ctx = MetricContext(task_type, tuple(labels), section, scorers, fields=fields)
+    ctx = MetricContext(
+        task_type, tuple(labels), section, scorers, fields=fields, lower_is_better=lower_is_better
+    )
     computed = statistics_for(b, c, ctx)
     results = paired_bootstrap(
         {name: (p.baseline, p.candidate) for name, p in computed.items()},

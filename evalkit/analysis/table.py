@@ -20,6 +20,7 @@ from evalkit.scoring.extract import extract_label, same_label
 from evalkit.scoring.fields import FieldScores, score_extraction
 from evalkit.scoring.format import default_checks, run_checks
 from evalkit.scoring.memorisation import TrainingAnswers, copies_training, training_answers
+from evalkit.scoring.loglik import pick
 from evalkit.scoring.probes import extract_answer, is_correct
 from evalkit.scoring.reference import reference_scores
 from evalkit.suite.load import LoadedSuite
@@ -32,6 +33,7 @@ COLUMNS = [
     "scores",  # built-in per-answer scores: reference metrics, copies_training
     "input_tokens", "output_tokens", "latency_s", "cached", "attempts",
     "judge",  # rubric judgments, filled in by evalkit.run.judge after the arms' pass
+    "choice_logliks", "choice",  # a loglik probe: each choice's log-likelihood, the one chosen
 ]  # fmt: skip
 
 
@@ -73,8 +75,13 @@ def _score(
         row.update(fields=None, scores={})
     if row["error"] is not None:
         row.update(label=None, parsed=False, correct=False, checks={}, format_ok=False, custom={})
+        if tp.method == "loglik":  # a failed request is a wrong answer under every metric
+            row["scores"] = {"accuracy_norm": 0.0}
         return
     output = row["output"]
+    if tp.method == "loglik":
+        _score_loglik(row, tp, loaded)
+        return
     if tp.section == PROBE:
         kind = next(p.kind for p in loaded.probes if p.name == tp.dataset)
         answer = extract_answer(kind, output, row["input"])
@@ -107,6 +114,32 @@ def _score(
     row["custom"] = score_row(loaded.scorers, row) if loaded.scorers else {}
 
 
+def _score_loglik(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
+    """A loglik probe row: the choice by log-likelihood (accuracy) and per character of the
+    choice (accuracy_norm), as lm-eval's `acc` and `acc_norm`."""
+    probe = next(p for p in loaded.probes if p.name == tp.dataset)
+    item = next(it for it in probe.items if it.id == row["id"])
+    choices = probe.pack.item_choices(item)
+    logliks = row["choice_logliks"]
+    if logliks is None or len(logliks) != len(choices):
+        row.update(error="the model returned no log-likelihood for every choice",
+                   label=None, parsed=False, correct=False, checks={}, format_ok=False,
+                   custom={}, scores={"accuracy_norm": 0.0})  # fmt: skip
+        return
+    choice, choice_norm = pick(logliks, choices)
+    row.update(
+        output=choices[choice],
+        label=str(choice),
+        parsed=True,
+        correct=choice == item.gold,
+        checks={},
+        format_ok=None,
+        custom={},
+        choice=choice,
+        scores={"accuracy_norm": float(choice_norm == item.gold)},
+    )
+
+
 def build_table(
     plan: Plan, records: dict[tuple[str, str], Record], loaded: LoadedSuite
 ) -> pd.DataFrame:
@@ -131,6 +164,8 @@ def build_table(
                 "input": ps.input,
                 "target": ps.target,
                 "judge": None,
+                "choice_logliks": None,
+                "choice": None,
             }
             if rec is None:
                 row.update(output="", error="no result recorded for this sample",
@@ -139,7 +174,8 @@ def build_table(
             else:
                 row.update(output=rec.output, error=rec.error, input_tokens=rec.input_tokens,
                            output_tokens=rec.output_tokens, latency_s=rec.latency_s,
-                           cached=rec.cached, attempts=rec.attempts)  # fmt: skip
+                           cached=rec.cached, attempts=rec.attempts,
+                           choice_logliks=list(rec.logliks) if rec.logliks else None)  # fmt: skip
             _score(row, tp, loaded, known)
             rows.append(row)
     return table_of(rows)

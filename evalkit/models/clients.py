@@ -64,6 +64,7 @@ class Completion:
     output_tokens: int | None
     stop_reason: str | None
     seconds: float | None = None  # the provider's own timing (a local batch's share), if any
+    logliks: tuple[float, ...] | None = None  # a loglik request: one per continuation
 
 
 class AttemptFailed(Exception):
@@ -84,6 +85,10 @@ class Client(Protocol):
     async def generate(
         self, messages: tuple[tuple[str, str], ...], config: GenConfig
     ) -> Completion: ...
+
+    async def loglik(self, context: str, continuations: tuple[str, ...]) -> Completion:
+        """Each continuation's summed log-probability given the plain-text context."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -123,7 +128,8 @@ def _env_name(service: str) -> str:
 
 @dataclass(frozen=True)
 class _Target:
-    url: str
+    url: str  # chat completions
+    completions_url: str  # legacy completions: prompt log-probabilities (loglik probes)
     model: str  # the id the server sees, passed through unchanged (ft:gpt-4o-mini:org::id)
     api_key: str | None
 
@@ -152,7 +158,8 @@ def _target(spec: ModelSpec) -> _Target:
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"base_url is not an http(s) URL: {_safe_url(base)}", where=where)
-    return _Target(base.rstrip("/") + "/chat/completions", model, key)
+    base = base.rstrip("/")
+    return _Target(base + "/chat/completions", base + "/completions", model, key)
 
 
 def _safe_url(url: str) -> str:
@@ -216,6 +223,42 @@ def parse_completion(body: bytes) -> Completion:
     )
 
 
+def parse_echo_logprobs(body: bytes, context: str, continuations: tuple[str, ...]) -> Completion:
+    """An echoed /completions body → each continuation's summed log-probability.
+
+    A continuation's tokens are the prompt tokens that start at or after the end of the
+    context (by `text_offset`); the context's trailing whitespace belongs to the
+    continuation, as in lm-eval's pair encoding. AttemptFailed (transient) if malformed.
+    """
+    start = len(context.rstrip())
+    try:
+        data = json.loads(body)
+        choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
+        logliks = []
+        for choice, continuation in zip(choices, continuations, strict=True):
+            lp = choice["logprobs"]
+            end = len(context) + len(continuation)
+            total = 0.0
+            for offset, value in zip(lp["text_offset"], lp["token_logprobs"], strict=True):
+                # tokens past the prompt are the one generated token
+                if start <= offset < end:
+                    total += float(value)
+            logliks.append(total)
+        usage = data.get("usage") or {}
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise AttemptFailed(
+            f"the completions server sent no echoed prompt log-probabilities ({len(body)} bytes)",
+            transient=False,
+        ) from None
+    return Completion(
+        text="",
+        input_tokens=usage.get("prompt_tokens"),
+        output_tokens=0,
+        stop_reason="loglik",
+        logliks=tuple(logliks),
+    )
+
+
 class OpenAICompatClient:
     """Chat completions over aiohttp; one session per client, created inside the running loop."""
 
@@ -260,6 +303,24 @@ class OpenAICompatClient:
     async def generate(
         self, messages: tuple[tuple[str, str], ...], config: GenConfig
     ) -> Completion:
+        return parse_completion(await self._post(self._target.url, self._body(messages, config)))
+
+    async def loglik(self, context: str, continuations: tuple[str, ...]) -> Completion:
+        """One /completions request for all of an item's choices, with `echo` and `logprobs`
+        (the convention of lm-eval's `local-completions`): the prompt's own tokens come back
+        with their log-probabilities, and each continuation's are those past the context."""
+        body = {
+            "model": self._target.model,
+            "prompt": [context + c for c in continuations],
+            "max_tokens": 1,  # vLLM wants at least one; the generated token is not counted
+            "temperature": 0,
+            "logprobs": 1,
+            "echo": True,
+        }
+        raw = await self._post(self._target.completions_url, json.dumps(body).encode())
+        return parse_echo_logprobs(raw, context, continuations)
+
+    async def _post(self, url: str, data: bytes) -> bytes:
         import aiohttp
 
         if self._session is None:
@@ -269,9 +330,7 @@ class OpenAICompatClient:
                 timeout=aiohttp.ClientTimeout(total=None),
             )
         try:
-            async with self._session.post(
-                self._target.url, data=self._body(messages, config), headers=self._headers
-            ) as response:
+            async with self._session.post(url, data=data, headers=self._headers) as response:
                 body = await response.read()
                 if response.status != 200:
                     raise AttemptFailed(
@@ -281,10 +340,10 @@ class OpenAICompatClient:
                     )
         except aiohttp.ClientError as e:  # refused, reset, dropped mid-body
             raise AttemptFailed(
-                f"{type(e).__name__}: {e}".replace(self._target.url, self.endpoint),
+                f"{type(e).__name__}: {e}".replace(url, _safe_url(url)),
                 transient=True,
             ) from None
-        return parse_completion(body)
+        return body
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -382,6 +441,21 @@ class InspectClient:
         return AttemptFailed(
             f"{type(inner).__name__}: {inner}", transient=bool(decision), retry_after=wait
         )
+
+    async def loglik(self, context: str, continuations: tuple[str, ...]) -> Completion:
+        # evalkit's own in-process providers (local/, evalkit-test/) score log-likelihoods
+        score = getattr(self._model.api, "loglik", None)
+        if score is None:
+            raise InputError(
+                f"{self._model.api.model_name}: this provider returns no prompt log-probabilities"
+                "; answer the probe with method: generate"
+            )
+        try:
+            return await score(context, continuations)
+        except InputError:
+            raise
+        except Exception as e:
+            raise self._classify(e) from None
 
     async def aclose(self) -> None:
         return None

@@ -41,7 +41,9 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from evalkit.errors import InputError, RunFailed
+from evalkit.models.clients import Completion
 from evalkit.models import fetch
+from evalkit.scoring.loglik import encode_pair
 
 T = TypeVar("T")
 DEFAULT_MAX_TOKENS = 128
@@ -85,12 +87,22 @@ class Request:
 
 
 @dataclass(frozen=True)
+class LoglikRequest:
+    """Score each continuation of a plain-text context (no chat template, as lm-eval)."""
+
+    context: str
+    continuations: tuple[str, ...]
+    settings: str = "loglik"  # never equal to a generation's Settings: batches never mix
+
+
+@dataclass(frozen=True)
 class Result:
     text: str
     input_tokens: int
     output_tokens: int
     stop_reason: str
     seconds: float
+    logliks: tuple[float, ...] | None = None
 
 
 class Engine:
@@ -122,7 +134,75 @@ class Engine:
         self.model = model
         self.eos_ids = _eos_ids(self.tokenizer, model)
 
-    def run(self, requests: list[Request]) -> list[Result]:
+    def run(self, requests: list[Any]) -> list[Result]:
+        """Generate for (or score) a batch of requests that share `settings`."""
+        if isinstance(requests[0], LoglikRequest):
+            return self.score(requests)
+        return self.generate(requests)
+
+    def encode(self, text: str) -> list[int]:
+        # lm-eval's hf backend encodes loglik text without special tokens (no BOS added)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def score(self, requests: list[LoglikRequest]) -> list[Result]:
+        """Each request's continuation log-likelihoods, as lm-eval's `hf` backend computes them.
+
+        The context is run once and its cached keys and values are shared by all of its
+        continuations (exact: lm-eval's input is context tokens + continuation tokens too);
+        a continuation's log-likelihood is the sum of its tokens' log-probabilities.
+        """
+        torch = self._torch
+        results = []
+        for req in requests:
+            started = time.perf_counter()
+            pairs = [encode_pair(self.encode, req.context, c) for c in req.continuations]
+            context_ids = pairs[0][0]
+            conts = [cont for _, cont in pairs]
+            with torch.inference_mode():
+                logliks = self._continuation_logliks(torch, context_ids, conts)
+            results.append(
+                Result(
+                    text="",
+                    input_tokens=len(context_ids) + sum(map(len, conts)),
+                    output_tokens=0,
+                    stop_reason="loglik",
+                    seconds=time.perf_counter() - started,
+                    logliks=tuple(logliks),
+                )
+            )
+        return results
+
+    def _continuation_logliks(
+        self, torch: Any, context_ids: list[int], conts: list[list[int]]
+    ) -> list[float]:
+        if not context_ids:  # lm-eval scores an empty context after the end-of-text token
+            context_ids = [self.tokenizer.eos_token_id]
+        out = self.model(input_ids=torch.tensor([context_ids]), use_cache=True)
+        first = out.logits[0, -1].float().log_softmax(-1)  # predicts each first token
+        logliks = [float(first[c[0]]) for c in conts]
+        rest = [c for c in conts if len(c) > 1]
+        if not rest:  # single-token choices (MMLU's letters): one forward pass in all
+            return logliks
+        width = max(len(c) for c in rest) - 1
+        inputs = torch.full((len(rest), width), self.tokenizer.pad_token_id)
+        mask = torch.zeros((len(rest), len(context_ids) + width), dtype=torch.long)
+        mask[:, : len(context_ids)] = 1
+        for i, c in enumerate(rest):
+            inputs[i, : len(c) - 1] = torch.tensor(c[:-1])
+            mask[i, len(context_ids) : len(context_ids) + len(c) - 1] = 1
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(len(rest))
+        logits = self.model(input_ids=inputs, attention_mask=mask, past_key_values=cache).logits
+        logprobs = logits.float().log_softmax(-1)
+        extra = iter(
+            float(logprobs[i, torch.arange(len(c) - 1), torch.tensor(c[1:])].sum())
+            for i, c in enumerate(rest)
+        )
+        return [
+            ll + next(extra) if len(c) > 1 else ll for ll, c in zip(logliks, conts, strict=True)
+        ]
+
+    def generate(self, requests: list[Request]) -> list[Result]:
         """Generate for a batch of requests that share `settings`."""
         torch = self._torch
         settings = requests[0].settings
@@ -332,6 +412,19 @@ class LocalModel(ModelAPI):
         )
         output.time = result.seconds
         return output
+
+    async def loglik(self, context: str, continuations: tuple[str, ...]) -> Completion:
+        """Each continuation's summed log-probability given the context (lm-eval's `hf`)."""
+        request = LoglikRequest(context, tuple(continuations))
+        result = await asyncio.wrap_future(self._batcher.submit(request))
+        return Completion(
+            text="",
+            input_tokens=result.input_tokens,
+            output_tokens=0,
+            stop_reason="loglik",
+            seconds=result.seconds,
+            logliks=result.logliks,
+        )
 
     def max_connections(self) -> int:
         # More concurrent samples than one batch would only wait in the queue.

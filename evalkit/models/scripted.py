@@ -43,6 +43,7 @@ class ScriptedModel(ModelAPI):
         fail_times: int | None = None,
         script: str | None = None,
         delay: float = 0.0,
+        prefer: dict[str, str] | None = None,
         **model_args: Any,
     ) -> None:
         super().__init__(model_name, base_url, api_key, [], config)
@@ -58,6 +59,7 @@ class ScriptedModel(ModelAPI):
         self._fail_times = fail_times
         self._failures: dict[str, int] = {}
         self._delay = delay
+        self._prefer = sorted((prefer or {}).items(), key=lambda kv: -len(kv[0]))
 
     async def generate(
         self,
@@ -86,6 +88,22 @@ class ScriptedModel(ModelAPI):
         )
         output.time = time.perf_counter() - started
         return output
+
+    async def loglik(self, context: str, continuations: tuple[str, ...]) -> Any:
+        """Scripted log-likelihoods: the choice `prefer` names for a key found in the context
+        scores -1; every other continuation -2 less a hundredth per character."""
+        from evalkit.models.clients import Completion
+
+        for key in self._fail_on:
+            if key in context:
+                raise ScriptedFailure(f"scripted failure for input containing {key!r}")
+        chosen = next((c for k, c in self._prefer if k in context), None)
+        logliks = tuple(
+            -1.0 if chosen is not None and c.strip() == chosen else -2.0 - 0.01 * len(c)
+            for c in continuations
+        )
+        words = len(context.split()) + sum(len(c.split()) for c in continuations)
+        return Completion("", words, 0, "loglik", 0.0, logliks)
 
     def should_retry(self, ex: BaseException) -> bool:
         return isinstance(ex, ScriptedFailure)

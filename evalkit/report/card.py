@@ -61,10 +61,11 @@ class CardResult(CardModel):
 class CardProbe(CardModel):
     probe: str
     version: str
+    metric: str
     n: int
     baseline: float | None
     candidate: float | None
-    lower_bound: float
+    lower_bound: float | None
     margin: float
     verdict: Literal["non-inferior", "not shown", "uninformative"]
 
@@ -139,13 +140,13 @@ def _limits(results: Results) -> list[str]:
             f"{len(results.contamination)} evaluation items match training items; scores on "
             "them may reflect memorisation."
         )
-    vacuous = [p.probe for p in results.probes if not p.informative]
+    vacuous = list(dict.fromkeys(p.probe for p in results.probes if not p.informative))
     if vacuous:
         out.append(
             f"Forgetting was not measured on {', '.join(vacuous)}: the baseline did not beat "
             "chance there."
         )
-    collapsed = [p.probe for p in results.probes if p.format_collapse]
+    collapsed = list(dict.fromkeys(p.probe for p in results.probes if p.format_collapse))
     if collapsed:
         out.append(f"The candidate answers {', '.join(collapsed)} in its task format instead.")
     if results.gates and results.gates.not_evaluated:
@@ -277,12 +278,13 @@ def card_markdown(card: Card) -> str:
     ]
     if card.probes:
         lines += [
-            "## Forgetting probes (accuracy)",
+            "## Forgetting probes",
             "",
-            "| probe | items | baseline | candidate | lower bound | margin | verdict |",
-            "|---|---|---|---|---|---|---|",
+            "| probe | metric | items | baseline | candidate | bound of gain | margin | verdict |",
+            "|---|---|---|---|---|---|---|---|",
             *(
-                f"| {md_text(p.probe)} v{md_text(p.version)} | {p.n} | {num(p.baseline)} | "
+                f"| {md_text(p.probe)} v{md_text(p.version)} | {md_text(p.metric)} | {p.n} | "
+                f"{num(p.baseline)} | "
                 f"{num(p.candidate)} | {signed(p.lower_bound)} | {p.margin:g} | {p.verdict} |"
                 for p in card.probes
             ),

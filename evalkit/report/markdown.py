@@ -116,6 +116,7 @@ def _probe_lines(results: Results) -> list[str]:
     rows = [
         (
             md_text(p.probe),
+            md_text(p.metric + ("" if p.higher_is_better else " (lower is better)")),
             p.n,
             num(p.baseline),
             num(p.candidate),
@@ -130,8 +131,9 @@ def _probe_lines(results: Results) -> list[str]:
         )
         for p in results.probes
     ]
-    header = ("probe", "n", "baseline", "candidate", "diff", "lower bound", "non-inferior")
-    return ["### Forgetting probes (accuracy)", "", *_table((*header, "format collapse"), rows)]
+    header = ("probe", "metric", "n", "baseline", "candidate", "diff", "bound of gain",
+              "non-inferior")  # fmt: skip
+    return ["### Forgetting probes", "", *_table((*header, "format collapse"), rows)]
 
 
 def _economics_lines(results: Results) -> list[str]:

@@ -58,6 +58,8 @@ class ResponseCache:
             "latency_s": record.latency_s,
             "stop_reason": record.stop_reason,
         }
+        if record.logliks is not None:
+            answer["logliks"] = list(record.logliks)
         self._pending.append((record.key, json.dumps(answer, ensure_ascii=False), time.time()))
         if time.monotonic() - self._flushed >= _FLUSH_S:
             self.flush()
@@ -90,4 +92,5 @@ def cached_record(task: str, item: str, key: str, answer: dict) -> Record:
         attempts=0,
         cached=True,
         stop_reason=answer.get("stop_reason"),
+        logliks=tuple(answer["logliks"]) if answer.get("logliks") is not None else None,
     )

@@ -44,13 +44,18 @@ class Request:
     model: ModelSpec
     messages: tuple[tuple[str, str], ...]
     config: GenConfig
+    continuations: tuple[str, ...] = ()  # a loglik request: the context is messages[0]
 
     @cached_property
     def key(self) -> str:
-        """What decides the answer: the arm's identity, the messages and the settings."""
-        c = self.config
-        payload = [self.model.identity, self.messages,
-                   [c.max_tokens, c.temperature, c.top_p, c.seed, list(c.stop)]]  # fmt: skip
+        """What decides the answer: the arm's identity, the messages and the settings (a
+        loglik request: the context and its continuations, which no setting changes)."""
+        if self.continuations:
+            payload: list = [self.model.identity, "loglik", self.messages, self.continuations]
+        else:
+            c = self.config
+            payload = [self.model.identity, self.messages,
+                       [c.max_tokens, c.temperature, c.top_p, c.seed, list(c.stop)]]  # fmt: skip
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
@@ -172,6 +177,7 @@ class Engine:
                     attempts=tries[0],
                     cached=False,
                     stop_reason=completion.stop_reason,
+                    logliks=completion.logliks,
                 )
             )
             return
@@ -187,7 +193,11 @@ class Engine:
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(limit):
-                    completion = await client.generate(req.messages, req.config)
+                    if req.continuations:
+                        context = req.messages[0][1]
+                        completion = await client.loglik(context, req.continuations)
+                    else:
+                        completion = await client.generate(req.messages, req.config)
             except TimeoutError:
                 raise AttemptFailed(
                     f"no answer within {self._policy.timeout:g} s (run.timeout)", transient=True

@@ -65,7 +65,10 @@ def plan_requests(plan: Plan) -> list[Request]:
             seed=tp.seed,
             stop=tuple(tp.stop or ()),
         )
-        out += [Request(tp.name, s.id, tp.model, s.messages, config) for s in tp.samples]
+        out += [
+            Request(tp.name, s.id, tp.model, s.messages, config, s.continuations)
+            for s in tp.samples
+        ]
     return out
 
 

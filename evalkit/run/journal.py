@@ -33,6 +33,7 @@ class Record:
     attempts: int
     cached: bool
     stop_reason: str | None = None
+    logliks: tuple[float, ...] | None = None  # a loglik request's answer: one per continuation
 
 
 _RECORD_FIELDS = tuple(f.name for f in fields(Record))
@@ -72,6 +73,8 @@ def parse_lines(lines: Iterable[str]) -> Iterator[Record]:
             return  # the write the crash interrupted
         try:
             data = json.loads(line)
+            if data.get("logliks") is not None:
+                data["logliks"] = tuple(float(x) for x in data["logliks"])
             yield Record(**{k: data[k] for k in _RECORD_FIELDS if k in data})
         except (ValueError, TypeError):
             continue

@@ -16,8 +16,10 @@ from evalkit.data.items import Item
 from evalkit.errors import InputError
 from evalkit.hashing import sha256_path, sha256_text
 from evalkit.names import ARMS, PROBE, SELECTION, TASK, TRAINING_KIND, TRAINING_SAMPLE
-from evalkit.prompts import CompiledPrompt, TemplateRenderError, render_text
-from evalkit.suite.load import LoadedSuite
+from evalkit.prompts import CompiledPrompt, TemplateRenderError
+from evalkit.scoring.loglik import continuations, loglik_unsupported
+from evalkit.scoring.probes import render_probe_prompt
+from evalkit.suite.load import LoadedProbe, LoadedSuite
 from evalkit.suite.schema import Arm, Judge
 
 T = TypeVar("T")
@@ -28,7 +30,8 @@ class PlannedSample:
     id: str
     input: str
     target: str
-    messages: tuple[tuple[str, str], ...]  # (role, content)
+    messages: tuple[tuple[str, str], ...]  # (role, content); a loglik context: ("context", text)
+    continuations: tuple[str, ...] = ()  # loglik: the text each choice adds to the context
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class TaskPlan:
     seed: int | None
     stop: tuple[str, ...] | None
     samples: tuple[PlannedSample, ...]
+    method: str = "generate"  # loglik: every sample is scored by its continuations' logliks
 
     @property
     def name(self) -> str:
@@ -210,40 +214,61 @@ def plan_suite(loaded: LoadedSuite, shard: Shard | None = None) -> Plan:
                 )
             )
         for probe in loaded.probes:
-            # Both arms get the pack's own neutral prompt, never either arm's task prompt.
-            samples = tuple(
-                PlannedSample(
-                    id=it.id,
-                    input=it.input,
-                    target=it.target,
-                    messages=_messages(
-                        lambda text, p=probe: [
-                            {"role": "user", "content": render_text(p.prompt, input=text)}
-                        ],
-                        it.input,
-                        "probes",
-                        f"item {it.id!r} of probe pack {probe.name}",
-                        loaded,
-                    ),
-                )
-                for it in _take(probe.items, shard)
-            )
-            tasks.append(
-                TaskPlan(
-                    arm=arm_name,
-                    model=spec,
-                    temperature=arm.generate.temperature,
-                    top_p=arm.generate.top_p,
-                    seed=arm.generate.seed,
-                    dataset=probe.name,
-                    section=PROBE,
-                    kind=PROBE,
-                    max_tokens=probe.max_tokens,
-                    stop=None,
-                    samples=samples,
-                )
-            )
+            tasks.append(_probe_task(loaded, arm_name, spec, probe, shard))
     return Plan(suite_name=suite.name, tasks=tuple(tasks))
+
+
+def _probe_task(
+    loaded: LoadedSuite, arm_name: str, spec: ModelSpec, probe: LoadedProbe, shard: Shard | None
+) -> TaskPlan:
+    """One arm's task on a probe: the pack's own neutral text, never the arm's task prompt."""
+    arm = loaded.suite.arms[arm_name]
+    pack, loglik = probe.pack, probe.method == "loglik"
+    if loglik and (reason := loglik_unsupported(spec.model, spec.base_url)):
+        raise InputError(
+            f"arm {arm_name!r} ({arm.model}) cannot score the log-likelihood probe "
+            f"{pack.name!r}: {reason}; answer it by generation instead with method: generate",
+            path=loaded.path,
+            where=f"{probe.where}.method",
+        )
+    role = "context" if loglik else "user"
+    samples = tuple(
+        PlannedSample(
+            id=it.id,
+            input=it.input,
+            # a loglik item's target is its correct choice's index
+            target=str(it.gold) if loglik else it.target,
+            messages=_messages(
+                lambda text, it=it: [
+                    {"role": role, "content": render_probe_prompt(pack, it, probe.method)}
+                ],
+                it.input,
+                probe.where,
+                f"item {it.id!r} of probe pack {pack.name}",
+                loaded,
+            ),
+            continuations=(
+                tuple(continuations(pack.item_choices(it), pack.loglik.target_delimiter))
+                if loglik and pack.loglik
+                else ()
+            ),
+        )
+        for it in _take(probe.items, shard)
+    )
+    return TaskPlan(
+        arm=arm_name,
+        model=spec,
+        temperature=arm.generate.temperature,
+        top_p=arm.generate.top_p,
+        seed=arm.generate.seed,
+        dataset=pack.name,
+        section=PROBE,
+        kind=PROBE,
+        max_tokens=pack.max_tokens or 1,
+        stop=None,
+        samples=samples,
+        method=probe.method,
+    )
 
 
 def plan_selection(loaded: LoadedSuite) -> Plan:

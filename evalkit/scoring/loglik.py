@@ -57,3 +57,26 @@ def pick(choice_logliks: Sequence[float], choices: Sequence[str]) -> tuple[int, 
         for ll, choice in zip(choice_logliks, choices, strict=True)
     ]
     return _argmax(choice_logliks), _argmax(normed)
+
+
+# Providers whose models evalkit can ask for prompt log-probabilities (docs/probe-packs.md).
+LOGLIK_PROVIDERS = frozenset({"local", "evalkit-test", "openai-api"})
+
+
+def loglik_unsupported(model: str, base_url: str | None) -> str | None:
+    """Why a model cannot score log-likelihood probes, or None when it can.
+
+    >>> loglik_unsupported("local/smollm2-135m-instruct", None) is None
+    True
+    >>> loglik_unsupported("anthropic/claude-sonnet-4-5", None)
+    'anthropic/ is a chat API that returns no prompt log-probabilities'
+    """
+    provider = model.partition("/")[0]
+    if provider in LOGLIK_PROVIDERS or (provider == "openai" and base_url):
+        return None
+    if provider == "openai":
+        return (
+            "OpenAI's API returns no prompt log-probabilities (give base_url for a "
+            "vLLM or other OpenAI-compatible completions server)"
+        )
+    return f"{provider}/ is a chat API that returns no prompt log-probabilities"

@@ -3,10 +3,13 @@
 A pack is a folder holding `pack.yaml` (the manifest) and `items.jsonl`, or a single manifest
 file whose `items` path is relative to it. See docs/probe-packs.md for the format.
 
-Answers are scored by the pack's kind (`PROBE_KINDS`): a letter (multiple_choice) or a number
-(numeric) is extracted and compared with the target; an answer that yields nothing is a
-parse failure, scored wrong and reported separately. A new kind is one `ProbeKind` object
-registered there.
+A pack is answered by one of two methods. `generate` (a chat request with the pack's prompt):
+the answer is scored by the pack's kind (`PROBE_KINDS`), e.g. a letter (multiple_choice) or a
+number (numeric) is extracted and compared with the target; an answer that yields nothing is a
+parse failure, scored wrong and reported separately. `loglik` (lm-evaluation-harness 0.4's
+`multiple_choice`): the pack's `loglik.prompt` renders a plain-text context, and each choice
+is scored by its log-likelihood as a continuation (evalkit.scoring.loglik). A pack declares
+which metrics decide forgetting (`verdicts`), their direction and their chance level.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from evalkit.data.items import Item
 from evalkit.data.readers import jsonl_rows
@@ -29,9 +33,42 @@ from evalkit.registry import Registry
 
 LETTERS = ("A", "B", "C", "D")
 MANIFEST = "pack.yaml"
-_REQUIRED = ("name", "version", "kind", "prompt", "max_tokens", "items", "source", "licence")
-_OPTIONAL = ("description",)
+METHODS = ("generate", "loglik")
+_REQUIRED = ("name", "version", "kind", "items", "source", "licence")
+_GENERATE = ("prompt", "max_tokens")
+_OPTIONAL = ("description", "method", "loglik", "verdicts", *_GENERATE)
+_LOGLIK_KEYS = ("prompt", "target_delimiter", "choices")
+_VERDICT_KEYS = ("metric", "higher_is_better", "chance")
+_ITEM_KEYS = ("id", "input", "target", "choices")
 _PACKS_DIR = Path(__file__).resolve().parent.parent / "probes" / "packs"
+
+
+@dataclass(frozen=True)
+class ProbeItem(Item):
+    """A pack's item: a loglik item's `choices` (its target is the correct one's index), and
+    the item's other keys (an IFEval item's instructions, an XSTest item's label)."""
+
+    choices: tuple[str, ...] = ()
+    gold: int | None = None  # a loglik item's correct choice, by index
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class LoglikForm:
+    """How a pack is scored by log-likelihood (lm-eval's `multiple_choice`)."""
+
+    prompt: str  # jinja2 template text for the plain-text context; sees `input`
+    target_delimiter: str = " "
+    choices: tuple[str, ...] | None = None  # the same choices for every item, else per item
+
+
+@dataclass(frozen=True)
+class VerdictSpec:
+    """A metric that decides forgetting on a pack: its direction and what guessing scores."""
+
+    metric: str
+    higher_is_better: bool
+    chance: float
 
 
 @dataclass(frozen=True)
@@ -39,11 +76,23 @@ class ProbePack:
     name: str
     version: str
     kind: str
-    prompt: str  # jinja2 template text; sees `input`
-    max_tokens: int
-    items: tuple[Item, ...]
+    method: str  # the default method: generate | loglik
+    prompt: str | None  # the generate form's jinja2 template; sees `input`
+    max_tokens: int | None
+    loglik: LoglikForm | None
+    verdicts: tuple[VerdictSpec, ...]
+    items: tuple[ProbeItem, ...]
     source: str
     path: str  # the manifest file, for messages and the report
+
+    def methods(self) -> tuple[str, ...]:
+        """The methods this pack can be answered by."""
+        return tuple(m for m, form in (("generate", self.prompt), ("loglik", self.loglik)) if form)
+
+    def item_choices(self, item: ProbeItem) -> tuple[str, ...]:
+        """A loglik item's choices: the pack's fixed ones, or the item's own."""
+        assert self.loglik is not None
+        return self.loglik.choices or item.choices
 
 
 def builtin_packs() -> list[str]:
@@ -107,7 +156,7 @@ def _load_manifest(path: Path, folder: SuiteFolder | None) -> ProbePack:
             path=path,
             where=unknown[0],
         )
-    for key in ("name", "prompt", "items", "source", "licence"):
+    for key in ("name", "items", "source", "licence"):
         if not isinstance(manifest[key], str) or not manifest[key].strip():
             raise InputError("must be a non-empty string", path=path, where=key)
     # the name is part of metric and gate paths (probes.<name>.accuracy), like a dataset's
@@ -132,43 +181,158 @@ def _load_manifest(path: Path, folder: SuiteFolder | None) -> ProbePack:
             path=path,
             where="kind",
         )
-    max_tokens = manifest["max_tokens"]
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise InputError("must be a positive integer", path=path, where="max_tokens")
-    _check_prompt(manifest["prompt"], path)
+    prompt, max_tokens = _generate_form(manifest, path)
+    loglik = _loglik_form(manifest.get("loglik"), path)
+    method = _default_method(manifest, path, prompt is not None, loglik is not None)
     items_path = path.parent / manifest["items"]
     if folder is not None:
         items_path = folder.resolve(manifest["items"], "items", base=path.parent, named_in=path)
-    items = _read_items(items_path, kind)
+    items = _read_items(items_path, kind, loglik, prompt is not None)
     return ProbePack(
         name=manifest["name"],
         version=str(version),
         kind=kind,
-        prompt=manifest["prompt"],
+        method=method,
+        prompt=prompt,
         max_tokens=max_tokens,
+        loglik=loglik,
+        verdicts=_verdicts(manifest.get("verdicts"), kind, path),
         items=items,
         source=manifest["source"],
         path=str(path),
     )
 
 
-def _check_prompt(prompt: str, path: Path) -> None:
+def _generate_form(manifest: dict, path: Path) -> tuple[str | None, int | None]:
+    """The generate form's prompt and max_tokens; both or neither."""
+    given = [k for k in _GENERATE if k in manifest]
+    if not given:
+        return None, None
+    if len(given) == 1:
+        other = next(k for k in _GENERATE if k not in given)
+        raise InputError(
+            f"{given[0]} needs {other} (the generate form has both)", path=path, where=other
+        )
+    prompt, max_tokens = manifest["prompt"], manifest["max_tokens"]
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InputError("must be a non-empty string", path=path, where="prompt")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise InputError("must be a positive integer", path=path, where="max_tokens")
+    _check_prompt(prompt, path, "prompt")
+    return prompt, max_tokens
+
+
+def _loglik_form(block: Any, path: Path) -> LoglikForm | None:
+    if block is None:
+        return None
+    if not isinstance(block, dict):
+        raise InputError(
+            f"must be a mapping with {', '.join(_LOGLIK_KEYS)}", path=path, where="loglik"
+        )
+    unknown = sorted(str(k) for k in block if k not in _LOGLIK_KEYS)
+    if unknown:
+        raise InputError(
+            f"unknown key(s) {', '.join(unknown)}; expected {', '.join(_LOGLIK_KEYS)}",
+            path=path,
+            where=f"loglik.{unknown[0]}",
+        )
+    prompt = block.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InputError("must be a non-empty string", path=path, where="loglik.prompt")
+    _check_prompt(prompt, path, "loglik.prompt")
+    delimiter = block.get("target_delimiter", " ")
+    if not isinstance(delimiter, str):
+        raise InputError("must be a string", path=path, where="loglik.target_delimiter")
+    choices = block.get("choices")
+    if choices is not None:
+        choices = _choices(choices, path, "loglik.choices")
+    return LoglikForm(prompt=prompt, target_delimiter=delimiter, choices=choices)
+
+
+def _choices(value: Any, path: Path, where: str, line: int | None = None) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or len(value) < 2
+        or not all(isinstance(c, str) and c != "" for c in value)
+    ):
+        raise InputError(
+            "must be a list of at least 2 non-empty strings", path=path, where=where, line=line
+        )
+    return tuple(value)
+
+
+def _default_method(manifest: dict, path: Path, generate: bool, loglik: bool) -> str:
+    if not (generate or loglik):
+        raise InputError(
+            "the pack has no way to be answered: give prompt and max_tokens (generate), "
+            "a loglik block, or both",
+            path=path,
+            where="prompt",
+        )
+    available = [m for m, ok in (("generate", generate), ("loglik", loglik)) if ok]
+    method = manifest.get("method", available[0] if len(available) == 1 else None)
+    if method is None:
+        raise InputError(
+            "the pack has both forms: say which is the default (generate or loglik)",
+            path=path,
+            where="method",
+        )
+    if method not in available:
+        raise InputError(
+            f"method {method!r}: this pack can be answered by {' or '.join(available)}",
+            path=path,
+            where="method",
+        )
+    return method
+
+
+def _verdicts(value: Any, kind: str, path: Path) -> tuple[VerdictSpec, ...]:
+    """The metrics that decide forgetting; by default accuracy at the kind's chance."""
+    if value is None:
+        return (VerdictSpec("accuracy", True, PROBE_KINDS.lookup(kind).chance),)
+    if not isinstance(value, list) or not value:
+        raise InputError(
+            "must be a list of {metric, higher_is_better, chance}", path=path, where="verdicts"
+        )
+    out = []
+    for i, entry in enumerate(value):
+        where = f"verdicts.{i}"
+        if not isinstance(entry, dict) or sorted(entry) != sorted(_VERDICT_KEYS):
+            raise InputError(
+                f"expected exactly the keys {', '.join(_VERDICT_KEYS)}", path=path, where=where
+            )
+        metric, higher, chance = entry["metric"], entry["higher_is_better"], entry["chance"]
+        if not isinstance(metric, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", metric):
+            raise InputError("must be a metric name", path=path, where=f"{where}.metric")
+        if not isinstance(higher, bool):
+            raise InputError("must be true or false", path=path, where=f"{where}.higher_is_better")
+        if isinstance(chance, bool) or not isinstance(chance, int | float) or not 0 <= chance <= 1:
+            raise InputError("must be a number from 0 to 1", path=path, where=f"{where}.chance")
+        out.append(VerdictSpec(metric, higher, float(chance)))
+    if len({v.metric for v in out}) != len(out):
+        raise InputError("a metric is listed twice", path=path, where="verdicts")
+    return tuple(out)
+
+
+def _check_prompt(prompt: str, path: Path, where: str) -> None:
     """Fail at load time, not mid-run: bad syntax, unknown names, or a prompt without the item."""
     error = check_template(prompt, ("input",))
     if error:
-        raise InputError(f"prompt template: {error}", path=path, where="prompt")
+        raise InputError(f"prompt template: {error}", path=path, where=where)
     try:
         first, second = render_text(prompt, input="\x00one"), render_text(prompt, input="\x00two")
     except TemplateRenderError as e:
         raise InputError(
-            f"prompt template: {e} (a probe prompt sees only `input`)", path=path, where="prompt"
+            f"prompt template: {e} (a probe prompt sees only `input`)", path=path, where=where
         ) from None
     if first == second:
-        raise InputError("prompt never uses {{ input }}", path=path, where="prompt")
+        raise InputError("prompt never uses {{ input }}", path=path, where=where)
 
 
-def _read_items(path: Path, kind: str) -> tuple[Item, ...]:
-    items: list[Item] = []
+def _read_items(
+    path: Path, kind: str, loglik: LoglikForm | None, generate: bool
+) -> tuple[ProbeItem, ...]:
+    items: list[ProbeItem] = []
     first_seen: dict[str, int] = {}
     for number, row in jsonl_rows(path, what="pack items file"):
         for key in ("id", "input", "target"):
@@ -177,29 +341,69 @@ def _read_items(path: Path, kind: str) -> tuple[Item, ...]:
             if (
                 isinstance(value, bool)
                 or not isinstance(value, str | int | float)
-                or str(value) == ""
+                or (str(value) == "" and not (key == "target" and _free_target(kind)))
             ):
                 raise InputError(
                     "missing or empty (a non-empty string)", path=path, line=number, where=key
                 )
-        item = Item(id=str(row["id"]), input=str(row["input"]), target=str(row["target"]).strip())
-        if item.id in first_seen:
+        item_id = str(row["id"])
+        if item_id in first_seen:
             raise InputError(
-                f"duplicate id {item.id!r} (first on line {first_seen[item.id]})",
+                f"duplicate id {item_id!r} (first on line {first_seen[item_id]})",
                 path=path,
                 line=number,
                 where="id",
             )
-        if problem := PROBE_KINDS.lookup(kind).target_problem(item.target):
+        target, choices, gold = str(row["target"]).strip(), (), None
+        if loglik is not None:
+            choices = loglik.choices or _choices(row.get("choices"), path, "choices", number)
+            gold = _choice_index(row["target"], choices, path, number)
+        # the generate form compares an extracted answer with the target itself
+        if generate and (problem := PROBE_KINDS.lookup(kind).target_problem(target)):
             raise InputError(problem, path=path, line=number, where="target")
-        first_seen[item.id] = number
-        items.append(item)
+        first_seen[item_id] = number
+        meta = {k: v for k, v in row.items() if k not in _ITEM_KEYS}
+        items.append(
+            ProbeItem(
+                id=item_id,
+                input=str(row["input"]),
+                target=target,
+                choices=choices,
+                gold=gold,
+                meta=meta,
+            )  # fmt: skip
+        )
     if not items:
         raise InputError("the pack has no items", path=path, where="items")
     return tuple(items)
 
 
-def select_items(pack: ProbePack, n: int | None, seed: int) -> tuple[Item, ...]:
+def _free_target(kind: str) -> bool:
+    """Kinds whose items are checked by their metadata, not a target (IFEval)."""
+    return PROBE_KINDS.lookup(kind).target_problem("") is None
+
+
+def _choice_index(target: Any, choices: tuple[str, ...], path: Path, line: int) -> int:
+    """A loglik target: the correct choice's 0-based index, or the choice's own text."""
+    if isinstance(target, int) and not isinstance(target, bool):
+        index = target
+    elif isinstance(target, str) and target in choices:
+        index = choices.index(target)
+    elif isinstance(target, str) and target.strip().isdigit():
+        index = int(target)
+    else:
+        index = -1
+    if not 0 <= index < len(choices):
+        raise InputError(
+            f"target {target!r} is neither a choice nor an index from 0 to {len(choices) - 1}",
+            path=path,
+            line=line,
+            where="target",
+        )
+    return index
+
+
+def select_items(pack: ProbePack, n: int | None, seed: int) -> tuple[ProbeItem, ...]:
     """`n` items drawn with `seed` (all when n is None), in the pack's own order.
 
     >>> pack = load_pack("gsm8k", Path("."))
@@ -219,13 +423,18 @@ def select_items(pack: ProbePack, n: int | None, seed: int) -> tuple[Item, ...]:
     return tuple(pack.items[i] for i in chosen)
 
 
-def render_probe_prompt(pack: ProbePack, item: Item) -> str:
-    """The user message for one probe item; both arms get exactly this text.
+def render_probe_prompt(pack: ProbePack, item: Item, method: str = "generate") -> str:
+    """One probe item's text, the same for both arms: the user message (generate) or the
+    plain-text context its choices continue (loglik).
 
     >>> pack = load_pack("gsm8k", Path("."))
     >>> pack.items[0].input in render_probe_prompt(pack, pack.items[0])
     True
     """
+    if method == "loglik":
+        assert pack.loglik is not None
+        return render_text(pack.loglik.prompt, input=item.input)
+    assert pack.prompt is not None
     return render_text(pack.prompt, input=item.input)
 
 

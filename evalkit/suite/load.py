@@ -37,7 +37,7 @@ from evalkit.prompts import (
 )
 from evalkit.scoring.extract import match_label, normalise
 from evalkit.scoring.fields import target_fields
-from evalkit.scoring.probes import load_pack, select_items
+from evalkit.scoring.probes import ProbeItem, ProbePack, load_pack, select_items
 from evalkit.scoring.rubric import LoadedRubricUse, load_rubric_uses
 from evalkit.suite.schema import Arm, Dataset, FewShot, Prompt, Suite
 from evalkit.suite.selection import carve, overlaps
@@ -46,12 +46,24 @@ from evalkit.yamlfile import parse_yaml_model
 
 @dataclass(frozen=True)
 class LoadedProbe:
-    name: str
-    version: str
-    kind: str
-    prompt: str
-    max_tokens: int
-    items: tuple[Item, ...]
+    """A probe of the suite: its pack, the method both arms answer it by, the items drawn."""
+
+    pack: ProbePack
+    method: str
+    items: tuple[ProbeItem, ...]
+    where: str  # its key path, probes.<i>, for messages
+
+    @property
+    def name(self) -> str:
+        return self.pack.name
+
+    @property
+    def version(self) -> str:
+        return self.pack.version
+
+    @property
+    def kind(self) -> str:
+        return self.pack.kind
 
 
 @dataclass(frozen=True)
@@ -390,9 +402,15 @@ def _probes(suite: Suite, folder: SuiteFolder) -> tuple[LoadedProbe, ...]:
                 path=folder.suite_path,
                 where=f"datasets.{pack.name}",
             )
-        loaded.append(
-            LoadedProbe(pack.name, pack.version, pack.kind, pack.prompt, pack.max_tokens, items)
-        )
+        method = probe.method or pack.method
+        if method not in pack.methods():
+            raise InputError(
+                f"pack {pack.name!r} cannot be answered by {method}; it offers "
+                f"{' or '.join(pack.methods())}",
+                path=folder.suite_path,
+                where=f"probes.{i}.method",
+            )
+        loaded.append(LoadedProbe(pack, method, items, f"probes.{i}"))
     names = [p.name for p in loaded]
     if len(set(names)) != len(names):
         raise InputError(

@@ -309,6 +309,9 @@ class Probe(Strict):
     pack: str = Field(description="a built-in pack name or a path to a pack folder/manifest")
     n: int | None = Field(default=None, ge=1, description="items drawn from the pack (seeded)")
     seed: int = 0
+    method: Literal["generate", "loglik"] | None = Field(
+        default=None, description="how both arms answer it; default: the pack's own method"
+    )
 
 
 class Judge(Strict):
