@@ -37,7 +37,7 @@ def _loaded(*probes: tuple[str, str], verdicts: tuple[VerdictSpec, ...] = ()) ->
                     verdicts=verdicts
                     or (VerdictSpec("accuracy", True, PROBE_KINDS.lookup(k).chance),)
                 ),
-            )  # fmt: skip
+            )
             for n, k in probes
         ],
     )

@@ -224,7 +224,7 @@ def _unparsed_rate(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
 
 
 def _score_entries(rows: pd.DataFrame, name: str) -> list[Any]:
-    column = rows["scores"] if "scores" in rows else [None] * len(rows)
+    column = rows.get("scores", [None] * len(rows))
     return [e.get(name) if isinstance(e, dict) else None for e in column]
 
 
@@ -267,7 +267,7 @@ def _probe(b: pd.DataFrame, c: pd.DataFrame, ctx: MetricContext) -> list[MetricS
 
 
 def _score_entries_all(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    column = rows["scores"] if "scores" in rows else []
+    column = rows.get("scores", [])
     return [e for e in column if isinstance(e, dict)]
 
 

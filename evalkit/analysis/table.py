@@ -19,8 +19,8 @@ from evalkit.run.plan import Plan, TaskPlan
 from evalkit.scoring.extract import extract_label, same_label
 from evalkit.scoring.fields import FieldScores, score_extraction
 from evalkit.scoring.format import default_checks, run_checks
-from evalkit.scoring.memorisation import TrainingAnswers, copies_training, training_answers
 from evalkit.scoring.loglik import pick
+from evalkit.scoring.memorisation import TrainingAnswers, copies_training, training_answers
 from evalkit.scoring.probes import extract_answer, is_correct
 from evalkit.scoring.reference import reference_scores
 from evalkit.suite.load import LoadedSuite

@@ -41,8 +41,8 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from evalkit.errors import InputError, RunFailed
-from evalkit.models.clients import Completion
 from evalkit.models import fetch
+from evalkit.models.clients import Completion
 from evalkit.scoring.loglik import encode_pair
 
 T = TypeVar("T")

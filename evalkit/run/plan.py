@@ -193,7 +193,6 @@ def plan_suite(loaded: LoadedSuite, shard: Shard | None = None) -> Plan:
     suite = loaded.suite
     tasks: list[TaskPlan] = []
     for arm_name in ARMS:
-        arm = suite.arms[arm_name]
         spec = _arm_spec(loaded, arm_name)
         task_sets = [(n, items, suite.dataset_kind(n)) for n, items in loaded.datasets.items()]
         if loaded.training_sample:

@@ -371,7 +371,7 @@ def _read_items(
                 choices=choices,
                 gold=gold,
                 meta=meta,
-            )  # fmt: skip
+            )
         )
     if not items:
         raise InputError("the pack has no items", path=path, where="items")
