@@ -21,7 +21,7 @@ PACKS = Path(__file__).resolve().parent.parent / "evalkit" / "probes" / "packs"
 # the packs in the reference, and how many leading items of each (run_lmeval.py's TASKS)
 REFERENCE_PACKS = {"hellaswag": 100, "mmlu-global-facts": 50}
 # the packs whose pack.yaml has a loglik form
-LOGLIK_PACKS = ("hellaswag",)
+LOGLIK_PACKS = ("hellaswag", "mmlu-global-facts")
 
 
 def _rows() -> list[dict]:
