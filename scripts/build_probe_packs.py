@@ -28,6 +28,12 @@ GSM8K_PROMPT = (
     "Solve the following grade-school maths problem. Work it out briefly, then end with "
     'a line of the form "The answer is <number>."\n\n{{ input }}'
 )
+# lm-evaluation-harness 0.4's zero-shot MMLU context (tasks/mmlu/default): the task's
+# `description` followed by its `doc_to_text`, which `input` below reproduces line for line.
+MMLU_LOGLIK_PROMPT = (
+    "The following are multiple choice questions (with answers) about {subject}.\n\n"
+    "{{{{ input }}}}\nAnswer:"
+)
 MMLU_MAX_TOKENS = 16
 GSM8K_MAX_TOKENS = 160
 GSM8K_SUBSET = 300
@@ -51,14 +57,25 @@ All {count} test questions of the MMLU subject "{subject}" (`{csv}`), in file or
 
 ## Conversion
 
-Each CSV row `question,A,B,C,D,answer` becomes one item: `input` is the question followed by
-the lines `A. ...` to `D. ...`; `target` is the answer letter; `id` is `{prefix}-NNN`, the
-row's 0-based position in the CSV.
+Each CSV row `question,A,B,C,D,answer` becomes one item: `input` is the question with
+surrounding whitespace stripped, followed by the lines `A. <option>` to `D. <option>` with each
+option exactly as in the CSV (as lm-evaluation-harness renders `choices[i]`); `target` is the
+answer letter; `id` is `{prefix}-NNN`, the row's 0-based position in the CSV.
 
 ## Choices
 
-- Zero-shot neutral prompt asking for the letter only, so both arms (base model and
-  fine-tune) are probed identically and the answer is cheap to parse.
+- **Default method `loglik`**, in lm-evaluation-harness 0.4's own zero-shot formulation
+  (`tasks/mmlu/default`): the plain-text context is
+  `"The following are multiple choice questions (with answers) about {subject}.\\n\\n"`
+  followed by lm-eval's `doc_to_text`, `"<question>\\nA. ...\\nB. ...\\nC. ...\\nD. ...\\nAnswer:"`,
+  byte for byte; the choices are `A`-`D`, each scored as the log-probability of `" " + letter`
+  (`target_delimiter: " "`). `accuracy` is lm-eval's `acc`. tests/reference/lmeval/ holds
+  lm-eval's own scores of mmlu-global-facts items and checks these contexts against lm-eval's
+  template rendered on the CSV.
+- **Generate form** (`prompt`, `max_tokens`) for chat-only APIs, selected with
+  `method: generate` in a suite: a zero-shot neutral prompt asking for the letter only, so
+  both arms (base model and fine-tune) are probed identically and the answer is cheap to
+  parse.
 - `max_tokens: {max_tokens}`: enough for "B", "(B)" or "Answer: B. <option>", small enough
   that a fine-tune which has collapsed into its task's format cannot ramble; such outputs
   are parse failures and count as wrong.
@@ -141,16 +158,23 @@ def build_mmlu(data: Path) -> None:
             if len(options) != 4 or answer not in "ABCD":
                 raise SystemExit(f"{csv_name} row {i + 1}: unexpected shape {row!r}")
             lines = [question.strip()] + [
-                f"{letter}. {text.strip()}" for letter, text in zip("ABCD", options, strict=True)
+                f"{letter}. {text}" for letter, text in zip("ABCD", options, strict=True)
             ]
             items.append({"id": f"{prefix}-{i:03d}", "input": "\n".join(lines), "target": answer})
         manifest = {
             "name": name,
-            "version": "1",
+            # 2: lm-eval's loglik formulation became the default method
+            "version": "2",
             "description": f"MMLU {subject}: all {len(items)} test questions, zero-shot.",
             "kind": "multiple_choice",
+            "method": "loglik",
             "prompt": MMLU_PROMPT,
             "max_tokens": MMLU_MAX_TOKENS,
+            "loglik": {
+                "prompt": MMLU_LOGLIK_PROMPT.format(subject=subject),
+                "target_delimiter": " ",
+                "choices": list("ABCD"),
+            },
             "items": "items.jsonl",
             "source": "hendrycks/test (Hendrycks et al. 2021, MMLU)",
             "licence": "MIT",
