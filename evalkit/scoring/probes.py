@@ -99,7 +99,7 @@ def builtin_packs() -> list[str]:
     """Names of the packs shipped with evalkit, sorted.
 
     >>> builtin_packs()
-    ['gsm8k', 'mmlu-elementary-math', 'mmlu-geography', 'mmlu-global-facts']
+    ['gsm8k', 'hellaswag', 'mmlu-elementary-math', 'mmlu-geography', 'mmlu-global-facts']
     """
     return sorted(p.name for p in _PACKS_DIR.iterdir() if (p / MANIFEST).is_file())
 
