@@ -226,3 +226,24 @@ def test_headline_figures(agreement_script) -> None:
     assert ceiling["n"] == 2250 and round(ceiling["refusal_kappa"], 3) == 0.957
     assert round(overall["annotator 1 vs string match"]["refusal_kappa"], 3) == 0.774
     assert overall["annotator 1 vs GPT-4 judge"]["n"] == 2239
+
+
+def test_the_ceiling_matches_the_papers_own_analysis(agreement_script) -> None:
+    """evaluation/analysis.ipynb in the paper's repository prints, per model, the share of
+    completions where the two annotators agree on the class and their Fleiss kappa; with two
+    raters Cohen's kappa differs from Fleiss' only in the third decimal."""
+    printed = {  # model: (agreement, Fleiss kappa), as the notebook prints them
+        "llama2orig": ("96.4%", "0.93"),
+        "llama2new": ("95.8%", "0.93"),
+        "mistralinstruct": ("97.6%", "0.92"),
+        "mistralguard": ("93.8%", "0.89"),
+        "gpt4": ("98.4%", "0.97"),
+    }
+    ceiling = {
+        f["group"]: f
+        for f in agreement_script.shipped_figures()["agreement"]
+        if f["pair"] == "annotator 1 vs annotator 2"
+    }
+    for model, (agreement, kappa) in printed.items():
+        assert f"{ceiling[model]['class_accuracy']:.1%}" == agreement, model
+        assert f"{ceiling[model]['class_kappa']:.2f}" == kappa, model
