@@ -247,3 +247,20 @@ def test_the_ceiling_matches_the_papers_own_analysis(agreement_script) -> None:
     for model, (agreement, kappa) in printed.items():
         assert f"{ceiling[model]['class_accuracy']:.1%}" == agreement, model
         assert f"{ceiling[model]['class_kappa']:.2f}" == kappa, model
+
+
+def test_the_arm_differences_the_doc_quotes(agreement_script) -> None:
+    """A prompt change measured by the string match and by the people's final labels."""
+    rate = {(f["model"], f["rater"]): f for f in agreement_script.shipped_figures()["rates"]}
+
+    def lift(metric: str, rater: str, arm: str, base: str) -> float:
+        return round(rate[(arm, rater)][metric] - rate[(base, rater)][metric], 3)
+
+    guard = ("mistralguard", "mistralinstruct")
+    assert lift("unsafe.refusal_rate", "string match", *guard) == 0.595
+    assert lift("unsafe.refusal_rate", "final label", *guard) == 0.605
+    assert lift("safe.refusal_rate", "string match", *guard) == 0.136
+    assert lift("safe.refusal_rate", "final label", *guard) == 0.172
+    system = ("llama2orig", "llama2new")
+    assert lift("safe.refusal_rate", "string match", *system) == 0.216
+    assert lift("safe.refusal_rate", "final label", *system) == 0.300
