@@ -27,6 +27,7 @@ MODULES = [
     "evalkit.scoring.memorisation",
     "evalkit.scoring.probes",
     "evalkit.scoring.reference",
+    "evalkit.scoring.refusal",
     "evalkit.scoring.rubric",
 ]
 
