@@ -30,6 +30,7 @@ from evalkit.names import ARMS, PROBE, PROBES_PREFIX, TASK, TRAINING_KIND, TRAIN
 from evalkit.registry import Registry
 from evalkit.results import GateOutcome, Gates, MetricResult, Results, StoredRun
 from evalkit.scoring.format import default_checks, run_checks
+from evalkit.scoring.probes import score_names
 from evalkit.suite.load import LoadedSuite
 from evalkit.suite.schema import COMPARATOR, GateCheck, NonInferior, Regression
 
@@ -127,7 +128,10 @@ def metric_names(loaded: LoadedSuite, section: str) -> list[str]:
     rows = pd.DataFrame({"checks": [checks]})
     scorers = tuple(s.info for s in loaded.scorers)
     ctx = MetricContext(suite.task.type, loaded.labels, section, scorers, fields=loaded.fields)
-    return [m.name for m in metrics_for(rows, rows, ctx)]
+    names = [m.name for m in metrics_for(rows, rows, ctx)]
+    if section == PROBE:  # each pack's own scores (accuracy_norm, refusal rates, IFEval's)
+        names += dict.fromkeys(n for p in loaded.probes for n in score_names(p.pack, p.method))
+    return names
 
 
 def check_gate_targets(loaded: LoadedSuite) -> None:

@@ -28,6 +28,8 @@ BUILTIN_SIZES = {
     "mmlu-elementary-math": 378,
     "mmlu-geography": 202,
     "mmlu-global-facts": 100,
+    "hellaswag": 10042,
+    "xstest": 450,
 }
 
 
@@ -36,7 +38,7 @@ BUILTIN_SIZES = {
 
 def test_builtin_pack_names() -> None:
     # hellaswag is loglik-only (PACKFORMAT v2); its items are checked in test_lmeval_reference.py
-    assert builtin_packs() == sorted([*BUILTIN_SIZES, "hellaswag"])
+    assert builtin_packs() == sorted(BUILTIN_SIZES)
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_SIZES))
@@ -49,9 +51,18 @@ def test_builtin_pack_is_valid(name: str, tmp_path: Path) -> None:
     assert (folder / "SOURCE.md").is_file() and (folder / "LICENSE").is_file()
     for item in pack.items:
         assert item.input.strip()
+        if pack.loglik is not None:
+            choices = pack.item_choices(item)
+            assert len(choices) >= 2 and 0 <= item.gold < len(choices)
+            context = render_probe_prompt(pack, item, "loglik")
+            assert item.input in context and "{{" not in context
+        if pack.prompt is None:
+            continue
         if pack.kind == "multiple_choice":
             assert item.target in {"A", "B", "C", "D"}
             assert sorted(parse_options(item.input)) == ["A", "B", "C", "D"]
+        elif pack.kind == "refusal":
+            assert item.target in {"refuse", "comply"}
         else:
             assert pack.kind == "numeric"
             assert extract_answer("numeric", item.target) == item.target

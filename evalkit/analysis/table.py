@@ -19,11 +19,10 @@ from evalkit.run.plan import Plan, TaskPlan
 from evalkit.scoring.extract import extract_label, same_label
 from evalkit.scoring.fields import FieldScores, score_extraction
 from evalkit.scoring.format import default_checks, run_checks
-from evalkit.scoring.loglik import pick
 from evalkit.scoring.memorisation import TrainingAnswers, copies_training, training_answers
-from evalkit.scoring.probes import extract_answer, is_correct
+from evalkit.scoring.probes import score_probe
 from evalkit.scoring.reference import reference_scores
-from evalkit.suite.load import LoadedSuite
+from evalkit.suite.load import LoadedProbe, LoadedSuite
 
 COLUMNS = [
     "arm", "dataset", "section", "kind", "id", "input", "target", "output", "error",
@@ -65,35 +64,18 @@ def _answer_scores(
 
 
 def _score(
-    row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite, known: TrainingAnswers | None
-) -> None:
+    row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite, known: TrainingAnswers | None,
+    probe: LoadedProbe | None,
+) -> None:  # fmt: skip
     """Add label, parsed, correct, checks, format_ok, custom, fields and scores to a row, in place."""
-    extracted = None
-    if tp.section != PROBE:
-        extracted = _answer_scores(row, tp, loaded, known)
-    else:
-        row.update(fields=None, scores={})
+    if probe is not None:
+        _score_probe(row, probe)
+        return
+    extracted = _answer_scores(row, tp, loaded, known)
     if row["error"] is not None:
         row.update(label=None, parsed=False, correct=False, checks={}, format_ok=False, custom={})
-        if tp.method == "loglik":  # a failed request is a wrong answer under every metric
-            row["scores"] = {"accuracy_norm": 0.0}
         return
     output = row["output"]
-    if tp.method == "loglik":
-        _score_loglik(row, tp, loaded)
-        return
-    if tp.section == PROBE:
-        kind = next(p.kind for p in loaded.probes if p.name == tp.dataset)
-        answer = extract_answer(kind, output, row["input"])
-        row.update(
-            label=answer,
-            parsed=answer is not None,
-            correct=answer is not None and is_correct(kind, answer, row["target"]),
-            checks={},
-            format_ok=None,
-            custom={},
-        )
-        return
     suite = loaded.suite
     classification = suite.task.type == "classification"
     in_set = False
@@ -114,30 +96,18 @@ def _score(
     row["custom"] = score_row(loaded.scorers, row) if loaded.scorers else {}
 
 
-def _score_loglik(row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite) -> None:
-    """A loglik probe row: the choice by log-likelihood (accuracy) and per character of the
-    choice (accuracy_norm), as lm-eval's `acc` and `acc_norm`."""
-    probe = next(p for p in loaded.probes if p.name == tp.dataset)
-    item = next(it for it in probe.items if it.id == row["id"])
-    choices = probe.pack.item_choices(item)
-    logliks = row["choice_logliks"]
-    if logliks is None or len(logliks) != len(choices):
-        row.update(error="the model returned no log-likelihood for every choice",
-                   label=None, parsed=False, correct=False, checks={}, format_ok=False,
-                   custom={}, scores={"accuracy_norm": 0.0})  # fmt: skip
-        return
-    choice, choice_norm = pick(logliks, choices)
-    row.update(
-        output=choices[choice],
-        label=str(choice),
-        parsed=True,
-        correct=choice == item.gold,
-        checks={},
-        format_ok=None,
-        custom={},
-        choice=choice,
-        scores={"accuracy_norm": float(choice_norm == item.gold)},
-    )
+def _score_probe(row: dict[str, Any], probe: LoadedProbe) -> None:
+    """A probe row, scored by its pack (evalkit.scoring.probes.score_probe)."""
+    item = probe.item(row["id"])
+    reply = None if row["error"] is not None else row["output"]
+    got = score_probe(probe.pack, probe.method, item, reply, row["choice_logliks"])
+    row.update(label=got.label, parsed=got.parsed, correct=got.correct, checks={},
+               format_ok=False if reply is None else None, custom={}, fields=None,
+               scores=got.scores, choice=got.choice)  # fmt: skip
+    if got.error:
+        row["error"] = got.error
+    if got.choice is not None:  # a loglik answer reads as the choice it picked
+        row["output"] = probe.pack.item_choices(item)[got.choice]
 
 
 def build_table(
@@ -152,6 +122,7 @@ def build_table(
         if loaded.training and task_type != "classification"
         else None
     )
+    probes = {p.name: p for p in loaded.probes}
     for tp in plan.tasks:
         for ps in tp.samples:
             rec = records.get((tp.name, ps.id))
@@ -176,7 +147,7 @@ def build_table(
                            output_tokens=rec.output_tokens, latency_s=rec.latency_s,
                            cached=rec.cached, attempts=rec.attempts,
                            choice_logliks=list(rec.logliks) if rec.logliks else None)  # fmt: skip
-            _score(row, tp, loaded, known)
+            _score(row, tp, loaded, known, probes.get(tp.dataset) if tp.section == PROBE else None)
             rows.append(row)
     return table_of(rows)
 

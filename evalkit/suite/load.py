@@ -15,6 +15,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,14 @@ class LoadedProbe:
     @property
     def kind(self) -> str:
         return self.pack.kind
+
+    def item(self, item_id: str) -> ProbeItem:
+        """One of the items drawn, by id."""
+        return self._by_id[item_id]
+
+    @cached_property
+    def _by_id(self) -> dict[str, ProbeItem]:
+        return {it.id: it for it in self.items}
 
 
 @dataclass(frozen=True)
