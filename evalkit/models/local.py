@@ -190,9 +190,9 @@ class Engine:
         for i, c in enumerate(rest):
             inputs[i, : len(c) - 1] = torch.tensor(c[:-1])
             mask[i, len(context_ids) : len(context_ids) + len(c) - 1] = 1
-        cache = out.past_key_values
+        cache = out.cache
         cache.batch_repeat_interleave(len(rest))
-        logits = self.model(input_ids=inputs, attention_mask=mask, past_key_values=cache).logits
+        logits = self.model(input_ids=inputs, attention_mask=mask, cache=cache).logits
         logprobs = logits.float().log_softmax(-1)
         extra = iter(
             float(logprobs[i, torch.arange(len(c) - 1), torch.tensor(c[1:])].sum())
