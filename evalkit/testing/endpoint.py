@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -122,6 +123,52 @@ class Endpoint:
         self.stats["answered"] += 1
         return web.Response(text=payload, content_type="application/json")
 
+    async def completions(self, request: web.Request) -> web.Response:
+        """Legacy completions with `echo` and `logprobs`, as vLLM serves them for loglik probes.
+
+        The prompt is cut into tokens of one word with its leading whitespace; each token's
+        log-probability is −0.1 per character of its word (the first token has none, as in
+        vLLM), so a test can compute every expected log-likelihood by hand.
+        """
+        body = await request.json()
+        prompts = body.get("prompt")
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts or [])
+        self.stats["requests"] += 1
+        self.models[str(body.get("model"))] += 1
+        if not body.get("echo") or body.get("logprobs") is None:
+            return web.json_response(
+                {"error": {"message": "this stub only echoes prompt logprobs"}}, status=400
+            )
+        choices = []
+        for index, prompt in enumerate(prompts):
+            tokens = [m for m in re.finditer(r"\s*\S+", prompt)]
+            choices.append(
+                {
+                    "index": index,
+                    "text": prompt + " x",
+                    "finish_reason": "length",
+                    "logprobs": {
+                        "tokens": [m.group() for m in tokens] + [" x"],
+                        "text_offset": [m.start() for m in tokens] + [len(prompt)],
+                        "token_logprobs": [
+                            None if i == 0 else -0.1 * len(m.group().strip())
+                            for i, m in enumerate(tokens)
+                        ]
+                        + [-1.0],
+                    },
+                }
+            )
+        used = sum(len(re.findall(r"\S+", p)) for p in prompts)
+        self.stats["answered"] += 1
+        return web.json_response(
+            {
+                "object": "text_completion",
+                "model": body.get("model"),
+                "choices": choices,
+                "usage": {"prompt_tokens": used, "completion_tokens": len(prompts)},
+            }
+        )
+
     async def report(self, request: web.Request) -> web.Response:
         return web.json_response(
             {
@@ -143,6 +190,7 @@ def app(endpoint: Endpoint) -> web.Application:
     application = web.Application()
     for prefix in ("", "/v1"):
         application.router.add_post(f"{prefix}/chat/completions", endpoint.chat)
+        application.router.add_post(f"{prefix}/completions", endpoint.completions)
     application.router.add_get("/stats", endpoint.report)
     application.router.add_post("/reset", endpoint.reset)
     return application
