@@ -39,7 +39,7 @@ arms:
     prompt: {{text: "Q: {{{{ input }}}}"}}
 datasets:
   heldout: {{path: items.jsonl}}
-run: {{max_connections: {connections}, max_retries: 5, timeout: {timeout}, cache: false}}
+run: {{max_connections: {connections}, max_retries: 10, timeout: {timeout}, cache: false}}
 """
 # what does not depend on timing: everything but latency, attempts and the cache flag
 STABLE = ["arm", "dataset", "id", "input", "target", "output", "error", "label", "parsed",
