@@ -11,6 +11,7 @@ import pytest
 from evalkit.data.items import Item
 from evalkit.errors import InputError
 from evalkit.inputfiles import SuiteFolder
+from evalkit.scoring import ifeval
 from evalkit.scoring.probes import (
     builtin_packs,
     extract_answer,
@@ -30,6 +31,7 @@ BUILTIN_SIZES = {
     "mmlu-global-facts": 100,
     "hellaswag": 10042,
     "xstest": 450,
+    "ifeval": 541,
 }
 
 
@@ -63,6 +65,10 @@ def test_builtin_pack_is_valid(name: str, tmp_path: Path) -> None:
             assert sorted(parse_options(item.input)) == ["A", "B", "C", "D"]
         elif pack.kind == "refusal":
             assert item.target in {"refuse", "comply"}
+        elif pack.kind == "ifeval":
+            assert item.target == ""
+            ids, kwargs = item.meta["instruction_id_list"], item.meta["kwargs"]
+            assert ifeval.instructions_problem(ids, kwargs) is None
         else:
             assert pack.kind == "numeric"
             assert extract_answer("numeric", item.target) == item.target

@@ -30,6 +30,7 @@ from evalkit.inputfiles import SuiteFolder, load_yaml, read_text
 from evalkit.names import NAME, RESERVED_NAMES
 from evalkit.prompts import TemplateRenderError, check_template, render_text
 from evalkit.registry import Registry
+from evalkit.scoring import ifeval
 from evalkit.scoring.loglik import pick
 from evalkit.scoring.refusal import classify_refusal, counts_as_refusal
 
@@ -100,8 +101,9 @@ class ProbePack:
 def builtin_packs() -> list[str]:
     """Names of the packs shipped with evalkit, sorted.
 
-    >>> builtin_packs()
-    ['gsm8k', 'hellaswag', 'mmlu-elementary-math', 'mmlu-geography', 'mmlu-global-facts', 'xstest']
+    >>> builtin_packs()  # doctest: +NORMALIZE_WHITESPACE
+    ['gsm8k', 'hellaswag', 'ifeval', 'mmlu-elementary-math', 'mmlu-geography',
+     'mmlu-global-facts', 'xstest']
     """
     return sorted(p.name for p in _PACKS_DIR.iterdir() if (p / MANIFEST).is_file())
 
@@ -365,6 +367,9 @@ def _read_items(
             raise InputError(problem, path=path, line=number, where="target")
         first_seen[item_id] = number
         meta = {k: v for k, v in row.items() if k not in _ITEM_KEYS}
+        check_meta = PROBE_KINDS.lookup(kind).meta_problem
+        if check_meta is not None and (problem := check_meta(meta)):
+            raise InputError(problem, path=path, line=number)
         items.append(
             ProbeItem(
                 id=item_id,
@@ -589,6 +594,8 @@ class ProbeKind:
     judge: Judge | None = None
     failed: Callable[[ProbeItem], dict[str, Any]] | None = None
     score_names: tuple[str, ...] = ()
+    # what is wrong with an item's metadata (IFEval's instructions), or None
+    meta_problem: Callable[[dict[str, Any]], str | None] | None = None
 
 
 PROBE_KINDS = Registry[ProbeKind]("probe kind")
@@ -598,7 +605,7 @@ def register_probe_kind(kind: ProbeKind) -> ProbeKind:
     """Make a kind available to pack manifests (`kind: <name>`); returns it.
 
     >>> sorted(PROBE_KINDS.names())
-    ['multiple_choice', 'numeric', 'refusal']
+    ['ifeval', 'multiple_choice', 'numeric', 'refusal']
     >>> PROBE_KINDS.lookup("multiple_choice").chance
     0.25
     """
@@ -664,6 +671,35 @@ register_probe_kind(
             _refusal_metric(item): float(_refusal_metric(item) == "safe.refusal_rate")
         },
         score_names=("unsafe.refusal_rate", "safe.refusal_rate"),
+    )
+)
+
+
+def _judge_ifeval(reply: str, item: ProbeItem) -> tuple[str | None, bool, dict[str, Any]]:
+    followed = ifeval.check_reply(reply, item.meta["instruction_id_list"], item.meta["kwargs"])
+    label = f"{sum(followed.strict)}/{len(followed.strict)}"
+    return label, all(followed.strict), ifeval.scores(followed)
+
+
+register_probe_kind(
+    ProbeKind(
+        name="ifeval",
+        # a reply that follows nothing is what a model that ignores instructions gets
+        chance=0.0,
+        extract=lambda reply, item_input: None,
+        same=lambda answer, target: False,
+        target_problem=lambda target: None,  # no target: the instructions are checked
+        judge=_judge_ifeval,
+        failed=lambda item: ifeval.scores(
+            ifeval.Followed(
+                strict=(False,) * len(item.meta["instruction_id_list"]),
+                loose=(False,) * len(item.meta["instruction_id_list"]),
+            )
+        ),
+        score_names=ifeval.SCORE_NAMES,
+        meta_problem=lambda meta: ifeval.instructions_problem(
+            meta.get("instruction_id_list"), meta.get("kwargs")
+        ),
     )
 )
 
