@@ -65,11 +65,12 @@ def _answer_scores(
 
 def _score(
     row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite, known: TrainingAnswers | None,
-    probe: LoadedProbe | None,
+    probe: LoadedProbe | None, value: float | None,
 ) -> None:  # fmt: skip
-    """Add label, parsed, correct, checks, format_ok, custom, fields and scores to a row, in place."""
+    """Add label, parsed, correct, checks, format_ok, custom, fields and scores to a row, in
+    place; `value` is an inspect task's score of the answer."""
     if probe is not None:
-        _score_probe(row, probe)
+        _score_probe(row, probe, value)
         return
     extracted = _answer_scores(row, tp, loaded, known)
     if row["error"] is not None:
@@ -96,11 +97,11 @@ def _score(
     row["custom"] = score_row(loaded.scorers, row) if loaded.scorers else {}
 
 
-def _score_probe(row: dict[str, Any], probe: LoadedProbe) -> None:
+def _score_probe(row: dict[str, Any], probe: LoadedProbe, value: float | None) -> None:
     """A probe row, scored by its pack (evalkit.scoring.probes.score_probe)."""
     item = probe.item(row["id"])
     reply = None if row["error"] is not None else row["output"]
-    got = score_probe(probe.pack, probe.method, item, reply, row["choice_logliks"])
+    got = score_probe(probe.pack, probe.method, item, reply, row["choice_logliks"], value)
     row.update(label=got.label, parsed=got.parsed, correct=got.correct, checks={},
                format_ok=False if reply is None else None, custom={}, fields=None,
                scores=got.scores, choice=got.choice)  # fmt: skip
@@ -147,7 +148,8 @@ def build_table(
                            output_tokens=rec.output_tokens, latency_s=rec.latency_s,
                            cached=rec.cached, attempts=rec.attempts,
                            choice_logliks=list(rec.logliks) if rec.logliks else None)  # fmt: skip
-            _score(row, tp, loaded, known, probes.get(tp.dataset) if tp.section == PROBE else None)
+            probe = probes.get(tp.dataset) if tp.section == PROBE else None
+            _score(row, tp, loaded, known, probe, rec.score if rec else None)
             rows.append(row)
     return table_of(rows)
 

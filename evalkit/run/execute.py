@@ -28,9 +28,11 @@ from evalkit.errors import EvalkitError, InputError, RunFailed
 from evalkit.models.clients import Client, GenConfig, make_client
 from evalkit.run.cache import ResponseCache, cached_record
 from evalkit.run.engine import Engine, Policy, Request, error_record
+from evalkit.run.inspect_task import run_inspect_tasks
 from evalkit.run.journal import Journal, Record, journal_files, latest_records, parse_lines
 from evalkit.run.plan import Plan
 from evalkit.run.progress import Progress
+from evalkit.scoring.probes import INSPECT
 
 # A worker process takes about a second to start; one is worth it for each few seconds of
 # client CPU the requests will need (see Client.cpu_ms), not for network waiting.
@@ -58,6 +60,8 @@ def plan_requests(plan: Plan) -> list[Request]:
     """Every request of the plan, in plan order."""
     out = []
     for tp in plan.tasks:
+        if tp.method == INSPECT:  # run by inspect's own eval loop (evalkit.run.inspect_task)
+            continue
         config = GenConfig(
             max_tokens=tp.max_tokens,
             temperature=tp.temperature,
@@ -114,6 +118,12 @@ def execute(plan: Plan, settings: ExecSettings) -> Records:
         if pending:
             with isolated_inspect_env():
                 _send(pending, settings, cache, progress)
+        inspect_tasks = [tp for tp in plan.tasks if tp.method == INSPECT]
+        if inspect_tasks:
+            with isolated_inspect_env():
+                records.update(
+                    run_inspect_tasks(inspect_tasks, known, settings.policy, settings.run_dir)
+                )
     finally:
         if cache is not None:
             cache.close()

@@ -34,6 +34,7 @@ class Record:
     cached: bool
     stop_reason: str | None = None
     logliks: tuple[float, ...] | None = None  # a loglik request's answer: one per continuation
+    score: float | None = None  # an inspect-ai task's sample: its scorer's value, 0 to 1
 
 
 _RECORD_FIELDS = tuple(f.name for f in fields(Record))

@@ -18,7 +18,7 @@ from evalkit.hashing import sha256_path, sha256_text
 from evalkit.names import ARMS, PROBE, SELECTION, TASK, TRAINING_KIND, TRAINING_SAMPLE
 from evalkit.prompts import CompiledPrompt, TemplateRenderError
 from evalkit.scoring.loglik import continuations, loglik_unsupported
-from evalkit.scoring.probes import render_probe_prompt
+from evalkit.scoring.probes import INSPECT, render_probe_prompt
 from evalkit.suite.load import LoadedProbe, LoadedSuite
 from evalkit.suite.schema import Arm, Judge
 
@@ -71,6 +71,7 @@ class TaskPlan:
     stop: tuple[str, ...] | None
     samples: tuple[PlannedSample, ...]
     method: str = "generate"  # loglik: every sample is scored by its continuations' logliks
+    inspect_task: str | None = None  # method inspect: the task spec both arms run in inspect
 
     @property
     def name(self) -> str:
@@ -222,6 +223,8 @@ def _probe_task(
 ) -> TaskPlan:
     """One arm's task on a probe: the pack's own neutral text, never the arm's task prompt."""
     arm = loaded.suite.arms[arm_name]
+    if probe.method == INSPECT:
+        return _inspect_task(loaded, arm_name, spec, probe, shard)
     pack, loglik = probe.pack, probe.method == "loglik"
     if loglik and (reason := loglik_unsupported(spec.model, spec.base_url)):
         raise InputError(
@@ -267,6 +270,35 @@ def _probe_task(
         stop=None,
         samples=samples,
         method=probe.method,
+    )
+
+
+def _inspect_task(
+    loaded: LoadedSuite, arm_name: str, spec: ModelSpec, probe: LoadedProbe, shard: Shard | None
+) -> TaskPlan:
+    """One arm's run of an inspect-ai task on the probe's samples: the task's own solver sends
+    the messages, so a sample's messages here are its input, for the record."""
+    generate = loaded.suite.arms[arm_name].generate
+    return TaskPlan(
+        arm=arm_name,
+        dataset=probe.name,
+        section=PROBE,
+        kind=PROBE,
+        model=spec,
+        # the task's own generate config decides the answer's length and stop sequences
+        max_tokens=0,
+        temperature=generate.temperature,
+        top_p=generate.top_p,
+        seed=generate.seed,
+        stop=None,
+        samples=tuple(
+            PlannedSample(
+                id=it.id, input=it.input, target=it.target, messages=(("user", it.input),)
+            )
+            for it in _take(probe.items, shard)
+        ),
+        method=INSPECT,
+        inspect_task=probe.task_spec,
     )
 
 

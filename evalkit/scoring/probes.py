@@ -37,6 +37,8 @@ from evalkit.scoring.refusal import classify_refusal, counts_as_refusal
 LETTERS = ("A", "B", "C", "D")
 MANIFEST = "pack.yaml"
 METHODS = ("generate", "loglik")
+INSPECT = "inspect"  # an inspect-ai task's probe: its own solver and scorer (scoring.inspect_task)
+INSPECT_SCORE = "score"  # such a probe's per-item score: the sample's value as a float
 _REQUIRED = ("name", "version", "kind", "items", "source", "licence")
 _GENERATE = ("prompt", "max_tokens")
 _OPTIONAL = ("description", "method", "loglik", "verdicts", *_GENERATE)
@@ -772,6 +774,8 @@ def score_names(pack: ProbePack, method: str) -> tuple[str, ...]:
     >>> score_names(load_pack("hellaswag", Path(".")), "loglik")
     ('accuracy_norm',)
     """
+    if method == INSPECT:
+        return (INSPECT_SCORE,)
     return LOGLIK_SCORES if method == "loglik" else PROBE_KINDS.lookup(pack.kind).score_names
 
 
@@ -781,8 +785,11 @@ def score_probe(
     item: ProbeItem,
     reply: str | None,
     logliks: Sequence[float] | None = None,
+    value: float | None = None,
 ) -> ProbeScore:
-    """Score one arm's answer to one probe item; `reply` None is a failed request.
+    """Score one arm's answer to one probe item; `reply` None is a failed request. An
+    inspect-ai task's item comes scored by the task's scorer (`value`, 0 to 1): it is correct
+    with full credit.
 
     >>> pack = load_pack("mmlu-global-facts", Path("."))
     >>> item = pack.items[0]
@@ -791,6 +798,10 @@ def score_probe(
     >>> score_probe(pack, "generate", item, None).correct
     False
     """
+    if method == INSPECT:
+        if reply is None or value is None:
+            return ProbeScore(None, False, False, {INSPECT_SCORE: 0.0})
+        return ProbeScore(f"{value:g}", True, value == 1.0, {INSPECT_SCORE: value})
     kind = PROBE_KINDS.lookup(pack.kind)
     if method == "loglik":
         choices = pack.item_choices(item)

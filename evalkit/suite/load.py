@@ -38,9 +38,10 @@ from evalkit.prompts import (
 )
 from evalkit.scoring.extract import match_label, normalise
 from evalkit.scoring.fields import target_fields
-from evalkit.scoring.probes import ProbeItem, ProbePack, load_pack, select_items
+from evalkit.scoring.inspect_task import inspect_probe
+from evalkit.scoring.probes import INSPECT, ProbeItem, ProbePack, load_pack, select_items
 from evalkit.scoring.rubric import LoadedRubricUse, load_rubric_uses
-from evalkit.suite.schema import Arm, Dataset, FewShot, Prompt, Suite
+from evalkit.suite.schema import Arm, Dataset, FewShot, Probe, Prompt, Suite
 from evalkit.suite.selection import carve, overlaps
 from evalkit.yamlfile import parse_yaml_model
 
@@ -53,6 +54,7 @@ class LoadedProbe:
     method: str
     items: tuple[ProbeItem, ...]
     where: str  # its key path, probes.<i>, for messages
+    task_spec: str | None = None  # an inspect-ai task's probe: the spec it is loaded from
 
     @property
     def name(self) -> str:
@@ -390,6 +392,10 @@ def _probes(suite: Suite, folder: SuiteFolder) -> tuple[LoadedProbe, ...]:
         return ()
     loaded = []
     for i, probe in enumerate(suite.probes):
+        if probe.inspect_task is not None:
+            loaded.append(_inspect_probe(probe, i, suite, folder))
+            continue
+        assert probe.pack is not None  # the schema asks for one of pack or inspect_task
         try:
             pack = load_pack(probe.pack, folder, f"probes.{i}.pack")
         except InputError as e:
@@ -422,10 +428,30 @@ def _probes(suite: Suite, folder: SuiteFolder) -> tuple[LoadedProbe, ...]:
         loaded.append(LoadedProbe(pack, method, items, f"probes.{i}"))
     names = [p.name for p in loaded]
     if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
         raise InputError(
-            "the same probe pack is listed twice", path=folder.suite_path, where="probes"
+            f"the probe {twice!r} is listed twice (a pack's or an inspect task's name)",
+            path=folder.suite_path,
+            where="probes",
         )
     return tuple(loaded)
+
+
+def _inspect_probe(probe: Probe, i: int, suite: Suite, folder: SuiteFolder) -> LoadedProbe:
+    """An inspect-ai task as a probe: the task resolved now, so a missing one fails here."""
+    where = f"probes.{i}.inspect_task"
+    assert probe.inspect_task is not None
+    pack, spec = inspect_probe(
+        probe.inspect_task, folder, n=probe.n, seed=probe.seed, chance=probe.chance, where=where
+    )
+    if pack.name in suite.datasets:
+        raise InputError(
+            f"dataset name {pack.name!r} is also the name of the inspect task at {where}; "
+            "rename the dataset",
+            path=folder.suite_path,
+            where=f"datasets.{pack.name}",
+        )
+    return LoadedProbe(pack, INSPECT, pack.items, f"probes.{i}", task_spec=spec)
 
 
 def _json_schema(suite: Suite, folder: SuiteFolder) -> dict[str, Any] | None:

@@ -306,12 +306,38 @@ class Scorers(Strict):
 
 
 class Probe(Strict):
-    pack: str = Field(description="a built-in pack name or a path to a pack folder/manifest")
+    """A forgetting probe: a probe pack, or an inspect-ai task answered with its own solver."""
+
+    pack: str | None = Field(
+        default=None, description="a built-in pack name or a path to a pack folder/manifest"
+    )
+    inspect_task: str | None = Field(
+        default=None,
+        description="an inspect-ai task: a registry name (inspect_evals/arc_easy) or file.py@name",
+    )
     n: int | None = Field(default=None, ge=1, description="items drawn from the pack (seeded)")
     seed: int = 0
     method: Literal["generate", "loglik"] | None = Field(
         default=None, description="how both arms answer it; default: the pack's own method"
     )
+    chance: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="an inspect task's accuracy by guessing (default 0); a pack declares its own",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Probe:
+        if (self.pack is None) == (self.inspect_task is None):
+            raise ValueError("give exactly one of 'pack' or 'inspect_task'")
+        if self.inspect_task is not None and self.method is not None:
+            raise ValueError(
+                "an inspect_task is answered by its own solver and scorer; drop 'method'"
+            )
+        if self.pack is not None and self.chance is not None:
+            raise ValueError("a pack declares its own chance level (its verdicts); drop 'chance'")
+        return self
 
 
 class Judge(Strict):
