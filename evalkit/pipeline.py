@@ -311,7 +311,7 @@ def _finish(
         plan = plan_suite(loaded, shard)  # the reported tasks, with the chosen prompts
     records = execute(plan, settings)
     table = build_table(plan, records, loaded)
-    if loaded.rubrics:
+    if loaded.rubrics or any(p.classifier == "judge" for p in loaded.probes):
         # the judge pass: a second pass over the arms' answers, with the judge model
         table = apply_judgments(table, loaded, run_judge(loaded, table, settings))
     results = Results(

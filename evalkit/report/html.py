@@ -165,6 +165,8 @@ def judge_text(entry: Any) -> str | None:
             )
         elif j.get("error"):
             parts.append(f"{name}: not judged ({j['error']})")
+        elif "class" in j:  # a refusal probe's reply, classified by the judge
+            parts.append(f"{name}: {j['class']} (string match: {j.get('string_match')})")
         else:
             verdict = {True: "pass", False: "fail"}.get(j.get("passed"), "no pass/fail")
             lines = [f"{name}: overall {num(j.get('overall'), 2)} ({verdict})"]

@@ -1,7 +1,8 @@
 """The judge pass: after the arms have answered, a second inspect eval grades their answers.
 
 Pointwise: one judge task per rubric × dataset × arm. Pairwise: one per rubric × dataset ×
-order (baseline shown as A, then as B). The judge is its own model, bound explicitly; its
+order (baseline shown as A, then as B). Refusal: one per refusal probe × arm whose suite asks
+for `classifier: judge`, classifying each reply with XSTest's own prompt. The judge is its own model, bound explicitly; its
 cache is scoped by its identity, the rubric's hash and the attempt, so a retry of an
 unparsable reply is a new call. A reply still unparsable after the last attempt is recorded
 as a judge error, never as a score.
@@ -15,10 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from evalkit.names import ARMS, BASELINE, CANDIDATE, JUDGE, TASK
+from evalkit.names import ARMS, BASELINE, CANDIDATE, JUDGE, PROBE, TASK
 from evalkit.run.execute import ExecSettings, execute
 from evalkit.run.journal import Record
 from evalkit.run.plan import ModelSpec, Plan, PlannedSample, TaskPlan, model_spec
+from evalkit.scoring.probes import refusal_score
+from evalkit.scoring.refusal import parse_refusal_class, render_refusal_judgment
 from evalkit.scoring.rubric import (
     JudgeReplyError,
     LoadedRubric,
@@ -28,12 +31,13 @@ from evalkit.scoring.rubric import (
     render_pairwise,
     render_pointwise,
 )
-from evalkit.suite.load import LoadedSuite
+from evalkit.suite.load import LoadedProbe, LoadedSuite
 from evalkit.suite.schema import Judge
 
 ATTEMPTS = 2  # a first call and one retry for replies that do not parse
 ORDERS = {"AB": (BASELINE, CANDIDATE), "BA": (CANDIDATE, BASELINE)}  # (A, B)
 NOT_JUDGED = "not judged: the arm's own answer is an error"
+REFUSAL_ENTRY = "refusal_classifier"  # the judge column's key of a refusal probe row's class
 RETRY_ASK = "Reply again with only the JSON object, in exactly the form the first message shows."
 
 
@@ -41,7 +45,7 @@ RETRY_ASK = "Reply again with only the JSON object, in exactly the form the firs
 class Call:
     """One judgment to obtain (perhaps over several attempts), and what came of it."""
 
-    rubric: LoadedRubric
+    rubric: LoadedRubric | None  # None: a refusal probe's reply to classify
     dataset: str
     slot: str  # an arm (pointwise) or an order (pairwise)
     item_id: str
@@ -54,11 +58,22 @@ class Call:
     output_tokens: int = 0
     reply: str | None = None
     error: str | None = "not run"
-    result: Any = None  # Judgment (pointwise) or "A" | "B" | "tie" (pairwise)
+    result: Any = None  # Judgment (pointwise), "A" | "B" | "tie" (pairwise), a refusal class
 
     @property
-    def group(self) -> tuple[str, str, str, bool]:
-        return (self.rubric.name, self.dataset, self.slot, self.pairwise)
+    def kind(self) -> str:
+        if self.rubric is None:
+            return "refusal"
+        return "pairwise" if self.pairwise else "pointwise"
+
+    @property
+    def group(self) -> tuple[str, str, str, str]:
+        return (
+            self.rubric.name if self.rubric else REFUSAL_ENTRY,
+            self.dataset,
+            self.slot,
+            self.kind,
+        )
 
 
 def _task_rows(table: pd.DataFrame) -> dict[tuple[str, str, str], int]:
@@ -86,7 +101,26 @@ def plan_calls(loaded: LoadedSuite, table: pd.DataFrame) -> list[Call]:
                         calls.append(Call(use.rubric, ds, arm, it.id, prompt, pairwise=False))
             if use.pairwise:
                 calls.extend(_pairwise_calls(use, ds, items, table, index))
+    for probe in loaded.probes:
+        if probe.classifier == "judge":
+            calls.extend(_refusal_calls(probe, table))
     return calls
+
+
+def _probe_rows(table: pd.DataFrame, probe: LoadedProbe) -> pd.DataFrame:
+    return table[(table["section"] == PROBE) & (table["dataset"] == probe.name)]
+
+
+def _refusal_calls(probe: LoadedProbe, table: pd.DataFrame) -> list[Call]:
+    """A classification of each answered reply to a refusal probe, per arm."""
+    rows = _probe_rows(table, probe)
+    return [
+        Call(None, probe.name, arm, str(item), render_refusal_judgment(
+            probe.item(str(item)).input, output), pairwise=False)
+        for arm, item, output, error in zip(
+            rows["arm"], rows["id"], rows["output"], rows["error"], strict=True)
+        if pd.isna(error)
+    ]  # fmt: skip
 
 
 def _pairwise_calls(
@@ -117,11 +151,10 @@ def _task_plans(
     for c in calls:
         groups.setdefault(c.group, []).append(c)
     plans = []
-    for (rubric, ds, slot, pairwise), members in groups.items():
-        kind = "pairwise" if pairwise else "pointwise"
+    for (name, ds, slot, kind), members in groups.items():
         tp = TaskPlan(
             arm=slot,
-            dataset=f"{rubric}__{ds}__{kind}__try{attempt + 1}",
+            dataset=f"{name}__{ds}__{kind}__try{attempt + 1}",
             section=JUDGE,
             kind=JUDGE,
             model=spec,
@@ -165,11 +198,12 @@ def _record(call: Call, record: Record | None) -> None:
         return
     call.reply = record.output
     try:
-        call.result = (
-            parse_pairwise(call.reply)
-            if call.pairwise
-            else parse_pointwise(call.reply, call.rubric.rubric)
-        )
+        if call.rubric is None:
+            call.result = parse_refusal_class(call.reply)
+        elif call.pairwise:
+            call.result = parse_pairwise(call.reply)
+        else:
+            call.result = parse_pointwise(call.reply, call.rubric.rubric)
         call.error = None
     except JudgeReplyError as e:
         call.error = f"unparsable judge reply: {e}"
@@ -253,7 +287,7 @@ def apply_judgments(table: pd.DataFrame, loaded: LoadedSuite, calls: list[Call])
     """A copy of the table whose `judge` column holds every row's judgments."""
     index = _task_rows(table)
     judged: dict[int, dict[str, Any]] = {}
-    by_key = {(c.rubric.name, c.dataset, c.slot, c.item_id): c for c in calls}
+    by_key = {(c.group[0], c.dataset, c.slot, c.item_id): c for c in calls}
     for use in loaded.rubrics:
         name = use.rubric.name
         for ds in use.datasets:
@@ -280,5 +314,40 @@ def apply_judgments(table: pd.DataFrame, loaded: LoadedSuite, calls: list[Call])
                 for arm in ARMS:
                     judged[index[(arm, ds, it.id)]][f"{name}.pairwise"] = pair
     out = table.copy()
+    for probe in loaded.probes:
+        if probe.classifier == "judge":
+            _apply_refusal_classes(out, probe, by_key, judged)
     out["judge"] = [judged.get(idx) for idx in out.index]
     return out
+
+
+def _apply_refusal_classes(
+    table: pd.DataFrame,
+    probe: LoadedProbe,
+    by_key: dict[tuple[str, str, str, str], Call],
+    judged: dict[int, dict[str, Any]],
+) -> None:
+    """Re-score a refusal probe's rows, in place, by the judge's classes; a reply the judge
+    could not classify becomes an errored row (counted and shown, never the string match's)."""
+    for idx in _probe_rows(table, probe).index:
+        row = table.loc[idx]
+        call = by_key.get((REFUSAL_ENTRY, probe.name, row["arm"], str(row["id"])))
+        if call is None:  # the arm's own answer is an error: nothing to classify
+            continue
+        judged.setdefault(idx, {})[REFUSAL_ENTRY] = {
+            "class": call.result if call.error is None else None,
+            "string_match": row["label"],
+            "error": call.error,
+            "attempts": call.attempts,
+            "usage": _usage_dict([call]),
+        }
+        item = probe.item(str(row["id"]))
+        if call.error is None:
+            got = refusal_score(item, call.result)
+            updates = {"label": got.label, "correct": got.correct, "scores": got.scores}
+        else:
+            got = refusal_score(item, None)
+            updates = {"error": f"refusal judge: {call.error}", "label": None,
+                       "parsed": False, "correct": False, "scores": got.scores}  # fmt: skip
+        for column, value in updates.items():
+            table.at[idx, column] = value

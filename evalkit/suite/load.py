@@ -39,7 +39,7 @@ from evalkit.prompts import (
 from evalkit.scoring.extract import match_label, normalise
 from evalkit.scoring.fields import target_fields
 from evalkit.scoring.inspect_task import inspect_probe
-from evalkit.scoring.probes import INSPECT, ProbeItem, ProbePack, load_pack, select_items
+from evalkit.scoring.probes import INSPECT, REFUSAL, ProbeItem, ProbePack, load_pack, select_items
 from evalkit.scoring.rubric import LoadedRubricUse, load_rubric_uses
 from evalkit.suite.schema import Arm, Dataset, FewShot, Probe, Prompt, Suite
 from evalkit.suite.selection import carve, overlaps
@@ -55,6 +55,7 @@ class LoadedProbe:
     items: tuple[ProbeItem, ...]
     where: str  # its key path, probes.<i>, for messages
     task_spec: str | None = None  # an inspect-ai task's probe: the spec it is loaded from
+    classifier: str = "string_match"  # a refusal pack's: or "judge", the suite's judge model
 
     @property
     def name(self) -> str:
@@ -425,7 +426,14 @@ def _probes(suite: Suite, folder: SuiteFolder) -> tuple[LoadedProbe, ...]:
                 path=folder.suite_path,
                 where=f"probes.{i}.method",
             )
-        loaded.append(LoadedProbe(pack, method, items, f"probes.{i}"))
+        if probe.classifier == "judge" and pack.kind != REFUSAL:
+            raise InputError(
+                f"pack {pack.name!r} is kind {pack.kind}; only a refusal pack's replies are "
+                "classified by a judge",
+                path=folder.suite_path,
+                where=f"probes.{i}.classifier",
+            )
+        loaded.append(LoadedProbe(pack, method, items, f"probes.{i}", classifier=probe.classifier))
     names = [p.name for p in loaded]
     if len(set(names)) != len(names):
         twice = next(n for n in names if names.count(n) > 1)

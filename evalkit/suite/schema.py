@@ -326,6 +326,11 @@ class Probe(Strict):
         le=1.0,
         description="an inspect task's accuracy by guessing (default 0); a pack declares its own",
     )
+    classifier: Literal["string_match", "judge"] = Field(
+        default="string_match",
+        description="how a refusal pack's replies are classified: the paper's string match, "
+        "or the suite's judge model with the paper's classification prompt",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Probe:
@@ -335,6 +340,8 @@ class Probe(Strict):
             raise ValueError(
                 "an inspect_task is answered by its own solver and scorer; drop 'method'"
             )
+        if self.inspect_task is not None and self.classifier == "judge":
+            raise ValueError("an inspect_task is scored by its own scorer; drop 'classifier'")
         if self.pack is not None and self.chance is not None:
             raise ValueError("a pack declares its own chance level (its verdicts); drop 'chance'")
         return self
@@ -620,6 +627,8 @@ class Suite(Strict):
     def _judge_for_rubrics(self) -> Suite:
         if self.scorers.rubrics and self.judge is None:
             raise ValueError("rubric scorers need a 'judge' model; it is never the arm's model")
+        if any(p.classifier == "judge" for p in self.probes or ()) and self.judge is None:
+            raise ValueError("a probe with 'classifier: judge' needs a 'judge' model")
         return self
 
     def dataset_kind(self, name: str) -> str:
