@@ -16,6 +16,7 @@ ArmName = Literal["baseline", "candidate"]
 
 # Sections of a run: the task's own datasets, the forgetting probes, the judge's tasks and the
 # prompt-selection pass.
+RECORDED = "recorded"  # an arm's model string when its outputs already exist (arms.<arm>.outputs)
 TASK = "task"
 PROBE = "probe"
 JUDGE = "judge"

@@ -143,6 +143,16 @@ def _shown(value: Any) -> str:
     return _json_kind(value)
 
 
+def read_rows(
+    path: Path, *, fmt: str = "auto", encoding: str = "utf-8"
+) -> tuple[str, Iterator[tuple[int, dict[str, Any]]]]:
+    """A JSONL or CSV data file's format and its (line number, row) pairs; errors name the
+    file and row."""
+    content = read_text(path, "data file", encoding=encoding, encoding_key=True)
+    fmt = detect_format(path, fmt, content)
+    return fmt, _csv_rows(path, content) if fmt == "csv" else jsonl_rows(path, content)
+
+
 def read_items(
     path: Path,
     *,
@@ -159,9 +169,7 @@ def read_items(
     With `json_target` (extraction tasks) every target is a JSON object, written in the file
     as an object or as text holding one; the item keeps it as compact JSON text.
     """
-    content = read_text(path, "data file", encoding=encoding, encoding_key=True)
-    fmt = detect_format(path, fmt, content)
-    rows = _csv_rows(path, content) if fmt == "csv" else jsonl_rows(path, content)
+    fmt, rows = read_rows(path, fmt=fmt, encoding=encoding)
     items: list[Item] = []
     seen: dict[str, int] = {}
     for lineno, raw in rows:

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError, InputError, RunFailed
+from evalkit.hashing import sha256_text
 from evalkit.models.clients import Client, GenConfig, make_client
+from evalkit.names import RECORDED
 from evalkit.run.cache import ResponseCache, cached_record
 from evalkit.run.engine import Engine, Policy, Request, error_record
 from evalkit.run.inspect_task import run_inspect_tasks
@@ -60,7 +62,7 @@ def plan_requests(plan: Plan) -> list[Request]:
     """Every request of the plan, in plan order."""
     out = []
     for tp in plan.tasks:
-        if tp.method == INSPECT:  # run by inspect's own eval loop (evalkit.run.inspect_task)
+        if tp.method in (INSPECT, RECORDED):  # inspect's eval loop; outputs that already exist
             continue
         config = GenConfig(
             max_tokens=tp.max_tokens,
@@ -135,7 +137,24 @@ def execute(plan: Plan, settings: ExecSettings) -> Records:
             records[key] = rec
         elif key not in records:
             records[key] = error_record(req, "no result recorded for this request", 0)
+    records.update(recorded_records(plan))
     return records
+
+
+def recorded_records(plan: Plan) -> Records:
+    """A recorded arm's outputs as records: no model call, so nothing to journal or cache."""
+    out: Records = {}
+    for tp in plan.tasks:
+        if tp.method != RECORDED:
+            continue
+        for s in tp.samples:
+            key = sha256_text(json.dumps([tp.model.identity, tp.name, s.id, s.recorded]))
+            error = None if s.recorded is not None else "no recorded output for this item"
+            out[(tp.name, s.id)] = Record(
+                task=tp.name, item=s.id, key=key, output=s.recorded or "", error=error,
+                input_tokens=None, output_tokens=None, latency_s=None, attempts=0, cached=False,
+            )  # fmt: skip
+    return out
 
 
 def _from_cache(

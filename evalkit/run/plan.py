@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from evalkit.data.items import Item
 from evalkit.errors import InputError
 from evalkit.hashing import sha256_path, sha256_text
-from evalkit.names import ARMS, PROBE, SELECTION, TASK, TRAINING_KIND, TRAINING_SAMPLE
+from evalkit.names import ARMS, PROBE, RECORDED, SELECTION, TASK, TRAINING_KIND, TRAINING_SAMPLE
 from evalkit.prompts import CompiledPrompt, TemplateRenderError
 from evalkit.scoring.loglik import continuations, loglik_unsupported
 from evalkit.scoring.probes import INSPECT, render_probe_prompt
@@ -32,6 +32,7 @@ class PlannedSample:
     target: str
     messages: tuple[tuple[str, str], ...]  # (role, content); a loglik context: ("context", text)
     continuations: tuple[str, ...] = ()  # loglik: the text each choice adds to the context
+    recorded: str | None = None  # a recorded arm's output for this item; None: it has none
 
 
 @dataclass(frozen=True)
@@ -154,14 +155,17 @@ def _task(
     kind: str,
     where: str,
 ) -> TaskPlan:
-    """One arm's task on one set of items with one prompt, every item rendered."""
+    """One arm's task on one set of items with one prompt, every item rendered; a recorded
+    arm's task carries each item's recorded output instead of asking for one."""
     arm = loaded.suite.arms[arm_name]
+    recorded = loaded.recorded.get(arm_name, {}).get(name) if arm.model == RECORDED else None
     samples = tuple(
         PlannedSample(
             id=it.id,
             input=it.input,
             target=it.target,
             messages=_messages(prompt.render, it.input, where, f"item {it.id!r} of {name}", loaded),
+            recorded=None if recorded is None else recorded.get(it.id),
         )
         for it in items
     )
@@ -177,6 +181,7 @@ def _task(
         seed=arm.generate.seed,
         stop=tuple(arm.generate.stop) if arm.generate.stop else None,
         samples=samples,
+        method=RECORDED if arm.model == RECORDED else "generate",
     )
 
 

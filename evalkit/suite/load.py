@@ -22,11 +22,11 @@ from typing import Any
 import jsonschema
 
 from evalkit.data.items import Item
-from evalkit.data.readers import items_sha256, read_items, subset
+from evalkit.data.readers import items_sha256, read_items, read_rows, subset
 from evalkit.errors import InputError
 from evalkit.hashing import sha256_text
 from evalkit.inputfiles import SuiteFolder, read_text, text_lines
-from evalkit.names import ARMS
+from evalkit.names import ARMS, RECORDED
 from evalkit.plugins import Scorer, load_scorers
 from evalkit.prompts import (
     PROMPT_VARIABLES,
@@ -113,6 +113,8 @@ class LoadedSuite:
     fields: tuple[str, ...] = ()  # extraction: the field paths of the evaluated targets
     prompt_options: dict[str, tuple[PromptOption, ...]] = field(default_factory=dict)
     selection_items: tuple[Item, ...] = ()  # the split prompt_options are compared on
+    # a recorded arm's outputs: dataset → item id → output (an item absent has none)
+    recorded: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -521,9 +523,73 @@ def known_provider(name: str) -> bool:
     return bool(registry_find(named))
 
 
+RECORDED_PROMPT = Prompt(text="{{ input }}")
+
+
+def _recorded(
+    arm: str, suite: Suite, folder: SuiteFolder, datasets: Mapping[str, tuple[Item, ...]]
+) -> dict[str, dict[str, str]]:
+    """A recorded arm's outputs by dataset and item id; every row must answer an item of the
+    suite, once (an item with no row is that item's error row, not an error here)."""
+    spec = suite.arms[arm].outputs
+    assert spec is not None  # the schema asks for outputs with model: recorded
+    path = folder.resolve(spec.path, f"arms.{arm}.outputs.path")
+    homes: dict[str, list[str]] = defaultdict(list)  # item id → the datasets that hold it
+    for name, items in datasets.items():
+        for it in items:
+            homes[it.id].append(name)
+    out: dict[str, dict[str, str]] = {name: {} for name in datasets}
+    first: dict[tuple[str, str], int] = {}
+    _, rows = read_rows(path, fmt=spec.format, encoding=spec.encoding)
+    for line, row in rows:
+        keys = [spec.id, spec.output, *([spec.dataset] if spec.dataset else [])]
+        if missing := [k for k in keys if row.get(k) is None]:
+            raise InputError(
+                f"missing {', '.join(map(repr, missing))} (found: {', '.join(map(str, row))})",
+                path=path,
+                line=line,
+            )
+        item_id, output = str(row[spec.id]), row[spec.output]
+        if not isinstance(output, str):
+            raise InputError(f"{spec.output!r} must be text", path=path, line=line)
+        if spec.dataset:
+            dataset = str(row[spec.dataset])
+            if dataset not in datasets:
+                raise InputError(
+                    f"dataset {dataset!r} is not one of the suite's ({', '.join(datasets)})",
+                    path=path,
+                    line=line,
+                )
+            if dataset not in homes[item_id]:
+                raise InputError(
+                    f"id {item_id!r} is not an item of dataset {dataset!r}", path=path, line=line
+                )
+        elif len(homes[item_id]) != 1:
+            problem = (
+                f"is in datasets {' and '.join(homes[item_id])}; name each row's dataset "
+                f"(arms.{arm}.outputs.dataset)"
+                if homes[item_id]
+                else f"is an item of no dataset of the suite ({', '.join(datasets)})"
+            )
+            raise InputError(f"id {item_id!r} {problem}", path=path, line=line)
+        else:
+            dataset = homes[item_id][0]
+        if (dataset, item_id) in first:
+            raise InputError(
+                f"a second output for id {item_id!r} (first at line {first[(dataset, item_id)]})",
+                path=path,
+                line=line,
+            )
+        first[(dataset, item_id)] = line
+        out[dataset][item_id] = output
+    return out
+
+
 def _check_models(suite: Suite, suite_path: Path) -> None:
     """Every model string names a provider inspect-ai or evalkit knows, before any call."""
-    models = [(f"arms.{a}.model", suite.arms[a].model) for a in ARMS]
+    models = [
+        (f"arms.{a}.model", suite.arms[a].model) for a in ARMS if suite.arms[a].model != RECORDED
+    ]
     if suite.judge:
         models.append(("judge.model", suite.judge.model))
     for where, model in models:
@@ -575,7 +641,8 @@ def load_suite(path: str | Path) -> LoadedSuite:
     options = {a: _options(a, suite.arms[a], folder, labels) for a in ARMS if suite.arms[a].prompts}
     prompts = {}
     for a in ARMS:
-        spec = suite.arms[a].prompt  # the schema allows exactly one of prompt and prompts
+        # a recorded arm's messages are its items' inputs, kept for the record
+        spec = RECORDED_PROMPT if suite.arms[a].model == RECORDED else suite.arms[a].prompt
         prompts[a] = (
             options[a][0].prompt
             if spec is None
@@ -603,6 +670,11 @@ def load_suite(path: str | Path) -> LoadedSuite:
         training_sample=training_sample,
         rubrics=load_rubric_uses(suite, folder),
         scorers=load_scorers(suite, folder),
+        recorded={
+            a: _recorded(a, suite, folder, datasets)
+            for a in ARMS
+            if suite.arms[a].model == RECORDED
+        },
         fields=_fields(suite, datasets, suite_path),
         prompt_options=options,
         selection_items=_selection_items(suite, folder, labels, reported, training, options),

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from evalkit.credentials import find_secret
-from evalkit.names import ARMS, NAME, RESERVED_NAMES, RUN_ID, ArmName
+from evalkit.names import ARMS, NAME, RECORDED, RESERVED_NAMES, RUN_ID, ArmName
 
 # `<provider>/<model>`: inspect-ai's form; the provider itself is checked when the suite loads
 _MODEL = re.compile(r"^(?P<provider>[a-z0-9][a-z0-9_.\-]*)/(?P<name>[^\s\x00-\x1f\x7f]+)$")
@@ -143,11 +143,30 @@ def _no_secrets(args: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
+class RecordedOutputs(Strict):
+    """Outputs that already exist (production logs, a vendor's run): an arm's answers, read."""
+
+    path: str
+    format: Literal["auto", "jsonl", "csv"] = "auto"
+    encoding: str = Field(default="utf-8", description="the file's text encoding")
+    id: str = Field(default="id", description="the column holding the dataset item's id")
+    output: str = Field(default="output", description="the column holding the arm's output")
+    dataset: str | None = Field(
+        default=None, description="a column naming each row's dataset (when datasets share ids)"
+    )
+
+    _encoding_ok = field_validator("encoding")(classmethod(lambda cls, v: _codec(v)))
+
+
 class Arm(Strict):
-    model: str = Field(description="an inspect-ai model string, e.g. openai/gpt-4o-mini")
+    model: str = Field(
+        description="an inspect-ai model string, e.g. openai/gpt-4o-mini; or 'recorded'"
+    )
     model_args: dict[str, Any] = Field(default_factory=dict)
 
-    _model_ok = field_validator("model")(classmethod(lambda cls, v: _model_string(v)))
+    _model_ok = field_validator("model")(
+        classmethod(lambda cls, v: v if v == RECORDED else _model_string(v))
+    )
     _model_args_ok = field_validator("model_args")(classmethod(lambda cls, v: _no_secrets(v)))
     _base_url_ok = field_validator("base_url")(classmethod(lambda cls, v: _base_url(v)))
     adapter: str | None = Field(default=None, description="path to a LoRA adapter (local models)")
@@ -159,6 +178,9 @@ class Arm(Strict):
     )
     generate: Generate = Generate()
     price: Price | None = None
+    outputs: RecordedOutputs | None = Field(
+        default=None, description="model: recorded — the file of this arm's existing outputs"
+    )
 
     @field_validator("prompt", mode="before")
     @classmethod
@@ -178,6 +200,17 @@ class Arm(Strict):
 
     @model_validator(mode="after")
     def _one_prompt_key(self) -> Arm:
+        if self.model == RECORDED:
+            if self.outputs is None:
+                raise ValueError("model: recorded needs 'outputs' (the file of its outputs)")
+            live = [k for k in ("prompt", "prompts", "adapter", "base_url") if getattr(self, k)]
+            if live or self.model_args:
+                raise ValueError(
+                    f"a recorded arm makes no model call; drop {', '.join(live or ['model_args'])}"
+                )
+            return self
+        if self.outputs is not None:
+            raise ValueError("'outputs' is for model: recorded; a live model answers itself")
         if (self.prompt is None) == (self.prompts is None):
             raise ValueError(
                 "give exactly one of 'prompt' (one prompt) or 'prompts' (a list to choose from)"
@@ -621,6 +654,21 @@ class Suite(Strict):
             raise ValueError("'selection' is given but no arm lists 'prompts' to choose among")
         if self.selection and self.selection.from_training and self.training_data is None:
             raise ValueError("selection.from_training needs 'training_data' to draw from")
+        return self
+
+    @model_validator(mode="after")
+    def _recorded_answers_the_datasets_only(self) -> Suite:
+        recorded = [a for a in ARMS if self.arms[a].model == RECORDED]
+        if recorded and self.probes:
+            raise ValueError(
+                f"probes need both arms live; the {' and '.join(recorded)} arm is recorded "
+                "(probe the model itself in a suite of its own)"
+            )
+        if recorded and self.training_data is not None:
+            raise ValueError(
+                f"training_data's memorisation sample needs both arms live; the "
+                f"{' and '.join(recorded)} arm is recorded"
+            )
         return self
 
     @model_validator(mode="after")
