@@ -7,7 +7,7 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_RUN_FAILED = 3
+EXIT_RUN_FAILED = 3  # also a storage fault: a full disk, a read-only folder, a corrupt cache
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 
@@ -47,6 +47,16 @@ class RunFailed(EvalkitError):
     """The evaluation itself could not run (provider missing, every sample failed, ...)."""
 
     exit_code = EXIT_RUN_FAILED
+
+
+class StorageError(RunFailed):
+    """A file of the run could not be written or read: a full disk, a read-only run folder or
+    `--out`, a corrupt response cache. The message names the path and what to do."""
+
+
+def storage_error(e: OSError, path: str | Path, then: str) -> StorageError:
+    """The one-line error for an OSError met while writing `path` (its own path if it has one)."""
+    return StorageError(f"cannot write {e.filename or path}: {e.strerror or e}; {then}")
 
 
 class Interrupted(EvalkitError):

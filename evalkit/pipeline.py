@@ -7,6 +7,7 @@ output is written. Ctrl-C marks it `interrupted`; `--resume` picks it up where i
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import platform
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import evalkit
 from evalkit import runfolder
-from evalkit.errors import EvalkitError, InputError, Interrupted, RunFailed
+from evalkit.errors import EvalkitError, InputError, Interrupted, RunFailed, storage_error
 from evalkit.home import responses_dir
 from evalkit.names import ARMS
 from evalkit.results import (
@@ -240,25 +241,30 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     run_dir, shard, fresh = _open_run_dir(loaded, options)
     plan = plan_suite(loaded, shard)
     check_selection(loaded, shard)
-    # only now, with every check passed: a suite that fails one leaves no folder behind
-    _claim_run_dir(run_dir, fresh)
     resume = _resume_command(loaded, run_dir)
-    runfolder.write_manifest(
-        run_dir,
-        {
-            "state": runfolder.RUNNING,
-            "suite": str(loaded.path),
-            "suite_sha256": loaded.sha256,
-            "shard": {"index": shard.index, "count": shard.count} if shard else None,
-            "requests": sum(len(t.samples) for t in plan.tasks)
-            + len(loaded.selection_items) * sum(map(len, loaded.prompt_options.values())),
-            "started_at": runfolder.now_iso(),
-            "pid": os.getpid(),
-            "host": os.uname().nodename,
-            "argv": sys.argv,
-            "resume_command": resume,
-        },
-    )
+    try:
+        # only now, with every check passed: a suite that fails one leaves no folder behind
+        _claim_run_dir(run_dir, fresh)
+        runfolder.write_manifest(
+            run_dir,
+            {
+                "state": runfolder.RUNNING,
+                "suite": str(loaded.path),
+                "suite_sha256": loaded.sha256,
+                "shard": {"index": shard.index, "count": shard.count} if shard else None,
+                "requests": sum(len(t.samples) for t in plan.tasks)
+                + len(loaded.selection_items) * sum(map(len, loaded.prompt_options.values())),
+                "started_at": runfolder.now_iso(),
+                "pid": os.getpid(),
+                "host": os.uname().nodename,
+                "argv": sys.argv,
+                "resume_command": resume,
+            },
+        )
+    except FileNotFoundError:
+        raise
+    except OSError as e:  # a read-only or full --out: nothing was sent yet
+        raise storage_error(e, run_dir, "choose a writable --out") from None
     threading.Thread(target=_warm_imports, daemon=True).start()
     settings = _settings(loaded, options, run_dir)
     try:
@@ -266,20 +272,31 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
             loaded, plan, settings, options, run_dir, shard, started, earlier, history
         )
     except KeyboardInterrupt:
-        runfolder.update_manifest(
-            run_dir, state=runfolder.INTERRUPTED, stopped_at=runfolder.now_iso()
-        )
+        _mark(run_dir, state=runfolder.INTERRUPTED, stopped_at=runfolder.now_iso())
         raise Interrupted(f"interrupted; resume with: {resume}") from None
     except InputError as e:
-        runfolder.update_manifest(run_dir, state=runfolder.FAILED, error=str(e))
+        _mark(run_dir, state=runfolder.FAILED, error=str(e))
         # a provider names the key (arms.candidate.model); the suite file is ours to add
         raise e if e.path else InputError(e.message, path=loaded.path, where=e.where) from None
     except EvalkitError as e:
-        runfolder.update_manifest(run_dir, state=runfolder.FAILED, error=str(e))
+        _mark(run_dir, state=runfolder.FAILED, error=str(e))
         raise
+    except FileNotFoundError:
+        raise
+    except OSError as e:  # a full disk, a run folder turned read-only: the journal is intact
+        error = storage_error(e, run_dir, f"fix that, then resume with: {resume}")
+        _mark(run_dir, state=runfolder.FAILED, error=str(error))
+        raise error from None
     # only a run that finished is recorded, and a failure to record it leaves the folder be
     record(history, outcome.results, run_dir)
     return outcome
+
+
+def _mark(run_dir: Path, **changes: Any) -> None:
+    """Record in the manifest how the run ended; where even that cannot be written (a full or
+    read-only disk) it still says "running", which resumes like "failed"."""
+    with contextlib.suppress(OSError):
+        runfolder.update_manifest(run_dir, **changes)
 
 
 def _finish(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evalkit.credentials import redact
 from evalkit.errors import InputError
 
 MANIFEST = "run.json"
@@ -24,8 +25,9 @@ def now_iso() -> str:
 
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Write run.json atomically, redacted: its error can quote a server that echoed a key."""
     tmp = run_dir / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(redact(manifest), indent=2) + "\n", encoding="utf-8")
     tmp.replace(run_dir / MANIFEST)
 
 

@@ -33,6 +33,7 @@ ENV_SECRETS = {
 USERINFO_SECRET = "planted-userinfo-9876"
 HEADER_SECRET = "planted-header-5555"
 ITEMS = CONFTEST_ITEMS[:3]
+TASK_FILE = Path(__file__).parent / "fixtures" / "tiny_task.py"
 
 
 def encodings(secret: str) -> set[bytes]:
@@ -125,6 +126,34 @@ def test_a_real_run_writes_no_environment_secret(
     assert endpoint.stats()["answered"] >= 2 * len(ITEMS)  # the planted key was really used
     found = leaks([tmp_path / "reports", tmp_path / "cache"], list(ENV_SECRETS.values()), printed)
     assert found == []
+
+
+@pytest.mark.parametrize("status", [401, 400, 500])
+def test_a_key_the_server_echoes_in_its_error_is_in_no_file(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+) -> None:
+    """A server whose error body repeats the Authorization header: the error text goes into
+    the journal, run.json and the logs, and the key must not go with it."""
+    for name, value in ENV_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    with loopback_endpoint("--echo-auth", str(status)) as echoing:
+        suite = write_suite(tmp_path, echoing.url)
+        # an inspect-ai task probe too: inspect writes its own logs into the run folder
+        (tmp_path / "tiny_task.py").write_text(TASK_FILE.read_text("utf-8"), encoding="utf-8")
+        probe = '\nprobes: [{inspect_task: "tiny_task.py@tiny_qa", n: 2}]\n'
+        suite.write_text(suite.read_text(encoding="utf-8") + probe, encoding="utf-8")
+        code, printed = run(suite, tmp_path, capsys)
+        assert echoing.stats()["echoed_auth"] >= 2 * len(ITEMS)  # the key was sent and echoed
+    run_dir = tmp_path / "reports" / "secrets" / "r1"
+    journal = (run_dir / "journal.jsonl").read_text(encoding="utf-8")
+    # the error was recorded, so the search below looked where the echo lands
+    assert "invalid credentials" in journal and code != 0, printed
+    assert (run_dir / "run.json").is_file() and any((run_dir / "inspect").rglob("*.eval"))
+    found = leaks([tmp_path / "reports", tmp_path / "cache"], list(ENV_SECRETS.values()), printed)
+    assert found == [], "\n".join(found)
 
 
 @pytest.mark.parametrize(

@@ -4,15 +4,18 @@ evalkit's engine does not run inside inspect's `eval()`, so it writes inspect's 
 itself: one log per arm × dataset, one sample per item with the messages sent, the answer,
 token usage and any error. Writing them costs 1.5–3 ms per sample in inspect's writer, more
 than the whole rest of a fast run, so `evalkit run --inspect-logs` or `evalkit logs RUN`
-asks for them. Model arguments are not written (they can hold credentials).
+asks for them. Model arguments are not written (they can hold credentials), and the text
+written (messages, answers, errors) is redacted like every other file.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from re import Pattern
 from typing import Any
 
+from evalkit.credentials import env_secrets, scrub, scrubber
 from evalkit.run.journal import Record
 from evalkit.run.plan import Plan, TaskPlan
 
@@ -28,13 +31,14 @@ def _messages(pairs: tuple[tuple[str, str], ...]) -> list[Any]:
     return [kinds[role](content=content) for role, content in pairs]
 
 
-def _sample(tp: TaskPlan, index: int, record: Record | None) -> Any:
+def _sample(tp: TaskPlan, index: int, record: Record | None, secrets: Pattern[str]) -> Any:
     from inspect_ai.log import EvalError, EvalSample
     from inspect_ai.model import ModelOutput, ModelUsage
 
     planned = tp.samples[index]
-    messages = _messages(planned.messages)
-    output = ModelOutput.from_content(model=tp.model.model, content=record.output if record else "")
+    messages = _messages(tuple((role, scrub(text, secrets)) for role, text in planned.messages))
+    answer = scrub(record.output, secrets) if record else ""
+    output = ModelOutput.from_content(model=tp.model.model, content=answer)
     if record is not None and record.input_tokens is not None:
         out_tokens = record.output_tokens or 0
         output.usage = ModelUsage(
@@ -43,7 +47,10 @@ def _sample(tp: TaskPlan, index: int, record: Record | None) -> Any:
             total_tokens=record.input_tokens + out_tokens,
         )
     output.time = record.latency_s if record else None
-    error = record.error if record else "no result recorded for this sample"
+    if record is None:
+        error = "no result recorded for this sample"
+    else:
+        error = scrub(record.error, secrets) if record.error else None
     return EvalSample(
         id=planned.id,
         epoch=1,
@@ -69,8 +76,11 @@ def write_inspect_logs(
     folder.mkdir(parents=True, exist_ok=True)
     now = created or datetime.now(UTC).isoformat(timespec="seconds")
     written = []
+    secrets = scrubber(env_secrets())
     for tp in plan.tasks:
-        samples = [_sample(tp, i, records.get((tp.name, s.id))) for i, s in enumerate(tp.samples)]
+        samples = [
+            _sample(tp, i, records.get((tp.name, s.id)), secrets) for i, s in enumerate(tp.samples)
+        ]
         log = EvalLog(
             eval=EvalSpec(
                 created=now,

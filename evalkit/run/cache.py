@@ -3,7 +3,9 @@
 The request hash covers the arm's whole identity (model, model args, base URL, adapter
 content) as well as the messages and generation settings, so two adapters behind one model
 name never share answers (inspect's own cache key ignores model args). WAL mode lets the
-worker processes of a run, and several runs, write at once. Errors are never cached.
+worker processes of a run, and several runs, write at once. Errors are never cached. A cache
+that cannot be opened or written (corrupt, read-only, a full disk) stops the run with one line
+naming it (exit 3), before or after which the run resumes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from evalkit.errors import StorageError
 from evalkit.run.journal import Record
 
 FILENAME = "responses.sqlite3"
@@ -23,14 +26,18 @@ _FLUSH_S = 1.0
 
 class ResponseCache:
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(folder / FILENAME, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses "
-            "(key TEXT PRIMARY KEY, answer TEXT NOT NULL, created REAL NOT NULL)"
-        )
+        self.path = folder / FILENAME
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses "
+                "(key TEXT PRIMARY KEY, answer TEXT NOT NULL, created REAL NOT NULL)"
+            )
+        except (OSError, sqlite3.Error) as e:
+            raise self._failed(e) from None
         self._pending: list[tuple[str, str, float]] = []
         self._flushed = time.monotonic()
 
@@ -38,13 +45,16 @@ class ResponseCache:
         """The cached answers among `keys`: key → {output, input_tokens, ...}."""
         keys = list(dict.fromkeys(keys))
         found: dict[str, dict] = {}
-        for start in range(0, len(keys), _BATCH):
-            chunk = keys[start : start + _BATCH]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, answer FROM responses WHERE key IN ({marks})", chunk
-            )
-            found.update((k, json.loads(a)) for k, a in rows)
+        try:
+            for start in range(0, len(keys), _BATCH):
+                chunk = keys[start : start + _BATCH]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, answer FROM responses WHERE key IN ({marks})", chunk
+                )
+                found.update((k, json.loads(a)) for k, a in rows)
+        except sqlite3.Error as e:
+            raise self._failed(e) from None
         return found
 
     def put(self, record: Record) -> None:
@@ -66,17 +76,29 @@ class ResponseCache:
 
     def flush(self) -> None:
         if self._pending:
-            with self._db:
-                self._db.execute("BEGIN")
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", self._pending
-                )
+            try:
+                with self._db:
+                    self._db.execute("BEGIN")
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", self._pending
+                    )
+            except sqlite3.Error as e:
+                raise self._failed(e) from None
             self._pending.clear()
         self._flushed = time.monotonic()
 
     def close(self) -> None:
-        self.flush()
-        self._db.close()
+        try:
+            self.flush()
+        finally:
+            self._db.close()
+
+    def _failed(self, e: OSError | sqlite3.Error) -> StorageError:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return StorageError(
+            f"cannot use the response cache {self.path}: {reason}; "
+            "delete it (or free space, or fix its permissions), or run with --no-cache"
+        )
 
 
 def cached_record(task: str, item: str, key: str, answer: dict) -> Record:

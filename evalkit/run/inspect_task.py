@@ -4,7 +4,8 @@ The task's own solver and scorer answer and judge; both arms run the planned sam
 same ids) with their model string and every setting given here, none from the environment.
 Each sample becomes one journal record (its completion, its score as a float), so a resumed
 run re-runs only the samples without an answer, and the per-sample table scores these rows
-like any other probe's. inspect's own logs are kept under the run folder (`inspect/<arm>/`).
+like any other probe's. inspect's own logs are kept under the run folder (`inspect/<arm>/`),
+rewritten redacted: a sample's error can quote a server that echoed the API key.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from evalkit.credentials import redact
 from evalkit.errors import InputError
 from evalkit.hashing import sha256_path
 from evalkit.run.engine import Policy
@@ -83,13 +85,23 @@ def run_inspect_task(
         return [
             _failed(tp, item, f"inspect eval failed: {type(e).__name__}: {e}") for item in order
         ]
-    log = logs[0]
+    log = _redacted(logs[0])
     by_id = {str(s.id): s for s in (log.samples or [])}
     fallback = f"inspect eval {log.status}: {log.error.message if log.error else 'no sample'}"
     return [
         _record(tp, item, by_id[item]) if item in by_id else _failed(tp, item, fallback)
         for item in order
     ]
+
+
+def _redacted(log: Any) -> Any:
+    """The log with every credential cut out, written back over the file inspect wrote."""
+    from inspect_ai.log import EvalLog, write_eval_log
+
+    clean = EvalLog.model_validate(redact(log.model_dump(mode="json")))
+    if log.location:
+        write_eval_log(clean, log.location)
+    return clean
 
 
 def _record(tp: TaskPlan, item: str, sample: Any) -> Record:

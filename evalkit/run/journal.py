@@ -4,6 +4,7 @@ Every finished request is appended to a journal (`journal.jsonl`, or `journal-<k
 per worker process) the moment it completes, so a run killed at any point (`kill -9`, power
 loss, Ctrl-C) is resumed by re-sending only the requests the journal has no answer for. A
 torn last line is ignored on reading. The run's state is in its manifest (`evalkit.runfolder`).
+An error's text is written redacted: a server's error body can repeat the request's API key.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+
+from evalkit.credentials import env_secrets, scrub, scrubber
 
 FSYNC_EVERY_S = 1.0  # a power loss costs at most this much finished work
 
@@ -47,8 +50,11 @@ class Journal:
         self.path = path
         self._fh = path.open("a", encoding="utf-8")
         self._synced = time.monotonic()
+        self._secrets = scrubber(env_secrets())
 
     def append(self, record: Record) -> None:
+        if record.error is not None:
+            record = replace(record, error=scrub(record.error, self._secrets))
         self._fh.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
         self._fh.flush()
         now = time.monotonic()

@@ -5,7 +5,9 @@
 It answers `POST /v1/chat/completions` after `--latency` seconds with an answer that depends
 only on the request (so a retried or resumed request gets the same answer), and injects
 faults at the given rates: 429 with `Retry-After`, 500, connections that hang for
-`--hang-s`, and 200 responses whose JSON body is cut short. `GET /stats` returns what it has
+`--hang-s`, and 200 responses whose JSON body is cut short. `--echo-auth STATUS` answers
+every chat request with that error status and a body repeating its Authorization header, as
+careless servers do. `GET /stats` returns what it has
 received (requests, per model, per fault, per distinct prompt), so a test can count how
 many calls a run made. The first line on stdout is `listening on http://127.0.0.1:PORT/v1`.
 
@@ -47,6 +49,7 @@ class Faults:
     hang: float = 0.0
     hang_s: float = 60.0
     truncated: float = 0.0
+    echo_auth: int | None = None  # answer every chat request with this status, echoing the key
 
 
 @dataclass
@@ -86,6 +89,11 @@ class Endpoint:
         if fault:
             self.stats[fault] += 1
         await asyncio.sleep(self.latency)
+        if self.faults.echo_auth:
+            self.stats["echoed_auth"] += 1
+            auth = request.headers.get("Authorization", "")
+            message = f"invalid credentials: {auth} (headers: {dict(request.headers)})"
+            return web.json_response({"error": {"message": message}}, status=self.faults.echo_auth)
         if fault == "rate_limit":
             return web.json_response(
                 {"error": {"message": "rate limited", "type": "rate_limit_error"}},
@@ -227,6 +235,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rate-hang", type=float, default=0.0)
     p.add_argument("--hang-s", type=float, default=60.0)
     p.add_argument("--rate-truncated", type=float, default=0.0)
+    p.add_argument(
+        "--echo-auth",
+        type=int,
+        metavar="STATUS",
+        help="fail every chat request with STATUS and a body that repeats the Authorization header",
+    )
     args = p.parse_args(argv)
     answers, fallback = _answers(args.answers)
     endpoint = Endpoint(
@@ -238,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
             hang=args.rate_hang,
             hang_s=args.hang_s,
             truncated=args.rate_truncated,
+            echo_auth=args.echo_auth,
         ),
         answers=answers,
         fallback=fallback,
