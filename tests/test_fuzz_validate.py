@@ -275,7 +275,9 @@ def structural_cases() -> Iterator[Case]:
         ("datasets", "datasets"),
         ("datasets.heldout", "datasets"), ("datasets.heldout.path", "datasets.heldout.path"),
         ("arms.baseline.prompt.fewshot.path", "arms.baseline.prompt.fewshot.path"),
-        ("training_data.path", "training_data.path"), ("probes.0.pack", "probes.0.pack"),
+        ("training_data.path", "training_data.path"),
+        # a probe has a `pack` or an `inspect_task`: the probe is located, the message names both
+        ("probes.0.pack", "[probes.0]: give exactly one of 'pack' or 'inspect_task'"),
         ("arms.baseline.price.input_per_mtok", "arms.baseline.price.input_per_mtok"),
         ("probe_margin.margin", "probe_margin.margin"), ("task.labels", "task"),
         ("task.output.field", "task.output"),
