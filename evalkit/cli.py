@@ -109,6 +109,22 @@ def _parser() -> argparse.ArgumentParser:
         "where it exists)",
     )
 
+    review = sub.add_parser("review", help="people's ratings of a finished run")
+    review_sub = review.add_subparsers(dest="review_command", required=True)
+    rimport = review_sub.add_parser(
+        "import",
+        help="add ratings (the rating page's JSONL export) to a run: the People section, "
+        "human.* metrics and gates",
+    )
+    rimport.add_argument("run", type=Path, help="a run folder, or reports/<suite> for its latest")
+    rimport.add_argument("files", type=Path, nargs="+", metavar="RATINGS")
+    rimport.add_argument(
+        "--db",
+        type=Path,
+        help="the run store to record the ratings' metrics in (default: the run's "
+        "<out>/evalkit.db, where it exists)",
+    )
+
     merge = sub.add_parser(
         "merge", help="join the run folders of every shard of a suite into one run"
     )
@@ -391,6 +407,38 @@ def _cmd_gate(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK if report.passed else EXIT_GATE_FAILED
 
 
+def _cmd_review(args: argparse.Namespace, console: Console) -> int:
+    from evalkit.history.store import default_db
+    from evalkit.pipeline import import_ratings
+    from evalkit.results import resolve_run
+
+    try:
+        run_dir = resolve_run(args.run)
+    except FileNotFoundError as e:
+        raise InputError("no results.json here (expected a run folder)", path=args.run) from e
+    db = args.db or default_db(run_dir.parent.parent)
+    rated = import_ratings(run_dir, args.files, db if args.db or db.is_file() else None)
+    people = rated.results.people
+    assert people is not None  # import_ratings always sets it
+    console.print(
+        f"{people.ratings} ratings by {len(people.raters)} raters on {people.items} items "
+        f"({people.unmatched} of outputs that failed, left out) -> {rated.path / 'index.html'}"
+    )
+    if (w := people.win_rate) is not None:
+        console.print(
+            f"human win rate of the candidate: {w.win_rate:.3f} "
+            f"[{w.ci_low:.3f}, {w.ci_high:.3f}] over {w.items} items"
+        )
+    for a in people.agreement:
+        alpha = "undefined" if a.alpha is None else f"{a.alpha:.3f}"
+        console.print(
+            f"agreement on {a.question}: alpha {alpha} ({a.raters} raters, {a.items} items)"
+        )
+    if rated.results.gates is not None:
+        _print_gates(rated.results.gates, console)
+    return EXIT_OK
+
+
 def _compared_runs(args: argparse.Namespace) -> tuple[StoredRun, StoredRun, str]:
     """(the previous release, the run to decide on, how the previous one was named)."""
     from evalkit.history.recording import LAST, LAST_PASSED, previous_run, with_intervals
@@ -615,6 +663,7 @@ COMMANDS = {
     "history": _cmd_history,
     "models": _cmd_models,
     "init": _cmd_init,
+    "review": _cmd_review,
 }
 
 

@@ -26,7 +26,15 @@ from pydantic import ValidationError
 from evalkit.analysis.metrics import MetricContext, metrics_for, statistics_for
 from evalkit.analysis.stats import PairedResult, compare, paired_bootstrap, quantile_key
 from evalkit.errors import InputError
-from evalkit.names import ARMS, PROBE, PROBES_PREFIX, TASK, TRAINING_KIND, TRAINING_SAMPLE
+from evalkit.names import (
+    ARMS,
+    HUMAN,
+    PROBE,
+    PROBES_PREFIX,
+    TASK,
+    TRAINING_KIND,
+    TRAINING_SAMPLE,
+)
 from evalkit.registry import Registry
 from evalkit.results import GateOutcome, Gates, MetricResult, Results, StoredRun
 from evalkit.scoring.format import default_checks, run_checks
@@ -150,6 +158,8 @@ def check_gate_targets(loaded: LoadedSuite) -> None:
                     where=f"gates[{i}]",
                 )
             section, name, metric = parts
+            if section == TASK and name == HUMAN:
+                continue  # people's metrics exist once ratings are imported (evalkit review)
             known = probe_names if section == PROBE else datasets
             if not any(fnmatchcase(k, name) for k in known):
                 what = "probe pack" if section == PROBE else "dataset"
@@ -405,6 +415,23 @@ def _no_regression(rule: str, row: MetricResult, spec: Regression, ctx: GateCont
     )
 
 
+def _no_ratings(path: str, results: Results) -> GateOutcome:
+    """A gate on people's ratings fails closed until ratings that give it a value are imported."""
+    people = results.people
+    what = (
+        "no human ratings are imported yet"
+        if people is None
+        else f"the imported ratings give no {path.partition('.')[2]!r} "
+        f"(people's metrics here: {', '.join(m.path for m in results.metrics if m.dataset == HUMAN) or 'none'})"
+    )
+    return GateOutcome(
+        rule=path,
+        check="needs human ratings",
+        passed=False,
+        evidence=f"{what}: rate with `evalkit review`, then `evalkit review import RUN FILES`",
+    )
+
+
 def errors_gate(results: Results, max_errors: int) -> GateOutcome:
     """Fails when any dataset × arm lost more samples than `run.max_errors` allows."""
     check = f"errored samples <= {max_errors} per dataset and arm"
@@ -441,6 +468,9 @@ def evaluate_gates(
     for i, gate in enumerate(gates):
         for path, check in gate.items():
             rows = expand_path(path, results.metrics)
+            if not rows and path.startswith(f"{HUMAN}."):
+                judged.append(_no_ratings(path, results))
+                continue
             if not rows:
                 available = ", ".join(m.path for m in results.metrics) or "none"
                 raise InputError(

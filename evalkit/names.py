@@ -27,8 +27,9 @@ TRAINING_SAMPLE = "training_sample"  # training items both arms answer, next to 
 TRAINING_KIND = "training"  # the kind of that set: a memorisation diagnostic, not a target
 PROBES_PREFIX = "probes"  # metric paths of probes: probes.<pack>.<metric>
 CUSTOM_PREFIX = "custom"  # a suite's own scorers name metrics custom.<name>, apart from evalkit's
+HUMAN = "human"  # people's ratings (evalkit review import): human.win_rate, human.<criterion>
 # names evalkit gives its own sets, which no dataset or probe pack may take
-RESERVED_NAMES = (TRAINING_SAMPLE, PROBES_PREFIX)
+RESERVED_NAMES = (TRAINING_SAMPLE, PROBES_PREFIX, HUMAN)
 
 # Dataset, probe pack, rubric and criterion names: they name folders, metrics and gate paths.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")

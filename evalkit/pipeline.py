@@ -16,7 +16,7 @@ import shutil
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -574,3 +574,56 @@ def export_inspect_logs(run_dir: Path, suite_path: Path | None = None) -> list[P
     folders = [run_dir, *(Path(d) for d in manifest.get("merged_from") or [])]
     records = journal.latest_records(f for d in folders for f in journal.journal_files(d))
     return write_inspect_logs(run_dir / "logs", plan, records, manifest.get("started_at"))
+
+
+# ---- after the run: people's ratings ----------------------------------------------------------
+
+
+def import_ratings(run_dir: Path, files: list[Path], db: Path | None = None) -> StoredRun:
+    """`evalkit review import`: add people's ratings to a finished run and rewrite its reports.
+
+    The ratings join the folder's ratings.jsonl (a rater's new rating of an item replaces
+    their old one), the People section and the `human.*` metrics are computed again from all
+    of them, the stored gates are judged again, and the run store records the result.
+    """
+    from evalkit.analysis.people import people_analysis
+    from evalkit.data.ratings import (
+        RATINGS_FILE,
+        merged_ratings,
+        ratings_jsonl,
+        read_ratings,
+        read_stored_ratings,
+    )
+    from evalkit.gate import judge_run
+    from evalkit.history.recording import record_stored
+    from evalkit.history.store import open_store
+    from evalkit.names import HUMAN, TASK
+
+    run = load_run(run_dir)
+    if run.results.shard is not None or run.samples is None:
+        raise InputError(
+            "ratings are imported into a whole run: merge its shards first", path=run.path
+        )
+    tasks = run.samples[run.samples["section"] == TASK]
+    known = set(zip(tasks["dataset"], tasks["id"].astype(str), strict=True))
+    new = [r for f in files for r in read_ratings(f, known)]
+    ratings = merged_ratings(read_stored_ratings(run.path), new)
+    people, rows = people_analysis(ratings, run.samples, run.results)
+    metrics = [m for m in run.results.metrics if m.dataset != HUMAN or m.section != TASK]
+    results = run.results.model_copy(update={"people": people, "metrics": [*metrics, *rows]})
+    rated = replace(run, results=results)
+    rated = replace(rated, results=results.model_copy(update={"gates": judge_run(rated)}))
+    if db is not None:
+        with open_store(db):  # a corrupt or newer store is refused before any file is rewritten
+            pass
+    path = run.path / RATINGS_FILE
+    try:
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text(ratings_jsonl(ratings), encoding="utf-8")
+        tmp.replace(path)
+        write_reports(run.path, rated.results, run.samples)
+    except OSError as e:
+        raise storage_error(e, path, "the ratings were not imported") from None
+    if db is not None:
+        record_stored(db, rated)
+    return rated

@@ -217,6 +217,69 @@ class RubricResult(Model):
     judge_cost: JudgeCost
 
 
+class HumanWinRate(Model):
+    """How often people preferred the candidate (ties as half), over items, with its interval."""
+
+    win_rate: float
+    ci_low: float | None
+    ci_high: float | None
+    candidate_wins: int  # ratings, not items: one item rated by three people counts three
+    baseline_wins: int
+    ties: int
+    items: int
+
+
+class HumanCriterion(Interval):
+    """People's mean score per arm on one criterion, over items both arms were scored on."""
+
+    name: str
+    n: int
+
+
+class LabelShare(Model):
+    """The share of one arm's rated outputs that people gave one label value."""
+
+    criterion: str
+    value: str
+    baseline: float | None
+    candidate: float | None
+    n: ArmCounts
+
+
+class RaterAgreement(Model):
+    """Krippendorff's alpha between raters on one question; None when it is undefined."""
+
+    question: str  # "choice", a criterion, or a label criterion
+    level: Literal["nominal", "ordinal", "interval"]
+    alpha: float | None
+    raters: int
+    items: int  # units at least two raters answered: the ones alpha is computed over
+    note: str | None = None  # why alpha is undefined
+
+
+class JudgeVsPeople(Model):
+    """An automatic judgment set against people's on the same items."""
+
+    question: str  # "<rubric>.<criterion>", "<rubric>.pairwise", or a classifier's name
+    agreement: float | None  # exact agreement with the people's majority
+    kappa: float | None  # Cohen's kappa against it (quadratic weights for scores)
+    n: int
+
+
+class People(Model):
+    """What people said about the run: `evalkit review import` computes it from ratings.jsonl."""
+
+    raters: list[str]
+    ratings: int
+    items: int
+    win_rate: HumanWinRate | None
+    criteria: list[HumanCriterion] = Field(default_factory=list)
+    labels: list[LabelShare] = Field(default_factory=list)
+    agreement: list[RaterAgreement] = Field(default_factory=list)
+    judge: list[JudgeVsPeople] = Field(default_factory=list)
+    unmatched: int = 0  # ratings of items or arms the run has no successful output for
+
+
 class Transfer(Model):
     score: float | None
     gap: float | None
@@ -533,6 +596,7 @@ class Results(Analysis, RunInfo):
     arm_intervals: list[ArmInterval] | None = None
     history: History | None = None
     release: ReleaseDecision | None = None
+    people: People | None = None  # human ratings, once `evalkit review import` has read some
 
     def arm_interval(self, dataset: str, metric: str, section: str, arm: str) -> ArmInterval | None:
         """One arm's own interval of a metric, None when the run did not record it."""

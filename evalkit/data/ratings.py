@@ -106,9 +106,21 @@ def parse_rating(row: dict, path: Path, line: int) -> Rating:
     return rating
 
 
-def read_ratings(path: Path) -> list[Rating]:
-    """Every rating in a JSONL file, each row validated; an empty file is an error."""
-    ratings = [parse_rating(row, path, line) for line, row in jsonl_rows(path, what="ratings")]
+def read_ratings(path: Path, known: set[tuple[str, str]] | None = None) -> list[Rating]:
+    """Every rating in a JSONL file, each row validated; an empty file is an error.
+
+    `known`: the run's (dataset, item id) pairs; a rating of any other item is a located error.
+    """
+    ratings = []
+    for line, row in jsonl_rows(path, what="ratings"):
+        rating = parse_rating(row, path, line)
+        if known is not None and (rating.dataset, rating.item_id) not in known:
+            raise InputError(
+                f"item {rating.item_id!r} of dataset {rating.dataset!r} is not in this run",
+                path=path,
+                line=line,
+            )
+        ratings.append(rating)
     if not ratings:
         raise InputError("the ratings file has no rows", path=path)
     return ratings
