@@ -171,6 +171,16 @@ def check_gate_targets(loaded: LoadedSuite) -> None:
                 )
             # rubric and criterion names are checked once the run has its rubric scores
             rubric = section == TASK and metric.startswith("rubric.") and metric.count(".") == 2
+            judged = rubric or any(
+                p.name == name and p.classifier == "judge" for p in loaded.probes
+            )
+            if gate[path].require_calibrated_judge and not judged:
+                raise InputError(
+                    f"gate path {path!r}: require_calibrated_judge applies to a judge's metrics "
+                    "(rubric.<name>.<metric>, or a refusal probe with classifier: judge)",
+                    path=suite_path,
+                    where=f"gates[{i}]",
+                )
             names = metric_names(loaded, section)
             if not rubric and metric not in names:
                 raise InputError(
@@ -415,6 +425,29 @@ def _no_regression(rule: str, row: MetricResult, spec: Regression, ctx: GateCont
     )
 
 
+def _uncalibrated(row: MetricResult, results: Results, index: int) -> GateOutcome | None:
+    """A failed check when the row's judge is not calibrated (the gate asked for one)."""
+    status = results.judge_status(row)
+    if status is None:
+        raise InputError(
+            f"require_calibrated_judge on {row.path!r}: no judge made this metric "
+            "(it applies to rubric.<name>.* rows and refusal probes classified by the judge)",
+            path=results.suite.path,
+            where=f"gates[{index}]",
+        )
+    if status == "calibrated":
+        return None
+    rubric = results.judge_of(row)
+    why = rubric.calibration_reason if rubric else "the refusal judge is not measured in the run"
+    return GateOutcome(
+        rule=row.path,
+        check="require_calibrated_judge",
+        passed=False,
+        evidence=f"the judge behind this metric is {status} ({why}); this gate needs a "
+        "calibrated judge, so it fails closed: add human labels or import people's ratings",
+    )
+
+
 def _no_ratings(path: str, results: Results) -> GateOutcome:
     """A gate on people's ratings fails closed until ratings that give it a value are imported."""
     people = results.people
@@ -480,7 +513,11 @@ def evaluate_gates(
                 )
             name, config = check.rule()
             handler = GATE_RULES.lookup(name)
-            judged += [handler(row.path, row, config, ctx) for row in rows]
+            for row in rows:
+                uncalibrated = (
+                    _uncalibrated(row, results, i) if check.require_calibrated_judge else None
+                )
+                judged.append(uncalibrated or handler(row.path, row, config, ctx))
     errors = errors_gate(results, max_errors)
     # with no gates configured the errors check still speaks up, but only when it fails
     if judged or errors.passed is False:

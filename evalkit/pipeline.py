@@ -586,7 +586,7 @@ def import_ratings(run_dir: Path, files: list[Path], db: Path | None = None) -> 
     their old one), the People section and the `human.*` metrics are computed again from all
     of them, the stored gates are judged again, and the run store records the result.
     """
-    from evalkit.analysis.people import people_analysis
+    from evalkit.analysis.people import calibrated_by_people, people_analysis
     from evalkit.data.ratings import (
         RATINGS_FILE,
         merged_ratings,
@@ -610,7 +610,10 @@ def import_ratings(run_dir: Path, files: list[Path], db: Path | None = None) -> 
     ratings = merged_ratings(read_stored_ratings(run.path), new)
     people, rows = people_analysis(ratings, run.samples, run.results)
     metrics = [m for m in run.results.metrics if m.dataset != HUMAN or m.section != TASK]
-    results = run.results.model_copy(update={"people": people, "metrics": [*metrics, *rows]})
+    rubrics = calibrated_by_people(run.results.rubrics, people)
+    results = run.results.model_copy(
+        update={"people": people, "metrics": [*metrics, *rows], "rubrics": rubrics}
+    )
     rated = replace(run, results=results)
     rated = replace(rated, results=results.model_copy(update={"gates": judge_run(rated)}))
     if db is not None:

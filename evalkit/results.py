@@ -142,6 +142,7 @@ class ProbeVerdict(Interval):
     confidence: float
     non_inferior: bool  # the lower bound clears −margin
     unparsed_rate: ArmValues
+    classifier: str = "string_match"  # a refusal pack's: or "judge", the suite's judge model
     chance: float
     informative: bool  # the baseline beat chance and answered most items
     format_collapse: bool
@@ -203,6 +204,9 @@ class Scale(Model):
     max: int
 
 
+CalibrationStatus = Literal["calibrated", "uncalibrated", "failed"]
+
+
 class RubricResult(Model):
     rubric: str
     dataset: str
@@ -215,6 +219,12 @@ class RubricResult(Model):
     calibration: Calibration | None
     judge_errors: JudgeErrors
     judge_cost: JudgeCost
+    # measured against people (human_labels, or imported ratings) at the suite's bar:
+    # calibrated, failed (measured and below it), or uncalibrated (never measured)
+    calibration_status: CalibrationStatus = "uncalibrated"
+    calibration_reason: str = "no human labels to measure the judge against"
+    min_kappa: float = 0.6
+    min_n: int = 30
 
 
 class HumanWinRate(Model):
@@ -584,6 +594,25 @@ class Analysis(Model):
 
     def metrics_of(self, dataset: str) -> list[MetricResult]:
         return [m for m in self.metrics if m.dataset == dataset]
+
+    def judge_of(self, m: MetricResult) -> RubricResult | None:
+        """The rubric result behind a `rubric.<name>.<metric>` row, None for other metrics."""
+        parts = m.metric.split(".")
+        if m.section != TASK or len(parts) != 3 or parts[0] != "rubric":
+            return None
+        return next(
+            (r for r in self.rubrics if (r.dataset, r.rubric) == (m.dataset, parts[1])), None
+        )
+
+    def judge_status(self, m: MetricResult) -> CalibrationStatus | None:
+        """Whether the judge that made a metric was measured against people; None: no judge
+        made it. A refusal probe classified by the judge is never measured in the run."""
+        if (rubric := self.judge_of(m)) is not None:
+            return rubric.calibration_status
+        judged = m.section == PROBE and any(
+            p.probe == m.dataset and p.classifier == "judge" for p in self.probes
+        )
+        return "uncalibrated" if judged else None
 
 
 class Results(Analysis, RunInfo):

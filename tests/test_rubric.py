@@ -15,8 +15,9 @@ import yaml
 from sklearn.metrics import cohen_kappa_score
 
 from evalkit.errors import InputError
+from evalkit.gate import evaluate_gates
 from evalkit.pipeline import RunOptions, RunOutcome, run_suite
-from evalkit.results import read_samples
+from evalkit.results import read_results, read_samples
 from evalkit.scoring.rubric import (
     JudgeReplyError,
     fence,
@@ -28,6 +29,7 @@ from evalkit.scoring.rubric import (
     render_pointwise,
 )
 from evalkit.suite.load import load_suite
+from evalkit.suite.schema import GateCheck
 
 ROOT = Path(__file__).resolve().parents[1]
 CRITERIA = ("resolution", "accuracy", "tone", "concision")
@@ -459,6 +461,43 @@ def test_calibration_kappa_equals_sklearn(result: dict[str, Any]) -> None:
     assert (cal["warning"] is not None) == low
     if low:
         assert "low agreement: treat these judge scores with caution" in cal["warning"]
+
+
+def test_a_judge_is_trusted_only_when_measured(run: RunOutcome, result: dict[str, Any]) -> None:
+    """Seven human labels pair with the judge here: below the default bar of 30 answers, so the
+    judge failed calibration, and every report says so beside its numbers."""
+    assert result["calibration_status"] == "failed"
+    assert result["calibration_reason"].startswith(
+        "measured on too few answers: resolution on 7, accuracy on 7"
+    )
+    html = (run.run_dir / "index.html").read_text(encoding="utf-8")
+    assert html.count('<span class="judge-status failed">judge failed</span>') >= 7
+    assert "overall (judge failed)" in (run.run_dir / "summary.md").read_text()
+    # a gate asking for a calibrated judge fails closed on every rubric row; without the ask
+    # the same bound passes
+    results = read_results(run.run_dir / "results.json")
+    ask = {
+        "heldout.rubric.support_reply.overall": {
+            "candidate": ">= 1",
+            "require_calibrated_judge": True,
+        }
+    }
+    plain = {"heldout.rubric.support_reply.overall": {"candidate": ">= 1"}}
+    (failed,) = evaluate_gates(results, [_checks(ask)], max_errors=99).results[1:]
+    assert failed.passed is False and "judge behind this metric is failed" in failed.evidence
+    (passed,) = evaluate_gates(results, [_checks(plain)], max_errors=99).results[1:]
+    assert passed.passed is True
+    # measured well enough, the same judge is calibrated and the ask is met
+    rubric = results.rubrics[0].model_copy(update={"calibration_status": "calibrated"})
+    trusted = results.model_copy(update={"rubrics": [rubric]})
+    assert evaluate_gates(trusted, [_checks(ask)], max_errors=99).results[1].passed is True
+    with pytest.raises(InputError, match="no judge made this metric"):
+        no_judge = {"heldout.chrf": {"candidate": ">= 0", "require_calibrated_judge": True}}
+        evaluate_gates(results, [_checks(no_judge)], max_errors=99)
+
+
+def _checks(gate: dict[str, dict[str, Any]]) -> dict[str, GateCheck]:
+    return {path: GateCheck.model_validate(check) for path, check in gate.items()}
 
 
 def test_judge_cost_is_counted_apart_from_the_arms(run: RunOutcome, result: dict[str, Any]) -> None:

@@ -99,6 +99,7 @@ def probe_verdicts(analysis: Analysis, loaded: LoadedSuite) -> list[ProbeVerdict
                         baseline=unparsed.baseline if unparsed else None,
                         candidate=unparsed.candidate if unparsed else None,
                     ),
+                    classifier=probe.classifier,
                     chance=spec.chance,
                     # forgetting needs an ability to forget: a baseline at chance, or one that
                     # cannot answer most items, makes "not worse" vacuous

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit.analysis.metrics import metric_result
+from evalkit.analysis.rubric import calibration_status
 from evalkit.analysis.stats import mean_stat, paired_bootstrap
 from evalkit.data.ratings import LabelRating, PairwiseRating, Rating
 from evalkit.names import ARMS, HUMAN, TASK
@@ -30,6 +31,7 @@ from evalkit.results import (
     People,
     RaterAgreement,
     Results,
+    RubricResult,
 )
 
 WIN_RATE = "win_rate"
@@ -267,6 +269,29 @@ def judge_vs_people(
                 )
             )
     return sorted(out, key=lambda j: j.question)
+
+
+def calibrated_by_people(rubrics: list[RubricResult], people: People) -> list[RubricResult]:
+    """Rubric results whose judge had no human labels, measured against the people's scores
+    instead (over every dataset the rubric judged), at the suite's own bar."""
+    measured = {j.question: j for j in people.judge}
+    out = []
+    for r in rubrics:
+        found = [measured.get(f"{r.rubric}.{c.name}") for c in r.criteria]
+        if r.calibration is not None or not any(found):
+            out.append(r)
+            continue
+        status, why = calibration_status(
+            [(c.name, j.kappa if j else None, j.n if j else 0)
+             for c, j in zip(r.criteria, found, strict=True)],
+            r.min_kappa,
+            r.min_n,
+        )  # fmt: skip
+        reason = f"against imported ratings: {why}"
+        out.append(
+            r.model_copy(update={"calibration_status": status, "calibration_reason": reason})
+        )
+    return out
 
 
 def people_analysis(

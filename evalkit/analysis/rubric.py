@@ -18,6 +18,7 @@ from evalkit.analysis.stats import PairedResult, Statistic, mean_stat, paired_bo
 from evalkit.names import TASK
 from evalkit.results import (
     Calibration,
+    CalibrationStatus,
     CriterionAgreement,
     CriterionScore,
     Interval,
@@ -165,6 +166,30 @@ def calibration(
     return Calibration(criteria=criteria, warning=warning)
 
 
+def calibration_status(
+    agreements: list[tuple[str, float | None, int]], min_kappa: float, min_n: int
+) -> tuple[CalibrationStatus, str]:
+    """(status, why) from (criterion, kappa, n) per criterion: calibrated only when every
+    criterion reaches `min_kappa` on at least `min_n` answers; [] is uncalibrated.
+
+    >>> calibration_status([("tone", 0.7, 40), ("facts", 0.65, 40)], 0.6, 30)[0]
+    'calibrated'
+    >>> calibration_status([("tone", 0.7, 12)], 0.6, 30)
+    ('failed', 'measured on too few answers: tone on 12 (needs 30)')
+    """
+    if not agreements:
+        return "uncalibrated", "no human labels to measure the judge against"
+    few = [f"{c} on {n}" for c, _, n in agreements if n < min_n]
+    if few:
+        return "failed", f"measured on too few answers: {', '.join(few)} (needs {min_n})"
+    low = [f"{c} {'undefined' if k is None else f'{k:.2f}'}" for c, k, _ in agreements
+           if k is None or k < min_kappa]  # fmt: skip
+    if low:
+        return "failed", f"kappa below {min_kappa:g}: {', '.join(low)}"
+    n = min(n for _, _, n in agreements)
+    return "calibrated", f"kappa >= {min_kappa:g} on every criterion, n >= {n}"
+
+
 def _cost(entries: list[Any], loaded: LoadedSuite) -> JudgeCost:
     usage = [e["usage"] for e in entries if e is not None]
     tokens_in = sum(u["input_tokens"] for u in usage)
@@ -206,6 +231,13 @@ def rubric_analysis(
                 _judge_failed(x) or _judge_failed(y) for x, y in zip(jb, jc, strict=True)
             )
             pairs = _entries(c, f"{rubric.name}.pairwise") if use.pairwise else []
+            cal = calibration(use, b, c, rubric.name)
+            policy = use.calibration
+            status, why = calibration_status(
+                [(x.name, x.kappa, x.n) for x in cal.criteria] if cal else [],
+                policy.min_kappa,
+                policy.min_n,
+            )
             out.append(
                 RubricResult(
                     rubric=rubric.name,
@@ -228,7 +260,11 @@ def rubric_analysis(
                     ),
                     pass_rate=Interval(**_point(results.get("pass_rate"))),
                     pairwise=_pairwise(pairs, loaded) if use.pairwise else None,
-                    calibration=calibration(use, b, c, rubric.name),
+                    calibration=cal,
+                    calibration_status=status,
+                    calibration_reason=why,
+                    min_kappa=policy.min_kappa,
+                    min_n=policy.min_n,
                     judge_errors=JudgeErrors(
                         baseline=sum(map(_judge_failed, jb)),
                         candidate=sum(map(_judge_failed, jc)),

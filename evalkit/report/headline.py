@@ -20,12 +20,25 @@ class Headline:
 def headline(results: Results) -> Headline:
     """The verdict sentence, prefixed by the failed gates when there are any."""
     verdict = results.verdict
+    sentence = verdict.sentence + _judge_caveat(results)
     gates = results.gates
     if gates is None or gates.passed:
-        return Headline(verdict.outcome, verdict.sentence)
+        return Headline(verdict.outcome, sentence)
     failed, total = len(gates.failed), len(gates.results)
     return Headline(
         "gates-failed",
         f"Release gates failed ({failed} of {total} checks): the candidate does not pass this "
-        f"suite's gates as it is. {verdict.sentence}",
+        f"suite's gates as it is. {sentence}",
+    )
+
+
+def _judge_caveat(results: Results) -> str:
+    """A judge's score as the verdict says whether the judge was measured against people."""
+    m = results.metric("heldout", results.verdict.metric) if results.verdict.metric else None
+    rubric = results.judge_of(m) if m else None
+    if rubric is None or rubric.calibration_status == "calibrated":
+        return ""
+    return (
+        f" The judge behind this score is {rubric.calibration_status} "
+        f"({rubric.calibration_reason}): read it as unmeasured."
     )

@@ -60,19 +60,25 @@ class MetricView:
     row: MetricResult
     bar: dict[str, float] | None  # SVG x positions (0–120, zero at 60)
     direction: str
+    judge: str | None = None  # the calibration status of the judge that made it, if one did
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.row, name)
 
 
-def _with_bars(metrics: list[MetricResult]) -> list[MetricView]:
+def _with_bars(metrics: list[MetricResult], results: Results | None = None) -> list[MetricView]:
     # one scale per table, so the bars of a dataset compare with each other
     spans = [
         abs(float(v)) for m in metrics for v in (m.ci_low, m.ci_high, m.diff) if not missing(v)
     ]
     scale = max([*spans, 1e-9])
     return [
-        MetricView(m, interval_bar(m.ci_low, m.ci_high, m.diff, scale), direction(m))
+        MetricView(
+            m,
+            interval_bar(m.ci_low, m.ci_high, m.diff, scale),
+            direction(m),
+            results.judge_status(m) if results else None,
+        )
         for m in metrics
     ]
 
@@ -109,7 +115,8 @@ def _datasets(results: Results) -> list[dict[str, Any]]:
                 "errors": d.errors,
                 "paired": d.paired,
                 "metrics": _with_bars(
-                    [m for m in metrics if not _is_format(m.metric) and not own_section(m.metric)]
+                    [m for m in metrics if not _is_format(m.metric) and not own_section(m.metric)],
+                    results,
                 ),
                 "format": _with_bars([m for m in metrics if _is_format(m.metric)]),
                 "classes": _classes(d.classes),

@@ -17,7 +17,7 @@ from evalkit.history.schema import History, ReleaseDecision
 from evalkit.jsonutil import WRITE_ERRORS
 from evalkit.names import PROBE, TASK
 from evalkit.report.headline import headline
-from evalkit.report.numbers import num, signed
+from evalkit.report.numbers import judge_note, num, signed
 from evalkit.report.selection import selection_sentences
 from evalkit.results import Gates, Results, redacted
 
@@ -91,7 +91,7 @@ def _metric_lines(results: Results) -> list[str]:
         rows.append(
             (
                 md_text(m.dataset),
-                md_text(m.metric),
+                md_text(m.metric + judge_note(results.judge_status(m))),
                 num(m.baseline),
                 num(m.candidate),
                 signed(m.diff),
@@ -116,7 +116,11 @@ def _probe_lines(results: Results) -> list[str]:
     rows = [
         (
             md_text(p.probe),
-            md_text(p.metric + ("" if p.higher_is_better else " (lower is better)")),
+            md_text(
+                p.metric
+                + ("" if p.higher_is_better else " (lower is better)")
+                + judge_note("uncalibrated" if p.classifier == "judge" else None)
+            ),
             p.n,
             num(p.baseline),
             num(p.candidate),

@@ -48,3 +48,8 @@ def pvalue(x: Any) -> str:
 def short_hash(x: Any, n: int = 12) -> str:
     """The first `n` characters of a hash, enough to tell runs apart at a glance."""
     return DASH if not x else str(x)[:n]
+
+
+def judge_note(status: str | None) -> str:
+    """' (judge uncalibrated)' beside a number a judge made; '' for one no judge made."""
+    return "" if status is None else f" (judge {status})"

@@ -14,7 +14,7 @@ from evalkit.history.records import ArmRecord, RunRecord
 from evalkit.history.schema import History, ReleaseDecision
 from evalkit.report.escape import plain
 from evalkit.report.headline import headline
-from evalkit.report.numbers import num, signed
+from evalkit.report.numbers import judge_note, num, signed
 from evalkit.report.selection import selection_sentences
 from evalkit.results import Results, redacted
 
@@ -40,7 +40,7 @@ def summary_table(results: Results) -> Table:
             errors += f" scorer {se.baseline}/{se.candidate}"
         table.add_row(
             plain(m.dataset),
-            plain(m.metric),
+            plain(m.metric + judge_note(results.judge_status(m))),
             num(m.baseline),
             num(m.candidate),
             signed(m.diff),

@@ -23,7 +23,7 @@ from evalkit.inputfiles import SuiteFolder, read_text
 from evalkit.jsonutil import first_json_object
 from evalkit.names import ARMS, NAME
 from evalkit.prompts import TemplateRenderError, check_template, render_text
-from evalkit.suite.schema import Strict, Suite
+from evalkit.suite.schema import JudgeCalibration, Strict, Suite
 from evalkit.yamlfile import parse_yaml_model
 
 POINTWISE_TEMPLATE = "judge_pointwise.jinja"
@@ -447,6 +447,7 @@ class LoadedRubricUse:
     datasets: tuple[str, ...]
     pairwise: bool
     human_labels: tuple[HumanLabel, ...] | None
+    calibration: JudgeCalibration
 
 
 def read_human_labels(path: Path, rubric: Rubric) -> tuple[HumanLabel, ...]:
@@ -573,5 +574,5 @@ def load_rubric_uses(suite: Suite, folder: SuiteFolder) -> tuple[LoadedRubricUse
         if use.human_labels:
             hp = folder.resolve(use.human_labels, f"{where}.human_labels")
             labels = read_human_labels(hp, rubric.rubric)
-        loaded.append(LoadedRubricUse(rubric, datasets, use.pairwise, labels))
+        loaded.append(LoadedRubricUse(rubric, datasets, use.pairwise, labels, use.calibration))
     return tuple(loaded)

@@ -306,11 +306,21 @@ class FormatChecks(Strict):
         return v
 
 
+class JudgeCalibration(Strict):
+    """When a judge counts as calibrated: its agreement with people on every criterion."""
+
+    min_kappa: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="quadratic-weighted Cohen's kappa per criterion"
+    )
+    min_n: int = Field(default=30, ge=2, description="answers both the judge and people scored")
+
+
 class RubricUse(Strict):
     rubric: str = Field(description="path to a rubric YAML file")
     datasets: list[str] | None = Field(default=None, description="default: every task dataset")
     pairwise: bool = True
     human_labels: str | None = Field(default=None, description="JSONL of human scores")
+    calibration: JudgeCalibration = JudgeCalibration()
 
 
 class CustomScorer(Strict):
@@ -519,20 +529,29 @@ class GateCheck(Strict):
     candidate_minus_baseline: Comparator | None = None
     non_inferior: NonInferior | None = None
     no_regression: Regression | None = None
+    # not a check of its own: a rubric metric's check fails closed unless its judge is calibrated
+    require_calibrated_judge: bool = False
 
     @model_validator(mode="after")
     def _exactly_one(self) -> GateCheck:
-        set_ = [k for k, v in self.__dict__.items() if v is not None]
+        set_ = [k for k, v in self.__dict__.items() if v is not None and k != _REQUIRES]
         if len(set_) != 1:
             raise ValueError(
-                f"a gate needs exactly one of: {', '.join(type(self).model_fields)} "
-                f"(found {set_ or 'none'})"
+                f"a gate needs exactly one of: {', '.join(self.checks())} (found {set_ or 'none'})"
             )
         return self
 
+    @classmethod
+    def checks(cls) -> list[str]:
+        """The keys that are checks (each judged by one handler), not options of a check."""
+        return [k for k in cls.model_fields if k != _REQUIRES]
+
     def rule(self) -> tuple[str, Any]:
         """(the check's key, its settings)."""
-        return next((k, v) for k, v in self.__dict__.items() if v is not None)
+        return next((k, v) for k, v in self.__dict__.items() if v is not None and k != _REQUIRES)
+
+
+_REQUIRES = "require_calibrated_judge"
 
 
 # `previous_candidate:` either names a run of the suite (its folder under reports/<suite>/) or
