@@ -421,8 +421,9 @@ def _cmd_review(args: argparse.Namespace, console: Console) -> int:
     people = rated.results.people
     assert people is not None  # import_ratings always sets it
     console.print(
-        f"{people.ratings} ratings by {len(people.raters)} raters on {people.items} items "
-        f"({people.unmatched} of outputs that failed, left out) -> {rated.path / 'index.html'}"
+        f"{people.ratings} ratings by {len(people.raters)} raters on {people.items} items"
+        + (f"; {people.unmatched} left out (they rate failed outputs)" if people.unmatched else "")
+        + f" -> {plain(str(rated.path / 'index.html'))}"
     )
     if (w := people.win_rate) is not None:
         console.print(
@@ -432,7 +433,11 @@ def _cmd_review(args: argparse.Namespace, console: Console) -> int:
     for a in people.agreement:
         alpha = "undefined" if a.alpha is None else f"{a.alpha:.3f}"
         console.print(
-            f"agreement on {a.question}: alpha {alpha} ({a.raters} raters, {a.items} items)"
+            f"agreement on {plain(a.question)}: alpha {alpha} ({a.raters} raters, {a.items} items)"
+        )
+    for j in people.judge:
+        console.print(
+            f"{plain(j.question)}: agrees with a person on {j.agreement:.1%} of {j.n} ratings"
         )
     if rated.results.gates is not None:
         _print_gates(rated.results.gates, console)

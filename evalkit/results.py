@@ -243,12 +243,14 @@ class HumanCriterion(Interval):
     """People's mean score per arm on one criterion, over items both arms were scored on."""
 
     name: str
+    dataset: str  # ALL_DATASETS for every dataset together (the human.<criterion> gate row)
     n: int
 
 
 class LabelShare(Model):
     """The share of one arm's rated outputs that people gave one label value."""
 
+    dataset: str
     criterion: str
     value: str
     baseline: float | None
@@ -262,6 +264,9 @@ class RaterAgreement(Model):
     question: str  # "choice", a criterion, or a label criterion
     level: Literal["nominal", "ordinal", "interval"]
     alpha: float | None
+    # how often two raters of the same unit gave the same value (mean over rater pairs): the
+    # ceiling an automatic judgment's exact agreement with one person can be read against
+    agreement: float | None = None
     raters: int
     items: int  # units at least two raters answered: the ones alpha is computed over
     note: str | None = None  # why alpha is undefined
@@ -270,8 +275,8 @@ class RaterAgreement(Model):
 class JudgeVsPeople(Model):
     """An automatic judgment set against people's on the same items."""
 
-    question: str  # "<rubric>.<criterion>", "<rubric>.pairwise", or a classifier's name
-    agreement: float | None  # exact agreement with the people's majority
+    question: str  # "<rubric>.<criterion>", "<rubric>.pairwise", or "custom.<scorer> vs <criterion>"
+    agreement: float  # exact agreement with each person's rating
     kappa: float | None  # Cohen's kappa against it (quadratic weights for scores)
     n: int
 

@@ -35,6 +35,7 @@ from evalkit.results import (
 )
 
 WIN_RATE = "win_rate"
+ALL_DATASETS = "all"  # a HumanCriterion over every rated dataset together
 _WIN = {"candidate": 1.0, "tie": 0.5, "baseline": 0.0}
 Unit = tuple[str, ...]
 
@@ -104,45 +105,59 @@ def _scores(ratings: list[Rating]) -> dict[str, list[tuple[str, Unit, float]]]:
 def _criteria(
     scores: dict[str, list[tuple[str, Unit, float]]], results: Results
 ) -> list[tuple[HumanCriterion, Any]]:
-    s = results.stats
+    """Per criterion: every dataset together (the gate row) first, then each dataset when
+    the ratings span several."""
     out = []
     for crit, given in sorted(scores.items()):
         per_unit = _by_unit((unit, v) for _, unit, v in given)
-        items = sorted({u[:2] for u in per_unit if all((*u[:2], arm) in per_unit for arm in ARMS)})
-        if not items:
-            continue
-        b = [per_unit[(*i, "baseline")] for i in items]
-        c = [per_unit[(*i, "candidate")] for i in items]
-        r = paired_bootstrap(
-            {crit: (mean_stat(b), mean_stat(c))},
-            len(items),
-            resamples=s.bootstrap,
-            seed=s.seed,
-            confidence=s.confidence,
-        )[crit]
-        row = HumanCriterion(
-            name=crit,
-            baseline=r.baseline,
-            candidate=r.candidate,
-            diff=r.diff,
-            ci_low=r.ci_low,
-            ci_high=r.ci_high,
-            n=len(items),
-        )
-        out.append((row, r))
+        datasets = sorted({u[0] for u in per_unit})
+        for ds in [ALL_DATASETS, *(datasets if len(datasets) > 1 else [])]:
+            mine = {u: v for u, v in per_unit.items() if ds in (ALL_DATASETS, u[0])}
+            if (row := _criterion(crit, ds, mine, results)) is not None:
+                out.append(row)
     return out
 
 
+def _criterion(
+    crit: str, dataset: str, per_unit: dict[Unit, float], results: Results
+) -> tuple[HumanCriterion, Any] | None:
+    """Both arms' means over the items people scored for both, with the paired interval."""
+    items = sorted({u[:2] for u in per_unit if all((*u[:2], arm) in per_unit for arm in ARMS)})
+    if not items:
+        return None
+    b = [per_unit[(*i, "baseline")] for i in items]
+    c = [per_unit[(*i, "candidate")] for i in items]
+    s = results.stats
+    r = paired_bootstrap(
+        {crit: (mean_stat(b), mean_stat(c))},
+        len(items),
+        resamples=s.bootstrap,
+        seed=s.seed,
+        confidence=s.confidence,
+    )[crit]
+    row = HumanCriterion(
+        name=crit,
+        dataset=dataset,
+        baseline=r.baseline,
+        candidate=r.candidate,
+        diff=r.diff,
+        ci_low=r.ci_low,
+        ci_high=r.ci_high,
+        n=len(items),
+    )
+    return row, r
+
+
 def _label_shares(labels: list[LabelRating]) -> list[LabelShare]:
-    """Per criterion and value, the share of each arm's items people gave that value (items
-    averaged over their raters)."""
-    given: dict[str, list[tuple[Unit, str]]] = defaultdict(list)
+    """Per dataset, criterion and value, the share of each arm's items people gave that value
+    (an item's raters averaged first)."""
+    given: dict[tuple[str, str], list[tuple[Unit, str]]] = defaultdict(list)
     for r in labels:
         for crit, value in r.labels.items():
             if isinstance(value, str):
-                given[crit].append(((r.dataset, r.item_id, r.arm), value))
+                given[(r.dataset, crit)].append(((r.dataset, r.item_id, r.arm), value))
     out = []
-    for crit, rows in sorted(given.items()):
+    for (ds, crit), rows in sorted(given.items()):
         for value in sorted({v for _, v in rows}):
             per_unit = _by_unit((u, float(v == value)) for u, v in rows)
             share, n = {}, {}
@@ -150,8 +165,24 @@ def _label_shares(labels: list[LabelRating]) -> list[LabelShare]:
                 mine = [x for u, x in per_unit.items() if u[2] == arm]
                 share[arm] = float(np.mean(mine)) if mine else None
                 n[arm] = len(mine)
-            out.append(LabelShare(criterion=crit, value=value, n=ArmCounts(**n), **share))
+            out.append(
+                LabelShare(dataset=ds, criterion=crit, value=value, n=ArmCounts(**n), **share)
+            )
     return out
+
+
+def _pair_agreement(ratings: list[tuple[str, Unit, Any]]) -> float | None:
+    """The share of rater pairs on a unit that gave it the same value."""
+    per_unit: dict[Unit, dict[str, str]] = defaultdict(dict)
+    for rater, unit, value in ratings:
+        per_unit[unit][rater] = str(value)
+    same = [
+        a == b
+        for vs in (list(values.values()) for values in per_unit.values())
+        for i, a in enumerate(vs)
+        for b in vs[i + 1 :]
+    ]
+    return float(np.mean(same)) if same else None
 
 
 def krippendorff_alpha(
@@ -165,7 +196,8 @@ def krippendorff_alpha(
     for rater, unit, _ in ratings:
         per_unit[unit].add(rater)
     units = sorted(u for u, who in per_unit.items() if len(who) >= 2)
-    base = {"question": question, "level": level, "raters": len(raters), "items": len(units)}
+    base = {"question": question, "level": level, "raters": len(raters), "items": len(units),
+            "agreement": _pair_agreement(ratings)}  # fmt: skip
     if not units:
         return RaterAgreement(alpha=None, note="no item was rated by two people", **base)
     codes = {v: i for i, v in enumerate(sorted({str(v) for _, _, v in ratings}))}
@@ -268,7 +300,44 @@ def judge_vs_people(
                     n=len(people),
                 )
             )
+    out += _scorers_vs_people(scores, samples, results)
     return sorted(out, key=lambda j: j.question)
+
+
+def _scorers_vs_people(
+    scores: dict[str, list[tuple[str, Unit, float]]], samples: pd.DataFrame, results: Results
+) -> list[JudgeVsPeople]:
+    """A suite's own scorer named `<criterion>` or `<criterion>_<anything>` (a refusal
+    classifier, say) against every person's `<criterion>` on the same answers."""
+    rows = samples[samples["section"] == TASK]
+    values = {
+        (ds, str(i), arm, name): entry.get("value")
+        for ds, i, arm, custom in zip(rows["dataset"], rows["id"], rows["arm"], rows["custom"], strict=True)
+        if isinstance(custom, dict)
+        for name, entry in custom.items()
+        if isinstance(entry, dict)
+    }  # fmt: skip
+    out = []
+    for scorer in results.suite.scorers:
+        for crit, given in scores.items():
+            if scorer.name != crit and not scorer.name.startswith(f"{crit}_"):
+                continue
+            people, auto = [], []
+            for _, unit, value in given:
+                got = values.get((*unit, scorer.name))
+                if isinstance(got, bool | int | float):
+                    people.append(round(value))
+                    auto.append(round(float(got)))
+            if people:
+                out.append(
+                    JudgeVsPeople(
+                        question=f"{scorer.metric} vs {crit}",
+                        agreement=float(np.mean(np.equal(people, auto))),
+                        kappa=_kappa(people, auto, None),
+                        n=len(people),
+                    )
+                )
+    return out
 
 
 def calibrated_by_people(rubrics: list[RubricResult], people: People) -> list[RubricResult]:
@@ -307,7 +376,11 @@ def people_analysis(
     if win is not None:
         rows.append(metric_result(HUMAN, TASK, HUMAN, WIN_RATE, win[1], n=win[0].items))
     criteria = _criteria(scores, results)
-    rows += [metric_result(HUMAN, TASK, HUMAN, c.name, r, n=c.n) for c, r in criteria]
+    rows += [
+        metric_result(HUMAN, TASK, HUMAN, c.name, r, n=c.n)
+        for c, r in criteria
+        if c.dataset == ALL_DATASETS
+    ]
     people = People(
         raters=sorted({r.rater for r in used}),
         ratings=len(used),
