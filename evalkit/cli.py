@@ -169,6 +169,38 @@ def _parser() -> argparse.ArgumentParser:
     hist.add_argument("--passed", action="store_true", help="only runs in which no gate failed")
     hist.add_argument("--json", action="store_true", help="every matching record as JSON")
 
+    review = sub.add_parser(
+        "review",
+        help="a blind rating page (or Label Studio tasks) for people to rate a finished run's "
+        "answers",
+        description="`evalkit review RUN_DIR --out DIR` writes the rating page; "
+        "`evalkit review import RUN_DIR FILES...` records the ratings people exported.",
+    )
+    review.add_argument(
+        "run", type=Path, metavar="RUN_DIR", help="a run folder or reports/<suite> (or 'import')"
+    )
+    review.add_argument(
+        "files", type=Path, nargs="*", metavar="FILES",
+        help="with import: the ratings files (the page's JSONL, or a Label Studio JSON export)",
+    )  # fmt: skip
+    review.add_argument("--out", type=Path, help="the folder to write the page or tasks to")
+    review.add_argument(
+        "--format",
+        choices=["page", "labelstudio"],
+        default="page",
+        help="page: one self-contained review.html (default); labelstudio: tasks.json and "
+        "labeling_config.xml for a Label Studio project",
+    )
+    review.add_argument(
+        "--dataset",
+        action="append",
+        metavar="D",
+        help="rate this task dataset (repeat for several; default: every task dataset)",
+    )
+    review.add_argument("--n", type=int, default=50, help="items to rate (default: 50)")
+    review.add_argument("--seed", type=int, default=0, help="seeds the sample and the A/B order")
+    review.add_argument("--rater", help="the rater's name, filled in on the page")
+
     models = sub.add_parser("models", help="local base models evalkit can fetch by itself")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     models_sub.add_parser("list", help="built-in models and whether they are downloaded")
@@ -389,6 +421,61 @@ def _cmd_gate(args: argparse.Namespace, console: Console) -> int:
     _print_gates(report, console)
     _step_summary(run.path)
     return EXIT_OK if report.passed else EXIT_GATE_FAILED
+
+
+def _cmd_review(args: argparse.Namespace, console: Console) -> int:
+    if args.run == Path("import"):
+        # `review import RUN_DIR FILES...` shares this command's first positional, like
+        # `history import`; it is not built yet
+        raise InputError("`evalkit review import` is not available yet", where="review")
+    return _review_page(args, console)
+
+
+def _review_page(args: argparse.Namespace, console: Console) -> int:
+    from evalkit.jsonutil import WRITE_ERRORS
+    from evalkit.report.review import build_review
+    from evalkit.results import load_run
+
+    if args.files:
+        raise InputError("rating files only go with `evalkit review import`", where="review")
+    if args.out is None:
+        raise InputError("name the folder to write to with --out DIR", where="review")
+    _check_folder_arg(args.out, "--out")
+    run = load_run(args.run)
+    if (shard := run.results.shard) is not None:
+        raise InputError(
+            f"shard {shard.index}/{shard.count}: rate the merged run (evalkit merge)",
+            path=run.path,
+        )
+    review = build_review(run, args.dataset, args.n, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.format == "labelstudio":
+        from evalkit.report.labelstudio import (
+            CONFIG_FILE,
+            TASKS_FILE,
+            labelstudio_config,
+            labelstudio_tasks,
+        )
+
+        tasks = json.dumps(labelstudio_tasks(review), indent=1, ensure_ascii=False)
+        (args.out / TASKS_FILE).write_text(tasks + "\n", encoding="utf-8", errors=WRITE_ERRORS)
+        (args.out / CONFIG_FILE).write_text(
+            labelstudio_config(review), encoding="utf-8", errors=WRITE_ERRORS
+        )
+        written = f"{args.out / TASKS_FILE} and {args.out / CONFIG_FILE}"
+    else:
+        from evalkit.report.review import render_review_page
+
+        page = args.out / "review.html"
+        page.write_text(
+            render_review_page(review, args.rater), encoding="utf-8", errors=WRITE_ERRORS
+        )
+        written = str(page)
+    console.print(
+        plain(f"{len(review.items)} items (of {review.eligible} both arms answered): {written}"),
+        soft_wrap=True,
+    )
+    return EXIT_OK
 
 
 def _compared_runs(args: argparse.Namespace) -> tuple[StoredRun, StoredRun, str]:
@@ -613,6 +700,7 @@ COMMANDS = {
     "gate": _cmd_gate,
     "compare": _cmd_compare,
     "history": _cmd_history,
+    "review": _cmd_review,
     "models": _cmd_models,
     "init": _cmd_init,
 }
