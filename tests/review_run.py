@@ -12,8 +12,8 @@ from evalkit.pipeline import RunOptions, RunOutcome, run_suite
 from tests.conftest import HOSTILE_TEXT, REPO, XSS_MARK, write_jsonl
 
 HOSTILE_ANSWER = (
-    f"</script><script>{XSS_MARK}='review'</script><img src=x onerror=\"{XSS_MARK}='img'\"> "
-    + HOSTILE_TEXT
+    f"</script><script>{XSS_MARK}='review';alert(1)</script>"
+    f"<img src=x onerror=\"{XSS_MARK}='img';alert(2)\"> " + HOSTILE_TEXT
 )
 QUESTIONS = {f"q{i}": f"question number {i} about my card" for i in range(1, 9)}
 CRITERIA = ["resolution", "accuracy", "tone", "concision"]

@@ -70,7 +70,7 @@ def test_about_half_the_items_show_the_baseline_first() -> None:
 def test_criteria_come_from_the_run_rubric(run: RunOutcome) -> None:
     review = build_review(load_run(run.run_dir), None, 4, 0)
     criteria = review.criteria["heldout"]
-    assert [c.key for c in criteria] == CRITERIA
+    assert [c.name for c in criteria] == CRITERIA
     assert all((c.min, c.max) == (1, 5) for c in criteria)
     assert criteria[2].description.startswith("Is the reply courteous")  # from the rubric file
     assert criteria[2].anchors[0][0] == 1
@@ -85,6 +85,8 @@ def test_page_inlines_hostile_answers_only_as_escaped_json(run: RunOutcome) -> N
     blob = json.loads(data)
     assert HOSTILE_ANSWER in {o for item in blob["items"] for o in item["outputs"]}
     assert blob["rater"] == "Ann" and blob["run_id"] == run.results.run_id
+    assert [c["name"] for c in blob["criteria"]["heldout"]] == CRITERIA
+    assert blob["storage"] == f"evalkit-review/review-test/{run.results.run_id}"
     assert "http" not in page.replace("https://evil.example", "")  # nothing fetched
 
 

@@ -40,7 +40,7 @@ def labelstudio_tasks(review: Review) -> list[dict[str, Any]]:
 
 
 def _score_control(c: ReviewCriterion, side: str, object_name: str) -> str:
-    name = quoteattr(f"{SCORE_PREFIX}{side}_{c.key}")
+    name = quoteattr(f"{SCORE_PREFIX}{side}_{c.name}")
     if c.min == 1:  # Label Studio's Rating runs 1..maxRating
         return f'<Rating name={name} toName="{object_name}" maxRating="{c.max}"/>'
     return f'<Number name={name} toName="{object_name}" min="{c.min}" max="{c.max}"/>'
@@ -49,7 +49,7 @@ def _score_control(c: ReviewCriterion, side: str, object_name: str) -> str:
 def labelstudio_config(review: Review) -> str:
     """The labeling config XML: the input, answers A and B side by side, the preference
     (A, B or Tie) and, with a rubric, a score per criterion per answer."""
-    criteria = list({c.key: c for cs in review.criteria.values() for c in cs}.values())
+    criteria = list({c.name: c for cs in review.criteria.values() for c in cs}.values())
     lines = [
         "<View>",
         '  <Header value="Input"/>',
@@ -80,11 +80,11 @@ def labelstudio_config(review: Review) -> str:
         "  </Choices>",
     ]
     for c in criteria:
-        about = f"{c.key}: {c.description}" if c.description else c.key
+        about = f"{c.name}: {c.description}" if c.description else c.name
         lines.append(f'  <Header value={quoteattr(about)} size="5"/>')
-        lines.append(f'  <Header value={quoteattr(f"{c.key}, answer A")} size="6"/>')
+        lines.append(f'  <Header value={quoteattr(f"{c.name}, answer A")} size="6"/>')
         lines.append("  " + _score_control(c, "A", "answer_a"))
-        lines.append(f'  <Header value={quoteattr(f"{c.key}, answer B")} size="6"/>')
+        lines.append(f'  <Header value={quoteattr(f"{c.name}, answer B")} size="6"/>')
         lines.append("  " + _score_control(c, "B", "answer_b"))
     lines += [
         '  <Header value="Note (optional)" size="6"/>',

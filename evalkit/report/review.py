@@ -30,7 +30,7 @@ DEFAULT_N = 50
 class ReviewCriterion:
     """One rubric criterion a rater scores on each answer."""
 
-    key: str  # the name in a rating's scores: the criterion's, or rubric.criterion on a clash
+    name: str  # the name in a rating's scores: the criterion's, or rubric.criterion on a clash
     rubric: str
     description: str
     min: int
@@ -132,12 +132,12 @@ def review_criteria(results: Results, datasets: list[str]) -> dict[str, list[Rev
         if rr.rubric not in files:
             files[rr.rubric] = _rubric_file(results, rr.rubric)
         described = {c.name: c for c in (files[rr.rubric].criteria if files[rr.rubric] else [])}
-        taken = {c.key for c in out.get(rr.dataset, [])}
+        taken = {c.name for c in out.get(rr.dataset, [])}
         for c in rr.criteria:
             d = described.get(c.name)
             out.setdefault(rr.dataset, []).append(
                 ReviewCriterion(
-                    key=f"{rr.rubric}.{c.name}" if c.name in taken else c.name,
+                    name=f"{rr.rubric}.{c.name}" if c.name in taken else c.name,
                     rubric=rr.rubric,
                     description=d.description.strip() if d else "",
                     min=rr.scale.min,
@@ -190,7 +190,7 @@ def page_data(review: Review, rater: str | None) -> dict[str, Any]:
         {
             "suite": review.suite,
             "run_id": review.run_id,
-            "storage_key": f"evalkit-review/{review.suite}/{review.run_id}",
+            "storage": f"evalkit-review/{review.suite}/{review.run_id}",
             "rater": rater or "",
             "items": [asdict(item) for item in review.items],
             "criteria": {ds: [asdict(c) for c in cs] for ds, cs in review.criteria.items()},
