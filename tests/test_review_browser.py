@@ -189,7 +189,7 @@ async def _rate_and_export(url: str, profile: Path, downloads: Path) -> dict[str
         # item 1: A is better, and tone 5 for answer A, by clicking
         await tab.click("[data-choice='A']")
         await tab.click("input[name='score-A-tone'][value='5']")
-        await tab.click("#next")
+        await tab.key("j")  # keys work with the focus on a score, too
         # item 2: B is better by key, then on with j
         await tab.key("3")
         await tab.key("j")
