@@ -174,7 +174,8 @@ def _parser() -> argparse.ArgumentParser:
         help="a blind rating page (or Label Studio tasks) for people to rate a finished run's "
         "answers",
         description="`evalkit review RUN_DIR --out DIR` writes the rating page; "
-        "`evalkit review import RUN_DIR FILES...` records the ratings people exported.",
+        "`evalkit review import RUN_DIR FILES...` (not built yet) is to record the ratings "
+        "people exported.",
     )
     review.add_argument(
         "run", type=Path, metavar="RUN_DIR", help="a run folder or reports/<suite> (or 'import')"

@@ -19,7 +19,16 @@ from evalkit.data.labelstudio import is_labelstudio_export, read_labelstudio_exp
 from evalkit.data.ratings import RATINGS_FILE, PairwiseRating, ratings_jsonl, read_ratings
 from evalkit.errors import InputError
 from evalkit.pipeline import RunOutcome
-from evalkit.report.review import build_review, render_review_page, review_items
+from evalkit.report.labelstudio import labelstudio_config
+from evalkit.report.review import (
+    Review,
+    ReviewCriterion,
+    ReviewItem,
+    build_review,
+    render_review_page,
+    review_criteria,
+    review_items,
+)
 from evalkit.results import load_run
 from tests.review_run import CRITERIA, HOSTILE_ANSWER, make_review_run
 
@@ -74,6 +83,12 @@ def test_criteria_come_from_the_run_rubric(run: RunOutcome) -> None:
     assert all((c.min, c.max) == (1, 5) for c in criteria)
     assert criteria[2].description.startswith("Is the reply courteous")  # from the rubric file
     assert criteria[2].anchors[0][0] == 1
+    # a second rubric with the same criteria on the dataset: its names are kept apart
+    (rr,) = run.results.rubrics
+    two = run.results.model_copy(update={"rubrics": [rr, rr.model_copy(update={"rubric": "x"})]})
+    names = [c.name for c in review_criteria(two, ["heldout"])["heldout"]]
+    assert names == CRITERIA + [f"x.{c}" for c in CRITERIA]
+    assert review_criteria(two, ["other"]) == {}
 
 
 def test_page_inlines_hostile_answers_only_as_escaped_json(run: RunOutcome) -> None:
@@ -129,6 +144,28 @@ def test_cli_refuses_an_unfinished_run(run: RunOutcome, tmp_path: Path, capsys) 
 def test_review_import_is_not_built_yet(run: RunOutcome, tmp_path: Path, capsys) -> None:
     assert main(["review", "import", str(run.run_dir), str(tmp_path / "r.jsonl")]) == 2
     assert "`evalkit review import` is not available yet" in capsys.readouterr().err
+
+
+def test_label_studio_config_for_other_scales_and_clashing_names() -> None:
+    """A 0..3 scale needs Number (Rating starts at 1), a 1..7 scale a Rating of 7; a
+    criterion name with a dot (two rubrics' clash) and XML-special text are kept intact."""
+    crit = [
+        ReviewCriterion(name="clarity", rubric="r1", description='say "<why>" & how', min=0,
+                        max=3),
+        ReviewCriterion(name="r2.clarity", rubric="r2", description="", min=1, max=7),
+    ]  # fmt: skip
+    item = ReviewItem("d", "i1", "in", "", ("baseline", "candidate"), ("x", "y"))
+    review = Review("s", "r", [item], {"d": crit}, 1)
+    config = ET.fromstring(labelstudio_config(review))
+    assert {e.get("name"): (e.get("min"), e.get("max")) for e in config.iter("Number")} == {
+        "score_A_clarity": ("0", "3"), "score_B_clarity": ("0", "3"),
+    }  # fmt: skip
+    assert {e.get("name"): e.get("maxRating") for e in config.iter("Rating")} == {
+        "score_A_r2.clarity": "7", "score_B_r2.clarity": "7",
+    }  # fmt: skip
+    headers = [e.get("value") for e in config.iter("Header")]
+    assert 'clarity: say "<why>" & how' in headers
+    assert "reference" not in {e.get("name") for e in config.iter("Text")}  # none to show
 
 
 # ---- Label Studio -----------------------------------------------------------------------------

@@ -23,8 +23,6 @@ from evalkit.results import Results, StoredRun
 from evalkit.scoring.rubric import Rubric
 from evalkit.yamlfile import parse_yaml_model
 
-DEFAULT_N = 50
-
 
 @dataclass(frozen=True)
 class ReviewCriterion:
