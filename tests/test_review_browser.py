@@ -291,3 +291,44 @@ def test_hostile_answers_show_as_text_and_run_nothing(
     assert sorted(got["answers"]) == sorted(review.items[index].outputs)
     assert HOSTILE_ANSWER in got["answers"][0] or HOSTILE_ANSWER in got["answers"][1]
     assert got["inside"] == 0  # no element made of an answer's "<b>bold</b>" or "<img>"
+
+
+async def _rate_then_reopen(first: str, again: str, profile: Path, downloads: Path) -> None:
+    async with browser(profile, downloads) as tab:
+        await tab.open(first)
+        await tab.click("#rater")
+        await tab.send("Input.insertText", text="Bo")
+        await tab.click("[data-choice='A']")
+        await tab.click("input[name='score-A-tone'][value='5']")
+        await tab.open(again)  # the same run's page, made again with another seed
+        await tab.click("#export")
+        end = time.monotonic() + 10
+        while not list(downloads.glob("*.jsonl")):
+            assert time.monotonic() < end, "no file was downloaded"
+            await asyncio.sleep(0.05)
+        assert tab.errors() == []
+
+
+def test_a_page_made_again_with_another_seed_keeps_the_rated_arm(
+    page: tuple[Path, Review], run: RunOutcome, tmp_path: Path
+) -> None:
+    """Ratings resume by item; where the new page shows the item's arms the other way round,
+    the saved choice and scores follow the arms, not the letters."""
+    path, review = page
+    assert main(["review", str(run.run_dir), "--seed", "0", "--out", str(tmp_path / "s0")]) == 0
+    reseeded = build_review(load_run(run.run_dir), None, 50, 0)
+    item = review.items[0]
+    (now,) = [i for i in reseeded.items if i.item_id == item.item_id]
+    assert now.order == item.order[::-1]  # seed 0 shows this item the other way round
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    uri = (tmp_path / "s0" / "review.html").as_uri()
+    asyncio.run(_rate_then_reopen(path.as_uri(), uri, tmp_path / "profile", downloads))
+    (file,) = downloads.glob("*.jsonl")
+    (rating,) = read_ratings(file)
+    assert isinstance(rating, PairwiseRating) and rating.item_id == item.item_id
+    assert rating.order == now.order and rating.choice == "B"
+    assert rating.preferred() == item.order[0]  # the arm clicked as "A" on the first page
+    assert rating.scores == {"B": {"tone": 5.0}} and rating.arm_scores(item.order[0]) == {
+        "tone": 5.0
+    }
