@@ -29,7 +29,7 @@ from evalkit.report.review import (
     review_criteria,
     review_items,
 )
-from evalkit.results import load_run
+from evalkit.results import StoredRun, load_run
 from tests.review_run import CRITERIA, HOSTILE_ANSWER, make_review_run
 
 
@@ -74,6 +74,24 @@ def test_about_half_the_items_show_the_baseline_first() -> None:
     share = sum(i.order[0] == "baseline" for i in items) / len(items)
     assert 0.42 < share < 0.58  # a fair coin per item: 300 flips land here with p > 0.99
     assert all(i.reference == "" for i in items)
+
+
+def test_training_items_are_rated_only_when_named(run: RunOutcome) -> None:
+    stored = load_run(run.run_dir)
+    train = stored.samples.assign(dataset="training_sample")
+    datasets = stored.results.datasets | {
+        "training_sample": stored.results.datasets["heldout"].model_copy(
+            update={"kind": "training"}
+        )
+    }
+    both = StoredRun(
+        stored.path,
+        stored.results.model_copy(update={"datasets": datasets}),
+        pd.concat([stored.samples, train], ignore_index=True),
+    )
+    assert {i.dataset for i in build_review(both, None, 50, 0).items} == {"heldout"}
+    named = build_review(both, ["training_sample"], 50, 0).items
+    assert {i.dataset for i in named} == {"training_sample"} and len(named) == 7
 
 
 def test_criteria_come_from_the_run_rubric(run: RunOutcome) -> None:

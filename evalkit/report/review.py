@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader
 from evalkit.credentials import redact
 from evalkit.errors import InputError
 from evalkit.hashing import sha256_text
-from evalkit.names import ARMS, TASK, ArmName
+from evalkit.names import ARMS, TASK, TRAINING_KIND, ArmName
 from evalkit.report.html import TEMPLATES, json_for_script
 from evalkit.results import Results, StoredRun
 from evalkit.scoring.rubric import Rubric
@@ -166,7 +166,10 @@ def build_review(run: StoredRun, datasets: list[str] | None, n: int, seed: int) 
         )
     if n < 1:
         raise InputError(f"expected a whole number ≥ 1, found {n}", where="--n")
-    chosen = list(dict.fromkeys(datasets or known))
+    # training items answered next to held-out are a memorisation diagnostic: rated only
+    # when named
+    targets = [d for d in known if results.datasets[d].kind != TRAINING_KIND]
+    chosen = list(dict.fromkeys(datasets or targets))
     items, eligible = review_items(run.samples, chosen, n, seed)
     if not items:
         raise InputError(
