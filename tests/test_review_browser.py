@@ -332,3 +332,45 @@ def test_a_page_made_again_with_another_seed_keeps_the_rated_arm(
     assert rating.scores == {"B": {"tone": 5.0}} and rating.arm_scores(item.order[0]) == {
         "tone": 5.0
     }
+
+
+async def _two_raters(url: str, profile: Path, downloads: Path) -> list[str]:
+    async with browser(profile, downloads) as tab:
+        await tab.open(url)
+        await tab.key("1")  # rated before any name is typed: it becomes Cy's
+        await tab.click("#rater")
+        await tab.send("Input.insertText", text="Cy")
+        await tab.click("#next")
+        await tab.key("3")
+        # another rater takes the keyboard: Cy's ratings stay Cy's
+        await tab.js("document.getElementById('rater').select()")
+        await tab.send("Input.insertText", text="Di")
+        await tab.click("#next")
+        progress = [await tab.js("document.getElementById('progress').textContent")]
+        await tab.key("2")
+        await tab.click("#export")
+        end = time.monotonic() + 10
+        while not list(downloads.glob("*.jsonl")):
+            assert time.monotonic() < end, "no file was downloaded"
+            await asyncio.sleep(0.05)
+        # and back to Cy: both of Cy's ratings are there
+        await tab.js("document.getElementById('rater').select()")
+        await tab.send("Input.insertText", text="Cy")
+        await tab.click("#next")
+        progress.append(await tab.js("document.getElementById('progress').textContent"))
+        assert tab.errors() == []
+        return progress
+
+
+def test_each_rater_exports_only_their_own_ratings(
+    page: tuple[Path, Review], tmp_path: Path
+) -> None:
+    path, review = page
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    progress = asyncio.run(_two_raters(path.as_uri(), tmp_path / "profile", downloads))
+    n = len(review.items)
+    assert progress == [f"0 of {n} rated", f"2 of {n} rated"]
+    (file,) = downloads.glob("*.jsonl")
+    (rating,) = read_ratings(file)
+    assert (rating.rater, rating.item_id, rating.choice) == ("Di", review.items[2].item_id, "tie")
