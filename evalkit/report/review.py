@@ -79,7 +79,7 @@ def review_items(
 ) -> tuple[list[ReviewItem], int]:
     """(a seeded sample of `n` items both arms answered without error, how many there were).
 
-    Each item's A/B order is drawn from the seed too, half of them with the baseline as A.
+    Each item's A/B order is drawn from the seed too: a fair coin per item for the baseline as A.
     """
     base, cand = (_answered(samples, arm, datasets) for arm in ARMS)
     both = base.index.intersection(cand.index)
