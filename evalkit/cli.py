@@ -109,22 +109,6 @@ def _parser() -> argparse.ArgumentParser:
         "where it exists)",
     )
 
-    review = sub.add_parser("review", help="people's ratings of a finished run")
-    review_sub = review.add_subparsers(dest="review_command", required=True)
-    rimport = review_sub.add_parser(
-        "import",
-        help="add ratings (the rating page's JSONL export) to a run: the People section, "
-        "human.* metrics and gates",
-    )
-    rimport.add_argument("run", type=Path, help="a run folder, or reports/<suite> for its latest")
-    rimport.add_argument("files", type=Path, nargs="+", metavar="RATINGS")
-    rimport.add_argument(
-        "--db",
-        type=Path,
-        help="the run store to record the ratings' metrics in (default: the run's "
-        "<out>/evalkit.db, where it exists)",
-    )
-
     merge = sub.add_parser(
         "merge", help="join the run folders of every shard of a suite into one run"
     )
@@ -184,6 +168,45 @@ def _parser() -> argparse.ArgumentParser:
     hist.add_argument("--until", help="runs created on or before this date or time")
     hist.add_argument("--passed", action="store_true", help="only runs in which no gate failed")
     hist.add_argument("--json", action="store_true", help="every matching record as JSON")
+
+    review = sub.add_parser(
+        "review",
+        help="a blind rating page (or Label Studio tasks) for people to rate a finished run's "
+        "answers",
+        description="`evalkit review RUN_DIR --out DIR` writes the rating page; "
+        "`evalkit review import RUN_DIR FILES...` records the ratings people exported: the "
+        "report's People section, the human.* metrics and gates.",
+    )
+    review.add_argument(
+        "run", type=Path, metavar="RUN_DIR", help="a run folder or reports/<suite> (or 'import')"
+    )
+    review.add_argument(
+        "files", type=Path, nargs="*", metavar="FILES",
+        help="with import: the ratings files (the page's JSONL, or a Label Studio JSON export)",
+    )  # fmt: skip
+    review.add_argument("--out", type=Path, help="the folder to write the page or tasks to")
+    review.add_argument(
+        "--format",
+        choices=["page", "labelstudio"],
+        default="page",
+        help="page: one self-contained review.html (default); labelstudio: tasks.json and "
+        "labeling_config.xml for a Label Studio project",
+    )
+    review.add_argument(
+        "--dataset",
+        action="append",
+        metavar="D",
+        help="rate this task dataset (repeat for several; default: every task dataset)",
+    )
+    review.add_argument("--n", type=int, default=50, help="items to rate (default: 50)")
+    review.add_argument("--seed", type=int, default=0, help="seeds the sample and the A/B order")
+    review.add_argument("--rater", help="the rater's name, filled in on the page")
+    review.add_argument(
+        "--db",
+        type=Path,
+        help="with import: the run store to record the ratings' metrics in (default: the "
+        "run's <out>/evalkit.db, where it exists)",
+    )
 
     models = sub.add_parser("models", help="local base models evalkit can fetch by itself")
     models_sub = models.add_subparsers(dest="models_command", required=True)
@@ -408,16 +431,29 @@ def _cmd_gate(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_review(args: argparse.Namespace, console: Console) -> int:
+    if args.run == Path("import"):
+        # `review import RUN_DIR FILES...` shares this command's first positional, like
+        # `history import`
+        return _review_import(args, console)
+    return _review_page(args, console)
+
+
+def _review_import(args: argparse.Namespace, console: Console) -> int:
     from evalkit.history.store import default_db
     from evalkit.pipeline import import_ratings
     from evalkit.results import resolve_run
 
+    if len(args.files) < 2:
+        raise InputError(
+            "usage: evalkit review import RUN_DIR RATINGS [RATINGS ...]", where="review import"
+        )
+    run, files = args.files[0], args.files[1:]
     try:
-        run_dir = resolve_run(args.run)
+        run_dir = resolve_run(run)
     except FileNotFoundError as e:
-        raise InputError("no results.json here (expected a run folder)", path=args.run) from e
+        raise InputError("no results.json here (expected a run folder)", path=run) from e
     db = args.db or default_db(run_dir.parent.parent)
-    rated = import_ratings(run_dir, args.files, db if args.db or db.is_file() else None)
+    rated = import_ratings(run_dir, files, db if args.db or db.is_file() else None)
     people = rated.results.people
     assert people is not None  # import_ratings always sets it
     console.print(
@@ -441,6 +477,53 @@ def _cmd_review(args: argparse.Namespace, console: Console) -> int:
         )
     if rated.results.gates is not None:
         _print_gates(rated.results.gates, console)
+    return EXIT_OK
+
+
+def _review_page(args: argparse.Namespace, console: Console) -> int:
+    from evalkit.jsonutil import WRITE_ERRORS
+    from evalkit.report.review import build_review
+    from evalkit.results import load_run
+
+    if args.files:
+        raise InputError("rating files only go with `evalkit review import`", where="review")
+    if args.out is None:
+        raise InputError("name the folder to write to with --out DIR", where="review")
+    _check_folder_arg(args.out, "--out")
+    run = load_run(args.run)
+    if (shard := run.results.shard) is not None:
+        raise InputError(
+            f"shard {shard.index}/{shard.count}: rate the merged run (evalkit merge)",
+            path=run.path,
+        )
+    review = build_review(run, args.dataset, args.n, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.format == "labelstudio":
+        from evalkit.report.labelstudio import (
+            CONFIG_FILE,
+            TASKS_FILE,
+            labelstudio_config,
+            labelstudio_tasks,
+        )
+
+        tasks = json.dumps(labelstudio_tasks(review), indent=1, ensure_ascii=False)
+        (args.out / TASKS_FILE).write_text(tasks + "\n", encoding="utf-8", errors=WRITE_ERRORS)
+        (args.out / CONFIG_FILE).write_text(
+            labelstudio_config(review), encoding="utf-8", errors=WRITE_ERRORS
+        )
+        written = f"{args.out / TASKS_FILE} and {args.out / CONFIG_FILE}"
+    else:
+        from evalkit.report.review import render_review_page
+
+        page = args.out / "review.html"
+        page.write_text(
+            render_review_page(review, args.rater), encoding="utf-8", errors=WRITE_ERRORS
+        )
+        written = str(page)
+    console.print(
+        plain(f"{len(review.items)} items (of {review.eligible} both arms answered): {written}"),
+        soft_wrap=True,
+    )
     return EXIT_OK
 
 

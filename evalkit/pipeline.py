@@ -49,6 +49,7 @@ from evalkit.suite.load import LoadedSuite, load_suite
 if TYPE_CHECKING:
     import pandas as pd
 
+    from evalkit.data.ratings import Rating
     from evalkit.history.recording import HistoryContext
 
 SELECTION_SAMPLES = "selection_samples.jsonl"  # the selection pass's rows, as samples.jsonl
@@ -579,6 +580,24 @@ def export_inspect_logs(run_dir: Path, suite_path: Path | None = None) -> list[P
 # ---- after the run: people's ratings ----------------------------------------------------------
 
 
+def _ratings_of(path: Path, known: set[tuple[str, str]]) -> list[Rating]:
+    """A ratings file: the rating page's JSONL, or a Label Studio JSON export of its tasks."""
+    from evalkit.data.labelstudio import is_labelstudio_export, read_labelstudio_export
+    from evalkit.data.ratings import read_ratings
+
+    if not is_labelstudio_export(path):
+        return read_ratings(path, known)
+    ratings = read_labelstudio_export(path)
+    for r in ratings:
+        if (r.dataset, r.item_id) not in known:
+            raise InputError(
+                f"item {r.item_id!r} of dataset {r.dataset!r} is not in this run",
+                path=path,
+                where=f"task of {r.item_id}",
+            )
+    return ratings
+
+
 def import_ratings(run_dir: Path, files: list[Path], db: Path | None = None) -> StoredRun:
     """`evalkit review import`: add people's ratings to a finished run and rewrite its reports.
 
@@ -591,7 +610,6 @@ def import_ratings(run_dir: Path, files: list[Path], db: Path | None = None) -> 
         RATINGS_FILE,
         merged_ratings,
         ratings_jsonl,
-        read_ratings,
         read_stored_ratings,
     )
     from evalkit.gate import judge_run
@@ -606,7 +624,7 @@ def import_ratings(run_dir: Path, files: list[Path], db: Path | None = None) -> 
         )
     tasks = run.samples[run.samples["section"] == TASK]
     known = set(zip(tasks["dataset"], tasks["id"].astype(str), strict=True))
-    new = [r for f in files for r in read_ratings(f, known)]
+    new = [r for f in files for r in _ratings_of(f, known)]
     ratings = merged_ratings(read_stored_ratings(run.path), new)
     people, rows = people_analysis(ratings, run.samples, run.results)
     metrics = [m for m in run.results.metrics if m.dataset != HUMAN or m.section != TASK]

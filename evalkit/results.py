@@ -275,7 +275,9 @@ class RaterAgreement(Model):
 class JudgeVsPeople(Model):
     """An automatic judgment set against people's on the same items."""
 
-    question: str  # "<rubric>.<criterion>", "<rubric>.pairwise", or "custom.<scorer> vs <criterion>"
+    question: (
+        str  # "<rubric>.<criterion>", "<rubric>.pairwise", or "custom.<scorer> vs <criterion>"
+    )
     agreement: float  # exact agreement with each person's rating
     kappa: float | None  # Cohen's kappa against it (quadratic weights for scores)
     n: int
