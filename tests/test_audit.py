@@ -126,6 +126,7 @@ def test_agreement_from_label_lists_and_from_annotator_rows(tmp_path: Path) -> N
         (['{"id": 1, "input": "a"}', '{"id": 1, "input": "b"}'], ":2: duplicate id '1'"),
         (['{"id": 1, "input": "a", "target": [1]}'], ":1: field 'target' must be text"),
         (['{"id": 1, "input": "a", "labels": "x"}'], ":1: field 'labels' must be a non-empty"),
+        (['{"messages": [{"role": "user", "content": "a"}]}'], ": chat-format rows"),
         (['{"id": 1, "input": "a", "target": "x", "annotator": "p"}',
           '{"id": 1, "input": "b", "target": "x", "annotator": "q"}'], ":2: id '1' has a different input"),
     ],

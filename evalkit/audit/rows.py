@@ -58,7 +58,13 @@ def read_audit_rows(path: Path, fields: Fields = Fields()) -> list[AuditRow]:
     an `annotator` field are one per annotator: rows sharing an id are one item, labelled by
     each of them. Without that field an id given twice is an error, as elsewhere in evalkit.
     """
-    _, raw_rows = read_rows(path)
+    fmt, raw_rows = read_rows(path)
+    if fmt == "chat":
+        raise InputError(
+            "chat-format rows ('messages') are not audited yet: give rows with "
+            f"{fields.input!r} and {fields.target!r} fields",
+            path=path,
+        )
     merged: dict[str, dict[str, Any]] = {}
     for line, raw in raw_rows:
         text = raw.get(fields.input)
