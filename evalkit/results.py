@@ -523,6 +523,15 @@ class Analysis(Model):
         return [m for m in self.metrics if m.dataset == dataset]
 
 
+class AuditLink(Model):
+    """The run's data audit (suite key `audit`): the file audited, its page, what it found."""
+
+    data: str
+    page: str  # audit.html, in the run folder
+    found: dict[str, int]  # finding → count (evalkit.audit.core.FAIL_KINDS)
+    fail_on: list[str]  # the findings that fail the gates when present
+
+
 class Results(Analysis, RunInfo):
     """The whole of results.json: who ran what (RunInfo) first, then every figure (Analysis)."""
 
@@ -533,6 +542,7 @@ class Results(Analysis, RunInfo):
     arm_intervals: list[ArmInterval] | None = None
     history: History | None = None
     release: ReleaseDecision | None = None
+    audit: AuditLink | None = None
 
     def arm_interval(self, dataset: str, metric: str, section: str, arm: str) -> ArmInterval | None:
         """One arm's own interval of a metric, None when the run did not record it."""

@@ -7,6 +7,7 @@ sensitive value; `found` counts the findings `--fail-on` can name.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import get_args
 
 from pydantic import BaseModel
 
@@ -18,18 +19,11 @@ from evalkit.audit.rows import AuditRow, looks_like_labels
 from evalkit.audit.sensitive import Sensitive, find_sensitive, mask_text
 from evalkit.data.items import Item
 from evalkit.errors import InputError
+from evalkit.suite.schema import AuditFinding
 
 SCHEMA = "evalkit.audit/1"
-# what `--fail-on` accepts: each is one count of `Audit.found`
-FAIL_KINDS = (
-    "duplicates",  # exact groups and near pairs
-    "conflicts",  # duplicates (exact or near) with different labels
-    "leakage",  # training rows in an evaluation set
-    "heldout_share",  # the in-domain held-out share outside 10-20 %
-    "pii",  # sensitive values of any kind
-    "label_errors",  # rows cleanlab flags
-    "disagreement",  # rows the annotators label differently
-)
+# what `--fail-on` and a suite's `audit.fail_on` accept: each is one count of `Audit.found`
+FAIL_KINDS: tuple[str, ...] = get_args(AuditFinding)
 
 
 class Audit(BaseModel):
