@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from evalkit.audit.core import FAIL_KINDS, parse_fail_on
 from evalkit.credentials import env_secrets, scrub, scrubber
 from evalkit.errors import (
     EXIT_BAD_INPUT,
@@ -217,7 +216,8 @@ def _parser() -> argparse.ArgumentParser:
     aud.add_argument(
         "--fail-on",
         metavar="KINDS",
-        help="exit 1 when any of these is found (comma-separated): " + ", ".join(FAIL_KINDS),
+        help="exit 1 when any of these findings is present, comma-separated: duplicates, "
+        "conflicts, leakage, heldout_share, pii, label_errors, disagreement",
     )
     return p
 
@@ -621,7 +621,7 @@ def _cmd_init(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
-    from evalkit.audit.core import audit_rows
+    from evalkit.audit.core import audit_rows, parse_fail_on
     from evalkit.audit.rows import Fields, read_audit_rows
     from evalkit.audit.suite import suite_datasets
     from evalkit.report.audit import print_audit, write_audit

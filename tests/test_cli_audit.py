@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.audit.core import FAIL_KINDS
 from evalkit.cli import main
 from tests.conftest import ITEMS, write_jsonl
 from tests.test_audit import CARD, EMAIL, IBAN, KEY, PHONE, PLANTED
@@ -75,3 +76,10 @@ def test_bad_data_is_one_located_line(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert f"{data}:2: field 'input' is missing, empty or not text" in " ".join(err.split())
     assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_fail_on_help_names_every_finding(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["audit", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert all(kind in shown for kind in FAIL_KINDS)
