@@ -214,6 +214,11 @@ def _parser() -> argparse.ArgumentParser:
         "(default: audit)"
     )  # fmt: skip
     aud.add_argument(
+        "--model",
+        help="find label errors from this model's log-likelihood of each label instead of "
+        "the cross-validated text model (local/... or evalkit-test/...)",
+    )
+    aud.add_argument(
         "--fail-on",
         metavar="KINDS",
         help="exit 1 when any of these findings is present, comma-separated: duplicates, "
@@ -622,6 +627,7 @@ def _cmd_init(args: argparse.Namespace, console: Console) -> int:
 
 def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
     from evalkit.audit.core import audit_rows, parse_fail_on
+    from evalkit.audit.labels import METHOD
     from evalkit.audit.rows import Fields, read_audit_rows
     from evalkit.audit.suite import suite_datasets
     from evalkit.report.audit import print_audit, write_audit
@@ -630,11 +636,18 @@ def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
     _check_folder_arg(args.out, "--out")
     datasets, fields = suite_datasets(args.suite) if args.suite else (None, Fields())
     rows = read_audit_rows(args.data, fields)
+    source, method = None, METHOD
+    if args.model:
+        from evalkit.audit.loglik import method_of, model_probabilities
+
+        source, method = model_probabilities(args.model), method_of(args.model)
     audit = audit_rows(
         rows,
         data=str(args.data),
         suite=None if args.suite is None else str(args.suite),
         datasets=datasets,
+        label_source=source,
+        label_method=method,
     )
     try:
         html, _ = write_audit(args.out, audit)

@@ -173,3 +173,17 @@ def test_found_and_fail_on() -> None:
     assert parse_fail_on(" leakage, pii ") == ["leakage", "pii"] and parse_fail_on(None) == []
     with pytest.raises(InputError, match=r"--fail-on.*unknown finding 'leaks'"):
         parse_fail_on("leaks")
+
+
+def test_label_issues_from_a_models_log_likelihood() -> None:
+    from evalkit.audit.loglik import method_of, model_probabilities
+
+    data = [(f"card {i} where", "card") for i in range(6)] + [
+        (f"fx {i} rate", "fx") for i in range(6)
+    ]
+    data[2] = (data[2][0], "fx")  # a card question labelled fx
+    # the scripted model prefers "card" for a text holding "card", "fx" for one holding "fx"
+    source = model_probabilities("evalkit-test/lm", {"prefer": {"card": "card", "fx": "fx"}})
+    found = find_label_issues(rows(*data), source=source, method=method_of("evalkit-test/lm"))
+    assert [(i.row_id, i.given, i.suggested) for i in found.issues] == [("r2", "fx", "card")]
+    assert "evalkit-test/lm's log-likelihood" in found.method

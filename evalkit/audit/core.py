@@ -13,7 +13,14 @@ from pydantic import BaseModel
 
 from evalkit.audit.agreement import Agreement, find_agreement
 from evalkit.audit.duplicates import NEAR_THRESHOLD, Duplicates, find_duplicates
-from evalkit.audit.labels import SEED, LabelIssues, find_label_issues, not_checked
+from evalkit.audit.labels import (
+    METHOD,
+    SEED,
+    LabelIssues,
+    Probabilities,
+    find_label_issues,
+    not_checked,
+)
 from evalkit.audit.leakage import Leakage, find_leakage
 from evalkit.audit.rows import AuditRow, looks_like_labels
 from evalkit.audit.sensitive import Sensitive, find_sensitive, mask_text
@@ -53,16 +60,19 @@ def audit_rows(
     datasets: Mapping[str, tuple[str, Sequence[Item]]] | None = None,
     near_threshold: float = NEAR_THRESHOLD,
     seed: int = SEED,
+    label_source: Probabilities | None = None,
+    label_method: str = METHOD,
 ) -> Audit:
     """Every check on `rows`; `datasets` (name → (kind, items)) are the suite's evaluation sets.
 
-    Label errors are looked for when the targets are class labels (`looks_like_labels`).
+    Label errors are looked for when the targets are class labels (`looks_like_labels`),
+    with `label_source`'s probabilities (default: the cross-validated text model's).
     """
     classification = looks_like_labels(list(rows))
     duplicates = find_duplicates(rows, near_threshold)
     leakage = find_leakage(rows, datasets) if datasets is not None else None
     labels = (
-        find_label_issues(rows, seed)
+        find_label_issues(rows, seed, label_source, label_method)
         if classification
         else not_checked("the targets are not class labels (missing, or nearly one per row)")
     )

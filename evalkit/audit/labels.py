@@ -11,12 +11,16 @@ the lbfgs solver at the same recall (docs/audit.md has the figures).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from evalkit.audit.rows import AuditRow
 from evalkit.audit.sensitive import mask_text
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CV_FOLDS = 5
 SEED = 0
@@ -47,8 +51,44 @@ def not_checked(why: str) -> LabelIssues:
     return LabelIssues(checked=False, why_not=why)
 
 
-def find_label_issues(rows: Sequence[AuditRow], seed: int = SEED) -> LabelIssues:
-    """Rows whose given label the out-of-sample model finds unlikely, worst first."""
+# a source of class probabilities: (texts, classes) → one row of probabilities per text
+Probabilities = Callable[[list[str], list[str]], "np.ndarray"]
+
+
+def cross_validated(seed: int = SEED) -> Probabilities:
+    """Out-of-sample probabilities from the TF-IDF + logistic regression model, by
+    `CV_FOLDS`-fold seeded stratified cross-validation."""
+
+    def probabilities(texts: list[str], labels: list[str]) -> np.ndarray:
+        import numpy as np
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import SGDClassifier
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+        from sklearn.pipeline import make_pipeline
+
+        classes = sorted(set(labels))
+        y = np.array([classes.index(label) for label in labels])
+        model = make_pipeline(
+            # a word seen once is noise in a large file, but may be all a small one has
+            TfidfVectorizer(
+                ngram_range=(1, 2), sublinear_tf=True, min_df=2 if len(y) > 1000 else 1
+            ),
+            SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=15, tol=None, random_state=seed),
+        )
+        cv = StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed)
+        return cross_val_predict(model, texts, y, cv=cv, method="predict_proba")
+
+    return probabilities
+
+
+def find_label_issues(
+    rows: Sequence[AuditRow],
+    seed: int = SEED,
+    source: Probabilities | None = None,
+    method: str = METHOD,
+) -> LabelIssues:
+    """Rows whose given label is unlikely under out-of-sample probabilities (default: the
+    cross-validated text model's), worst first."""
     counts = Counter(r.target for r in rows if r.target is not None)
     # a label on fewer rows than folds cannot appear in every fold's training part
     rare = {
@@ -65,24 +105,10 @@ def find_label_issues(rows: Sequence[AuditRow], seed: int = SEED) -> LabelIssues
     import numpy as np
     from cleanlab.filter import find_label_issues as cleanlab_issues
     from cleanlab.rank import get_label_quality_scores
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import SGDClassifier
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
 
-    y = np.array([classes.index(r.target) for r in checked])
-    model = make_pipeline(
-        # a word seen once is noise in a large file, but may be all a small one has
-        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2 if len(y) > 1000 else 1),
-        SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=15, tol=None, random_state=seed),
-    )
-    probs = cross_val_predict(
-        model,
-        [r.input for r in checked],
-        y,
-        cv=StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed),
-        method="predict_proba",
-    )
+    given = [r.target or "" for r in checked]
+    y = np.array([classes.index(label) for label in given])
+    probs = (source or cross_validated(seed))([r.input for r in checked], given)
     flagged = cleanlab_issues(y, probs, return_indices_ranked_by="self_confidence")
     quality = get_label_quality_scores(y, probs, method="self_confidence")
     issues = [
@@ -95,4 +121,6 @@ def find_label_issues(rows: Sequence[AuditRow], seed: int = SEED) -> LabelIssues
         )
         for i in flagged
     ]
-    return LabelIssues(checked=True, rows_checked=len(checked), issues=issues, rare_labels=rare)
+    return LabelIssues(
+        checked=True, method=method, rows_checked=len(checked), issues=issues, rare_labels=rare
+    )
