@@ -28,6 +28,7 @@ from evalkit.errors import (
     InputError,
     Interrupted,
     RunFailed,
+    storage_error,
 )
 from evalkit.names import ARMS, PROBES_PREFIX, RUN_ID, TASK
 from evalkit.report.escape import plain
@@ -237,6 +238,30 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--seed", type=int, default=0, help="seeds the split and few-shot examples")
     init.add_argument(
         "--heldout-share", type=float, default=0.15, help="held-out share, 0.10-0.20 (default 0.15)"
+    )
+    aud = sub.add_parser(
+        "audit",
+        help="audit a training file: likely label errors, duplicates and conflicts, leaks into "
+        "a suite's evaluation sets, sensitive data, agreement between annotators",
+        epilog="Exit codes: 0 done (and nothing --fail-on names was found), 1 a finding "
+        "--fail-on names was found, 2 bad data or arguments, 3 the files could not be written.",
+    )
+    aud.add_argument("data", type=Path, help="JSONL or CSV rows: id, input, target (or labels)")
+    aud.add_argument("--suite", type=Path, help="check leakage against this suite's datasets")
+    aud.add_argument(
+        "--out", type=Path, default=Path("audit"), help="folder for audit.html and audit.json "
+        "(default: audit)"
+    )  # fmt: skip
+    aud.add_argument(
+        "--model",
+        help="find label errors from this model's log-likelihood of each label instead of "
+        "the cross-validated text model (local/... or evalkit-test/...)",
+    )
+    aud.add_argument(
+        "--fail-on",
+        metavar="KINDS",
+        help="exit 1 when any of these findings is present, comma-separated: duplicates, "
+        "conflicts, leakage, heldout_share, pii, label_errors, disagreement",
     )
     return p
 
@@ -736,6 +761,43 @@ def _cmd_init(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
+    from evalkit.audit.core import audit_rows, parse_fail_on
+    from evalkit.audit.labels import METHOD
+    from evalkit.audit.rows import Fields, read_audit_rows
+    from evalkit.audit.suite import suite_datasets
+    from evalkit.report.audit import print_audit, write_audit
+
+    fail_on = parse_fail_on(args.fail_on)
+    _check_folder_arg(args.out, "--out")
+    datasets, fields = suite_datasets(args.suite) if args.suite else (None, Fields())
+    rows = read_audit_rows(args.data, fields)
+    source, method = None, METHOD
+    if args.model:
+        from evalkit.audit.loglik import method_of, model_probabilities
+
+        source, method = model_probabilities(args.model), method_of(args.model)
+    audit = audit_rows(
+        rows,
+        data=str(args.data),
+        suite=None if args.suite is None else str(args.suite),
+        datasets=datasets,
+        label_source=source,
+        label_method=method,
+    )
+    try:
+        html, _ = write_audit(args.out, audit)
+    except OSError as e:
+        raise storage_error(e, args.out, "choose a writable --out") from None
+    print_audit(audit, console)
+    console.print(plain(f"wrote {html} and audit.json"), soft_wrap=True)
+    if failing := audit.failing(fail_on):
+        found = ", ".join(f"{k} ({audit.found[k]})" for k in failing)
+        console.print(plain(f"--fail-on: found {found}"), soft_wrap=True)
+        return EXIT_GATE_FAILED
+    return EXIT_OK
+
+
 def _error_line(e: BaseException) -> str:
     """An error as one terminal-safe line, without any credential it might quote."""
     return plain(" ".join(scrub(str(e), scrubber(env_secrets())).split()))
@@ -752,6 +814,7 @@ COMMANDS = {
     "models": _cmd_models,
     "init": _cmd_init,
     "review": _cmd_review,
+    "audit": _cmd_audit,
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -49,6 +49,11 @@ def secret_key(name: object) -> bool:
 def looks_like_credential(text: str) -> bool:
     """Whether text carries a credential by its shape alone (a token, a URL's user-info)."""
     return bool(_CREDENTIAL_RE.search(text) or _USERINFO_RE.search(text))
+
+
+def credential_matches(text: str) -> Iterator[re.Match[str]]:
+    """Each credential-shaped token in text (`Bearer …`, `sk-…`, `ghp_…`, `AKIA…`)."""
+    return _CREDENTIAL_RE.finditer(text)
 
 
 def env_secrets(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -522,7 +522,27 @@ def evaluate_gates(
     # with no gates configured the errors check still speaks up, but only when it fails
     if judged or errors.passed is False:
         judged.insert(0, errors)
+    judged += audit_gates(results)
     return Gates(passed=all(r.passed is not False for r in judged), results=judged)
+
+
+def audit_gates(results: Results) -> list[GateOutcome]:
+    """One outcome per finding the suite's `audit.fail_on` names: passed when none was found."""
+    audit = results.audit
+    if audit is None:
+        return []
+    return [
+        GateOutcome(
+            rule=f"audit.{kind}",
+            check="none found",
+            passed=audit.found[kind] == 0,
+            evidence=f"{audit.found[kind]} found by the data audit of {audit.data} "
+            f"(see {audit.page})",
+            value=audit.found[kind],
+            bound=0,
+        )
+        for kind in audit.fail_on
+    ]
 
 
 def judge_run(run: StoredRun, earlier: StoredRun | None = None) -> Gates:

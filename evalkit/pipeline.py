@@ -28,6 +28,7 @@ from evalkit.home import responses_dir
 from evalkit.names import ARMS
 from evalkit.results import (
     ArmInfo,
+    AuditLink,
     Gates,
     Message,
     Results,
@@ -49,6 +50,7 @@ from evalkit.suite.load import LoadedSuite, load_suite
 if TYPE_CHECKING:
     import pandas as pd
 
+    from evalkit.audit.core import Audit
     from evalkit.data.ratings import Rating
     from evalkit.history.recording import HistoryContext
 
@@ -237,6 +239,8 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     loaded = load_suite(suite_path)
     # gate typos and a missing --baseline fail here, before any model is called
     check_gate_targets(loaded)
+    # a bad audited file is exit 2 now, before any model is called
+    audit = _audit(loaded)
     earlier = load_run(options.baseline_run) if options.baseline_run else None
     history = _prepare_history(loaded, options)
     run_dir, shard, fresh = _open_run_dir(loaded, options)
@@ -270,7 +274,7 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     settings = _settings(loaded, options, run_dir)
     try:
         outcome = _finish(
-            loaded, plan, settings, options, run_dir, shard, started, earlier, history
+            loaded, plan, settings, options, run_dir, shard, started, earlier, history, audit
         )
     except KeyboardInterrupt:
         _mark(run_dir, state=runfolder.INTERRUPTED, stopped_at=runfolder.now_iso())
@@ -310,6 +314,7 @@ def _finish(
     started: float,
     earlier: StoredRun | None,
     history: HistoryContext,
+    audit: Audit | None,
 ) -> RunOutcome:
     """Select prompts, execute the plan, then every stage after it, and mark the run folder
     complete."""
@@ -337,6 +342,9 @@ def _finish(
         **dict(analyse(table, loaded)),
         selection=selected.result if selected else None,
     )
+    if audit is not None and loaded.suite.audit is not None:
+        link = _write_audit(audit, list(loaded.suite.audit.fail_on), run_dir)
+        results = results.model_copy(update={"audit": link})
     gates = None if shard else _gate_report(loaded, results, table, earlier)
     if isinstance(gates, Gates):
         results = results.model_copy(update={"gates": gates})
@@ -354,6 +362,23 @@ def _finish(
     if isinstance(gates, InputError):
         raise gates
     return RunOutcome(run_dir=run_dir, results=results, table=table, gates=gates)
+
+
+def _audit(loaded: LoadedSuite) -> Audit | None:
+    """The data audit the suite's `audit:` block asks for, or None without one."""
+    if loaded.suite.audit is None:
+        return None
+    from evalkit.audit.suite import audit_suite
+
+    return audit_suite(loaded.path, loaded.suite, loaded.suite.audit)
+
+
+def _write_audit(audit: Audit, fail_on: list[str], run_dir: Path) -> AuditLink:
+    """audit.html and audit.json into the run folder; what results.json says of them."""
+    from evalkit.report.audit import write_audit
+
+    page, _ = write_audit(run_dir, audit)
+    return AuditLink(data=audit.data, page=page.name, found=audit.found, fail_on=fail_on)
 
 
 def _prepare_history(loaded: LoadedSuite, options: RunOptions) -> HistoryContext:

@@ -622,6 +622,15 @@ class Analysis(Model):
         return "uncalibrated" if judged else None
 
 
+class AuditLink(Model):
+    """The run's data audit (suite key `audit`): the file audited, its page, what it found."""
+
+    data: str
+    page: str  # audit.html, in the run folder
+    found: dict[str, int]  # finding → count (evalkit.audit.core.FAIL_KINDS)
+    fail_on: list[str]  # the findings that fail the gates when present
+
+
 class Results(Analysis, RunInfo):
     """The whole of results.json: who ran what (RunInfo) first, then every figure (Analysis)."""
 
@@ -633,6 +642,7 @@ class Results(Analysis, RunInfo):
     history: History | None = None
     release: ReleaseDecision | None = None
     people: People | None = None  # human ratings, once `evalkit review import` has read some
+    audit: AuditLink | None = None
 
     def arm_interval(self, dataset: str, metric: str, section: str, arm: str) -> ArmInterval | None:
         """One arm's own interval of a metric, None when the run did not record it."""

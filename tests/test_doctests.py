@@ -14,6 +14,8 @@ MODULES = [
     "evalkit.analysis.metrics",
     "evalkit.analysis.reference",
     "evalkit.analysis.stats",
+    "evalkit.audit.agreement",
+    "evalkit.audit.sensitive",
     "evalkit.analysis.style",
     "evalkit.hashing",
     "evalkit.jsonutil",

@@ -32,6 +32,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("per-sample table", ("evalkit.analysis.table",)),
     ("judge pass", ("evalkit.run.judge",)),
     ("analysis", ("evalkit.analysis", "evalkit.analysis.*")),
+    # the data audit reads a suite's files and reuses the contamination check
+    ("audit", ("evalkit.audit", "evalkit.audit.*")),
     ("prompt selection", ("evalkit.selection",)),
     ("scaffold", ("evalkit.scaffold", "evalkit.scaffold.*")),
     ("gate", ("evalkit.gate",)),

@@ -462,6 +462,23 @@ class Contamination(Strict):
     threshold: float = Field(default=0.8, gt=0.0, le=1.0)
 
 
+# what a data audit finds, each a count `audit.fail_on` and `evalkit audit --fail-on` can name
+AuditFinding = Literal[
+    "duplicates", "conflicts", "leakage", "heldout_share", "pii", "label_errors", "disagreement"
+]
+
+
+class AuditSpec(Strict):
+    """The run's data audit (docs/audit.md): written into the run folder, linked from the report."""
+
+    path: str | None = Field(
+        default=None, description="the file to audit (default: training_data's path)"
+    )
+    fail_on: list[AuditFinding] = Field(
+        default_factory=list, description="findings that fail the run's gates when present"
+    )
+
+
 class Stats(Strict):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     bootstrap: int = Field(default=2000, ge=100, le=MAX_BOOTSTRAP)
@@ -603,6 +620,7 @@ class Suite(Strict):
     selection: Selection | None = None
     decision: Decision | None = None
     contamination: Contamination = Contamination()
+    audit: AuditSpec | None = None
     stats: Stats = Stats()
     run: RunSettings = RunSettings()
     prices: dict[str, Price] = Field(default_factory=dict, description="model string → price")
@@ -688,6 +706,12 @@ class Suite(Strict):
                 f"training_data's memorisation sample needs both arms live; the "
                 f"{' and '.join(recorded)} arm is recorded"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _audit_has_a_file(self) -> Suite:
+        if self.audit is not None and self.audit.path is None and self.training_data is None:
+            raise ValueError("audit: give its 'path', or a 'training_data' to audit")
         return self
 
     @model_validator(mode="after")
