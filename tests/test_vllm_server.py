@@ -1,0 +1,175 @@
+"""An arm served by a server evalkit starts (`server: {engine: vllm, ...}`): its lifecycle,
+its configuration errors, and what it answers.
+
+The lifecycle tests run `tests/fake_server.py` (vLLM's command line, no model) in place of
+`vllm serve`, through the suite's `server.command`; the agreement test runs the vLLM test
+double (`evalkit.testing.vllm_double`, the `local/` engine behind vLLM's HTTP API).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from evalkit.cli import main
+from tests.conftest import ITEMS, REPO, write_jsonl
+
+FAKE = Path(__file__).with_name("fake_server.py")
+
+
+def _suite(tmp_path: Path, server: dict, **candidate: object) -> Path:
+    """A scripted baseline and a candidate answered by `server`, on the tiny items."""
+    write_jsonl(tmp_path / "items.jsonl", ITEMS[:2])
+    suite = {
+        "name": "served",
+        "task": {"type": "classification", "labels": ["card_arrival", "exchange_rate"],
+                 "output": {"format": "json", "field": "intent"}},
+        "arms": {
+            "baseline": {"model": "evalkit-test/base", "prompt": {"text": "Q: {{ input }}"}},
+            "candidate": {"server": server, "prompt": {"text": "Q: {{ input }}"}, **candidate},
+        },
+        "datasets": {"heldout": {"path": "items.jsonl", "id": "id"}},
+        "stats": {"bootstrap": 100},
+        "run": {"max_retries": 0, "timeout": 20},
+    }  # fmt: skip
+    path = tmp_path / "suite.yaml"
+    path.write_text(json.dumps(suite), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def _fake(*flags: str, **keys: object) -> dict:
+    return {"engine": "vllm", "model": "org/base", "command": [sys.executable, str(FAKE)],
+            "args": list(flags), "shutdown_timeout_s": 2, **keys}  # fmt: skip
+
+
+def _run(suite: Path, out: Path) -> int:
+    return main(["run", str(suite), "--out", str(out), "--run-id", "r", "--no-cache"])
+
+
+def _pids(log: Path) -> list[int]:
+    """Every pid the server's log names: evalkit's own line and the fake's `pid`/`child`."""
+    text = log.read_text(encoding="utf-8")
+    return [int(n) for n in re.findall(r"^(?:evalkit: server pid|pid|child) (\d+)$", text, re.M)]
+
+
+def _gone(pid: int) -> bool:
+    """No such process (a zombie nobody has reaped yet counts as gone: it runs nothing)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def _log(out: Path) -> Path:
+    return out / "served" / "r" / "server-candidate.log"
+
+
+def test_a_failed_run_stops_its_server(tmp_path: Path, capsys) -> None:
+    """The server is healthy, every candidate request fails (HTTP 500): exit 3, server gone."""
+    out = tmp_path / "out"
+    assert _run(_suite(tmp_path, _fake()), out) == 3
+    assert "candidate" in capsys.readouterr().err
+    log = _log(out).read_text(encoding="utf-8")
+    # vLLM's command line, with the port evalkit chose
+    assert re.search(r"fake_server.py org/base --host 127.0.0.1 --port \d+\n", log)
+    pids = _pids(_log(out))
+    assert len(pids) == 2 and pids[0] == pids[1]
+    assert _gone(pids[0])
+
+
+def test_a_startup_timeout_is_located_and_leaves_no_process(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    suite = _suite(tmp_path, _fake("--fake-never-healthy", startup_timeout_s=1.5))
+    started = time.monotonic()
+    assert _run(suite, out) == 3
+    err = capsys.readouterr().err
+    assert "[arms.candidate.server].startup_timeout_s" in err and "/health" in err
+    assert str(suite) in err
+    assert time.monotonic() - started < 20
+    assert all(_gone(pid) for pid in _pids(_log(out)))
+
+
+def test_a_server_that_exits_at_start_is_reported_with_its_log(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert _run(_suite(tmp_path, _fake("--fake-exit", "4")), out) == 3
+    err = capsys.readouterr().err
+    assert "[arms.candidate.server]" in err and "exited with code 4" in err
+    assert "server-candidate.log" in err
+
+
+def test_sigkill_after_the_grace_period_takes_the_whole_group(tmp_path: Path) -> None:
+    """A server and its child both ignore SIGTERM: SIGKILL to the group stops both."""
+    out = tmp_path / "out"
+    fake = _fake("--fake-never-healthy", "--fake-ignore-term", "--fake-child",
+                 startup_timeout_s=1.5, shutdown_timeout_s=1)  # fmt: skip
+    assert _run(_suite(tmp_path, fake), out) == 3
+    pids = _pids(_log(out))
+    assert len(set(pids)) == 2  # the server and its child
+    assert all(_gone(pid) for pid in pids)
+
+
+def test_ctrl_c_while_waiting_for_the_server_stops_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    suite = _suite(tmp_path, _fake("--fake-never-healthy", startup_timeout_s=120))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalkit.cli", "run", str(suite), "--out", str(out),
+         "--run-id", "r", "--no-cache"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (_log(out).exists() and re.search(r"^pid \d+$", _log(out).read_text(), re.M)):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "resume" in err
+    assert all(_gone(pid) for pid in _pids(_log(out)))
+
+
+def test_a_missing_server_program_is_located_before_any_call(tmp_path: Path, capsys) -> None:
+    suite = _suite(tmp_path, _fake(command=["no-such-vllm-program", "serve"]))
+    assert _run(suite, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"{suite} [arms.candidate.server.command]" in err and "no-such-vllm-program" in err
+
+
+@pytest.mark.parametrize(
+    ("server", "candidate", "where", "says"),
+    [
+        (_fake(engine="sglang"), {}, "arms.candidate.server.engine", "vllm"),
+        (_fake(), {"base_url": "http://127.0.0.1:9/v1"}, "arms.candidate", "not both"),
+        (_fake(), {"model": "openai-api/vllm/other"}, "arms.candidate", "openai-api/vllm/org/base"),
+        (_fake("--port", "8000"), {}, "arms.candidate.server.args", "server.port"),
+        (_fake("--lora-modules", "a=b"), {}, "arms.candidate.server.args", "server.adapter"),
+        (_fake(adapter={"name": "lora", "path": "missing"}), {},
+         "arms.candidate.server.adapter.path", "missing"),
+        (_fake(adapter={"name": "lora", "path": "."}), {},
+         "arms.candidate.server.adapter.path", "adapter_config.json"),
+        (_fake(adapter={"name": "a b", "path": "."}), {}, "arms.candidate",
+         "server.adapter.name 'a b': use letters"),
+        (_fake(port=0), {}, "arms.candidate.server.port", "greater than or equal to 1"),
+        (_fake(startup_timeout_s=0), {}, "arms.candidate.server.startup_timeout_s", "greater"),
+        (_fake(), {"adapter": "x"}, "arms.candidate", "server.adapter"),
+    ],
+)  # fmt: skip
+def test_a_misconfigured_server_is_a_located_error(
+    tmp_path: Path, capsys, server: dict, candidate: dict, where: str, says: str
+) -> None:
+    suite = _suite(tmp_path, server, **candidate)
+    assert main(["validate", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert where in err and says in err, err
