@@ -173,3 +173,82 @@ def test_a_misconfigured_server_is_a_located_error(
     assert main(["validate", str(suite)]) == 2
     err = capsys.readouterr().err
     assert where in err and says in err, err
+
+
+# ---- the test double answers as the in-process provider does -------------------------------
+
+BANKING = REPO / "suites" / "banking77"
+LOGLIK_TOLERANCE = 1e-4
+
+
+def _demo_suite(folder: Path, baseline: dict, candidate: dict) -> Path:
+    """Four banking77 held-out items and three HellaSwag items (scored by log-likelihood)."""
+    folder.mkdir()
+    prompt = {"template": str(BANKING / "prompts" / "candidate_short.jinja")}
+    suite = {
+        "name": "demo",
+        "task": {"type": "classification", "labels": str(BANKING / "data" / "labels.txt"),
+                 "output": {"format": "json", "field": "intent"}},
+        "arms": {"baseline": {**baseline, "prompt": prompt, "generate": {"max_tokens": 16}},
+                 "candidate": {**candidate, "prompt": prompt, "generate": {"max_tokens": 16}}},
+        "datasets": {"heldout": {"path": str(BANKING / "data" / "heldout.jsonl"), "id": "id",
+                                 "limit": 4}},
+        "probes": [{"pack": "hellaswag", "n": 3, "seed": 0}],
+        "stats": {"bootstrap": 100},
+        "run": {"max_retries": 0, "timeout": 300},
+        "allow_outside_paths": True,
+    }  # fmt: skip
+    path = folder / "suite.yaml"
+    path.write_text(json.dumps(suite), encoding="utf-8")
+    return path
+
+
+def _samples(run: Path) -> dict[tuple[str, str, str], dict]:
+    rows = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    return {(r["arm"], r["dataset"], r["id"]): r for r in rows}
+
+
+@pytest.mark.slow
+def test_the_vllm_double_answers_as_local_does(tmp_path: Path) -> None:
+    """The same model and adapter, in-process (`local/`) and behind the vLLM test double that
+    evalkit starts: the same greedy answers, log-likelihoods within 1e-4, the same adapter
+    identity; one server process serves both arms (the base model and the adapter by name)."""
+    pytest.importorskip("torch", reason="the 'local' extra is not installed")
+    adapter = str(BANKING / "adapter")
+    in_process = _demo_suite(
+        tmp_path / "local",
+        {"model": "local/smollm2-135m-instruct"},
+        {"model": "local/smollm2-135m-instruct", "adapter": adapter},
+    )
+    double = {"engine": "vllm", "model": "smollm2-135m-instruct", "startup_timeout_s": 300,
+              "command": [sys.executable, "-m", "evalkit.testing.vllm_double"]}  # fmt: skip
+    served = _demo_suite(
+        tmp_path / "served",
+        {"server": double},
+        {"server": {**double, "adapter": {"name": "banking77", "path": adapter}}},
+    )
+    assert _run(in_process, tmp_path / "out-local") == 0
+    assert _run(served, tmp_path / "out-served") == 0
+    local_run, served_run = tmp_path / "out-local/demo/r", tmp_path / "out-served/demo/r"
+    assert [p.name for p in served_run.glob("server-*.log")] == ["server-baseline+candidate.log"]
+    log = (served_run / "server-baseline+candidate.log").read_text(encoding="utf-8")
+    assert f"--enable-lora --lora-modules banking77={adapter}" in log
+    assert all(_gone(pid) for pid in _pids(served_run / "server-baseline+candidate.log"))
+    expected, found = _samples(local_run), _samples(served_run)
+    assert expected.keys() == found.keys() and len(expected) == 2 * (4 + 3)
+    for key, row in expected.items():
+        assert found[key]["error"] is None, key
+        if key[1] == "hellaswag":
+            assert found[key]["choice_logliks"] == pytest.approx(
+                row["choice_logliks"], abs=LOGLIK_TOLERANCE
+            ), key
+        else:
+            assert found[key]["output"] == row["output"], key
+    assert expected[("baseline", "heldout", "b77-test-219")]["output"] != expected[
+        ("candidate", "heldout", "b77-test-219")]["output"]  # fmt: skip  (the adapter counts)
+    arms = {
+        name: json.loads((run / "results.json").read_text())["arms"]
+        for name, run in (("local", local_run), ("served", served_run))
+    }
+    assert arms["served"]["candidate"]["adapter_sha256"] == arms["local"]["candidate"][
+        "adapter_sha256"] is not None  # fmt: skip
