@@ -244,8 +244,10 @@ def test_the_vllm_double_answers_as_local_does(tmp_path: Path) -> None:
             ), key
         else:
             assert found[key]["output"] == row["output"], key
-    assert expected[("baseline", "heldout", "b77-test-219")]["output"] != expected[
-        ("candidate", "heldout", "b77-test-219")]["output"]  # fmt: skip  (the adapter counts)
+    assert (
+        expected[("baseline", "heldout", "b77-test-219")]["output"]
+        != expected[("candidate", "heldout", "b77-test-219")]["output"]
+    )  # fmt: skip  (the adapter counts)
     arms = {
         name: json.loads((run / "results.json").read_text())["arms"]
         for name, run in (("local", local_run), ("served", served_run))
