@@ -15,11 +15,15 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from evalkit.cli import main
+from evalkit.run.plan import ServerSpec
+from evalkit.run.servers import ServerPool
 from tests.conftest import ITEMS, REPO, write_jsonl
 
 FAKE = Path(__file__).with_name("fake_server.py")
@@ -254,3 +258,55 @@ def test_the_vllm_double_answers_as_local_does(tmp_path: Path) -> None:
     }
     assert arms["served"]["candidate"]["adapter_sha256"] == arms["local"]["candidate"][
         "adapter_sha256"] is not None  # fmt: skip
+
+
+def _post(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+@pytest.mark.slow
+def test_the_vllm_double_speaks_vllms_api(tmp_path: Path) -> None:
+    """What lm-eval's local-completions and evalkit read from vLLM: /v1/models lists the base
+    and the adapter by name; echoed prompt tokens with their log-probabilities and offsets
+    (max_tokens 0: the prompt only; 1: one more token); 404 for a model it does not serve."""
+    pytest.importorskip("torch", reason="the 'local' extra is not installed")
+    spec = ServerSpec(
+        engine="vllm", model="smollm2-135m-instruct", adapter=("b77", str(BANKING / "adapter")),
+        args=(), port=None, startup_timeout_s=300, shutdown_timeout_s=10,
+        command=(sys.executable, "-m", "evalkit.testing.vllm_double"),
+        where="arms.candidate.server",
+    )  # fmt: skip
+    with ServerPool([spec], log_dir=tmp_path) as pool:
+        url = pool.url(spec)
+        with urllib.request.urlopen(url + "/models", timeout=10) as response:
+            models = {m["id"]: m for m in json.load(response)["data"]}
+        prompt = "The capital of France is Paris"
+        echoed = {}
+        for max_tokens in (0, 1):
+            status, body = _post(url + "/completions", {"model": "b77", "prompt": [prompt],
+                                 "echo": True, "logprobs": 1, "max_tokens": max_tokens})  # fmt: skip
+            assert status == 200, body
+            echoed[max_tokens] = body["choices"][0]
+        missing = _post(url + "/chat/completions", {"model": "nope", "messages": []})
+    assert models.keys() == {"smollm2-135m-instruct", "b77"}
+    assert models["b77"]["parent"] == "smollm2-135m-instruct"
+    lp = echoed[0]["logprobs"]
+    assert "".join(lp["tokens"]) == prompt == echoed[0]["text"]
+    assert lp["text_offset"] == [prompt.index(t, o) for t, o in zip(lp["tokens"], lp["text_offset"], strict=True)]  # fmt: skip
+    assert lp["token_logprobs"][0] is None and all(v < 0 for v in lp["token_logprobs"][1:])
+    more = echoed[1]["logprobs"]
+    assert (
+        more["tokens"][:-1] == lp["tokens"] and more["token_logprobs"][:-1] == lp["token_logprobs"]
+    )
+    assert (
+        more["text_offset"][-1] == len(prompt) and echoed[1]["text"] == prompt + more["tokens"][-1]
+    )
+    assert missing[0] == 404 and "nope" in missing[1]["error"]["message"]
+    assert all(_gone(pid) for pid in _pids(tmp_path / "server-candidate.log"))
