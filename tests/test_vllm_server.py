@@ -144,6 +144,23 @@ def test_ctrl_c_while_waiting_for_the_server_stops_it(tmp_path: Path) -> None:
     assert all(_gone(pid) for pid in _pids(_log(out)))
 
 
+def test_two_adapters_under_one_name_on_one_server_are_refused(tmp_path: Path, capsys) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "adapter_config.json").write_text("{}", encoding="utf-8")
+    suite = _suite(tmp_path, _fake(adapter={"name": "lora", "path": "b"}))
+    text = suite.read_text(encoding="utf-8")
+    data = json.loads(text)
+    data["arms"]["baseline"] = {
+        "server": _fake(adapter={"name": "lora", "path": "a"}),
+        "prompt": {"text": "{{ input }}"},
+    }
+    suite.write_text(json.dumps(data), encoding="utf-8")
+    assert _run(suite, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "[arms.candidate.server.adapter.name]" in err and "'lora'" in err
+
+
 def test_a_missing_server_program_is_located_before_any_call(tmp_path: Path, capsys) -> None:
     suite = _suite(tmp_path, _fake(command=["no-such-vllm-program", "serve"]))
     assert _run(suite, tmp_path / "out") == 2
@@ -232,13 +249,22 @@ def test_the_vllm_double_answers_as_local_does(tmp_path: Path) -> None:
         {"server": {**double, "adapter": {"name": "banking77", "path": adapter}}},
     )
     assert _run(in_process, tmp_path / "out-local") == 0
-    assert _run(served, tmp_path / "out-served") == 0
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert main(["run", str(served), "--out", str(tmp_path / "out-served"), "--run-id", "r",
+                 *cache]) == 0  # fmt: skip
+    # a re-run on the cache starts no server: the identity does not hold the port it got
+    assert main(["run", str(served), "--out", str(tmp_path / "out-served"), "--run-id", "again",
+                 *cache]) == 0  # fmt: skip
+    again = _samples(tmp_path / "out-served/demo/again")
+    assert not list((tmp_path / "out-served/demo/again").glob("server-*.log"))
+    assert all(row["cached"] for row in again.values())
     local_run, served_run = tmp_path / "out-local/demo/r", tmp_path / "out-served/demo/r"
     assert [p.name for p in served_run.glob("server-*.log")] == ["server-baseline+candidate.log"]
     log = (served_run / "server-baseline+candidate.log").read_text(encoding="utf-8")
     assert f"--enable-lora --lora-modules banking77={adapter}" in log
     assert all(_gone(pid) for pid in _pids(served_run / "server-baseline+candidate.log"))
     expected, found = _samples(local_run), _samples(served_run)
+    assert {k: r["output"] for k, r in again.items()} == {k: r["output"] for k, r in found.items()}
     assert expected.keys() == found.keys() and len(expected) == 2 * (4 + 3)
     for key, row in expected.items():
         assert found[key]["error"] is None, key
