@@ -45,6 +45,7 @@ from evalkit.run import journal
 from evalkit.run.engine import Policy
 from evalkit.run.execute import ExecSettings, execute
 from evalkit.run.plan import Plan, Shard, plan_suite
+from evalkit.run.servers import ServerPool, server_specs
 from evalkit.suite.load import LoadedSuite, load_suite
 
 if TYPE_CHECKING:
@@ -273,9 +274,12 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     threading.Thread(target=_warm_imports, daemon=True).start()
     settings = _settings(loaded, options, run_dir)
     try:
-        outcome = _finish(
-            loaded, plan, settings, options, run_dir, shard, started, earlier, history, audit
-        )
+        # the arms' servers live as long as the run: prompt selection, the tasks, the judge
+        with ServerPool(server_specs(plan), log_dir=run_dir, source=loaded.path) as servers:
+            outcome = _finish(
+                loaded, plan, replace(settings, servers=servers), options, run_dir, shard,
+                started, earlier, history, audit,
+            )  # fmt: skip
     except KeyboardInterrupt:
         _mark(run_dir, state=runfolder.INTERRUPTED, stopped_at=runfolder.now_iso())
         raise Interrupted(f"interrupted; resume with: {resume}") from None

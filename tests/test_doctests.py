@@ -23,6 +23,7 @@ MODULES = [
     "evalkit.registry",
     "evalkit.report.beyond",
     "evalkit.report.numbers",
+    "evalkit.run.servers",
     "evalkit.scoring.extract",
     "evalkit.scoring.fields",
     "evalkit.scoring.format",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import queue
 import threading
 import time
@@ -93,6 +94,19 @@ class LoglikRequest:
     context: str
     continuations: tuple[str, ...]
     settings: str = "loglik"  # never equal to a generation's Settings: batches never mix
+
+
+@dataclass(frozen=True)
+class PromptLogprobs:
+    """A prompt's own tokens with their log-probabilities, as a completions server echoes them."""
+
+    tokens: tuple[str, ...]  # each token's text
+    offsets: tuple[int, ...]  # where each token starts in the prompt (cumulative token lengths)
+    logprobs: tuple[float | None, ...]  # given the tokens before it; the first has none
+    top: tuple[dict[str, float] | None, ...]  # the `n` likeliest tokens at each position
+    next_token: str  # the greedy next token after the prompt, and its log-probability
+    next_logprob: float
+    next_top: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -201,6 +215,40 @@ class Engine:
         return [
             ll + next(extra) if len(c) > 1 else ll for ll, c in zip(logliks, conts, strict=True)
         ]
+
+    def prompt_logprobs(self, text: str, n: int) -> PromptLogprobs:
+        """Every token of `text` with its log-probability, in one forward pass.
+
+        This is what vLLM's `/v1/completions` echoes with `logprobs: n`: the prompt encoded as
+        a server does (special tokens included), each token's text decoded on its own, and its
+        offset the sum of the lengths before it.
+        """
+        torch = self._torch
+        ids = self.tokenizer(text)["input_ids"] or [self.tokenizer.eos_token_id]
+        with torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor([ids])).logits[0]
+        logprobs = logits.float().log_softmax(-1)
+        tokens = [self.tokenizer.decode([t]) for t in ids]
+        offsets = [0, *itertools.accumulate(len(t) for t in tokens)][:-1]
+
+        def top(row: Any) -> dict[str, float]:
+            values, indices = row.topk(n)
+            return {
+                self.tokenizer.decode([int(i)]): float(v)
+                for v, i in zip(values, indices, strict=True)
+            }
+
+        following = [float(logprobs[i - 1, t]) for i, t in enumerate(ids) if i > 0]
+        nxt = int(logprobs[-1].argmax())
+        return PromptLogprobs(
+            tokens=tuple(tokens),
+            offsets=tuple(offsets),
+            logprobs=(None, *following),
+            top=(None, *(top(logprobs[i]) for i in range(len(ids) - 1))),
+            next_token=self.tokenizer.decode([nxt]),
+            next_logprob=float(logprobs[-1, nxt]),
+            next_top=top(logprobs[-1]),
+        )
 
     def generate(self, requests: list[Request]) -> list[Result]:
         """Generate for a batch of requests that share `settings`."""

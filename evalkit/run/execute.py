@@ -32,8 +32,9 @@ from evalkit.run.cache import ResponseCache, cached_record
 from evalkit.run.engine import Engine, Policy, Request, error_record
 from evalkit.run.inspect_task import run_inspect_tasks
 from evalkit.run.journal import Journal, Record, journal_files, latest_records, parse_lines
-from evalkit.run.plan import Plan
+from evalkit.run.plan import ModelSpec, Plan
 from evalkit.run.progress import Progress
+from evalkit.run.servers import ServerPool
 from evalkit.scoring.probes import INSPECT
 
 # A worker process takes about a second to start; one is worth it for each few seconds of
@@ -53,6 +54,8 @@ class ExecSettings:
     client: str = "auto"  # auto | native | inspect
     workers: int | None = 1  # None: automatic, up to one per core
     display: str = "none"  # live | log | none
+    # the servers arms are answered by (`server:`); None: execute starts and stops its own
+    servers: ServerPool | None = None
 
 
 Records = dict[tuple[str, str], Record]
@@ -217,6 +220,26 @@ def _send(
     pending: list[Request], settings: ExecSettings, cache: ResponseCache | None,
     progress: Progress,
 ) -> None:  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        servers = settings.servers or stack.enter_context(
+            ServerPool(
+                (r.model.server for r in pending if r.model.server), log_dir=settings.run_dir
+            )
+        )
+        # every server is up before any request is sent; the requests carry its URL
+        bound: dict[str, ModelSpec] = {}
+        for r in pending:
+            if r.model.server and r.model.identity not in bound:
+                bound[r.model.identity] = servers.bind(r.model)
+        pending = [replace(r, model=bound[r.model.identity]) if r.model.server else r
+                   for r in pending]  # fmt: skip
+        _send_bound(pending, settings, cache, progress)
+
+
+def _send_bound(
+    pending: list[Request], settings: ExecSettings, cache: ResponseCache | None,
+    progress: Progress,
+) -> None:  # fmt: skip
     # clients are made here first, so a bad model or a missing key stops the run before
     # any request is sent, with the suite key that names it
     clients = _clients(pending, settings)
@@ -348,6 +371,7 @@ def _run_workers(
     for k in range(workers):
         share = replace(
             settings,
+            servers=None,  # the parent owns them; the requests already carry their URLs
             policy=replace(
                 settings.policy,
                 max_connections=_share(settings.policy.max_connections, workers, k),

@@ -20,7 +20,7 @@ from evalkit.prompts import CompiledPrompt, TemplateRenderError
 from evalkit.scoring.loglik import continuations, loglik_unsupported
 from evalkit.scoring.probes import INSPECT, render_probe_prompt
 from evalkit.suite.load import LoadedProbe, LoadedSuite
-from evalkit.suite.schema import Arm, Judge
+from evalkit.suite.schema import Arm, Judge, Server
 
 T = TypeVar("T")
 
@@ -35,6 +35,35 @@ class PlannedSample:
     recorded: str | None = None  # a recorded arm's output for this item; None: it has none
 
 
+DEFAULT_SERVER_COMMANDS = {"vllm": ("vllm", "serve")}
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """A model server an arm is answered by, which the run starts (evalkit.run.servers)."""
+
+    engine: str
+    model: str
+    adapter: tuple[str, str] | None  # (name, resolved folder)
+    args: tuple[str, ...]
+    port: int | None
+    startup_timeout_s: float
+    shutdown_timeout_s: float
+    command: tuple[str, ...]
+    where: str  # arms.<arm>.server, for messages
+
+    @property
+    def launch_key(self) -> tuple[object, ...]:
+        """Arms whose servers share this are served by one process, with every arm's adapter."""
+        return (self.engine, self.model, self.args, self.port, self.command)
+
+    @property
+    def identity(self) -> list[object]:
+        # what decides the answers: not the port, the program's path or the timeouts (the
+        # adapter counts by its content, in ModelSpec.adapter_sha256)
+        return [self.engine, self.model, list(self.args)]
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What identifies a model endpoint: the cache scope is derived from all of it."""
@@ -44,6 +73,7 @@ class ModelSpec:
     base_url: str | None
     adapter_sha256: str | None
     where: str = ""  # the suite key that configures it ("arms.baseline"), for messages
+    server: ServerSpec | None = None  # the server the run starts; base_url is set once it is up
 
     @cached_property
     def identity(self) -> str:
@@ -52,10 +82,10 @@ class ModelSpec:
         args = [
             list(kv) for kv in self.model_args if not (kv[0] == "adapter" and self.adapter_sha256)
         ]
-        payload = json.dumps(
-            [self.model, args, self.base_url, self.adapter_sha256], sort_keys=True, default=str
-        )
-        return sha256_text(payload)[:16]
+        identity: list[object] = [self.model, args, self.base_url, self.adapter_sha256]
+        if self.server is not None:  # a started server's URL (its port) changes run to run
+            identity = [self.model, args, None, self.adapter_sha256, self.server.identity]
+        return sha256_text(json.dumps(identity, sort_keys=True, default=str))[:16]
 
 
 @dataclass(frozen=True)
@@ -89,15 +119,35 @@ class Plan:
 
 
 def model_spec(arm: Arm | Judge, adapter_path: str | None, where: str) -> ModelSpec:
-    """The identity of an arm's (or the judge's) model endpoint, adapter content included."""
+    """The identity of an arm's (or the judge's) model endpoint, adapter content included.
+
+    `adapter_path` is the arm's resolved adapter: `adapter:` (given to an in-process model as
+    a model_arg) or `server.adapter.path` (given to the server it starts).
+    """
     args = dict(arm.model_args)
-    if adapter_path:
+    server = arm.server if isinstance(arm, Arm) else None
+    if adapter_path and server is None:
         args["adapter"] = adapter_path
     return ModelSpec(
         model=arm.model,
         model_args=tuple(sorted(args.items())),
         base_url=arm.base_url,
         adapter_sha256=sha256_path(adapter_path) if adapter_path else None,
+        where=where,
+        server=None if server is None else _server_spec(server, adapter_path, f"{where}.server"),
+    )
+
+
+def _server_spec(server: Server, adapter_path: str | None, where: str) -> ServerSpec:
+    return ServerSpec(
+        engine=server.engine,
+        model=server.model,
+        adapter=(server.adapter.name, adapter_path) if server.adapter and adapter_path else None,
+        args=tuple(server.args),
+        port=server.port,
+        startup_timeout_s=server.startup_timeout_s,
+        shutdown_timeout_s=server.shutdown_timeout_s,
+        command=tuple(server.command or DEFAULT_SERVER_COMMANDS[server.engine]),
         where=where,
     )
 

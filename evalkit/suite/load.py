@@ -384,6 +384,15 @@ def _selection_items(
 
 
 def _adapter(arm_name: str, arm: Arm, folder: SuiteFolder) -> str | None:
+    """The arm's adapter folder, resolved: `adapter:` or a server's `server.adapter.path`."""
+    if arm.server is not None and arm.server.adapter is not None:
+        where = f"arms.{arm_name}.server.adapter.path"
+        p = folder.resolve(arm.server.adapter.path, where, expect="any")
+        if not (p / "adapter_config.json").is_file():
+            raise InputError(
+                "not a PEFT adapter folder (no adapter_config.json)", path=p, where=where
+            )
+        return str(p.resolve())
     if arm.adapter is None:
         return None
     p = folder.resolve(arm.adapter, f"arms.{arm_name}.adapter", expect="any")

@@ -158,6 +158,86 @@ class RecordedOutputs(Strict):
     _encoding_ok = field_validator("encoding")(classmethod(lambda cls, v: _codec(v)))
 
 
+# What evalkit itself puts on a server's command line; the arm's keys set them instead
+SERVER_OWNED_ARGS = {
+    "--host": "evalkit serves on 127.0.0.1",
+    "--port": "use server.port",
+    "--enable-lora": "server.adapter turns it on",
+    "--lora-modules": "use server.adapter",
+    "--served-model-name": "the arm's model names what the server serves",
+}
+
+
+class ServerAdapter(Strict):
+    """A LoRA adapter the server loads at start (`--lora-modules name=path`), addressed by name."""
+
+    name: str = Field(description="the name requests address it by (the arm's model)")
+    path: str = Field(description="the PEFT adapter folder, relative to the suite file")
+
+    _name_ok = field_validator("name")(
+        classmethod(lambda cls, v: _name(v, "requests address the adapter by it"))
+    )
+
+
+class Server(Strict):
+    """A model server evalkit starts for the run, waits for, and stops (docs/vllm.md)."""
+
+    engine: Literal["vllm"]
+    model: str = Field(
+        min_length=1,
+        description="what the server loads: a Hugging Face id or a model folder, as written",
+    )
+    adapter: ServerAdapter | None = None
+    args: list[str] = Field(
+        default_factory=list, description="more arguments for `vllm serve`, e.g. [--dtype, half]"
+    )
+    port: int | None = Field(default=None, ge=1, le=65535, description="default: a free port")
+    startup_timeout_s: float = Field(
+        default=900, gt=0, le=MAX_TIMEOUT_S, description="seconds to wait for /health"
+    )
+    shutdown_timeout_s: float = Field(
+        default=30, gt=0, le=3600, description="seconds between SIGTERM and SIGKILL"
+    )
+    command: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="the program before the model; default [vllm, serve] (tests: the test double)",
+    )
+
+    @field_validator("args")
+    @classmethod
+    def _args_ok(cls, v: list[str]) -> list[str]:
+        if found := find_secret(v, "args"):
+            raise ValueError(
+                f"{found} looks like a secret; set VLLM_API_KEY in the environment instead "
+                "(vLLM and evalkit's client both read it), never in the suite file"
+            )
+        for arg in v:
+            flag = arg.split("=", 1)[0]
+            if flag in SERVER_OWNED_ARGS:
+                raise ValueError(f"evalkit sets {flag} itself: {SERVER_OWNED_ARGS[flag]}")
+        return v
+
+    @property
+    def served_name(self) -> str:
+        """The model name requests carry: the adapter's, or else the base model's."""
+        return self.adapter.name if self.adapter else self.model
+
+
+def _served_model(data: Any) -> Any:
+    # `server:` with no `model:` answers as openai-api/vllm/<the name it serves>
+    if isinstance(data, dict) and "model" not in data and isinstance(data.get("server"), dict):
+        server = data["server"]
+        adapter = server.get("adapter")
+        name = adapter.get("name") if isinstance(adapter, dict) else server.get("model")
+        if isinstance(adapter, dict) and isinstance(name, str) and not NAME.match(name):
+            # said here: the model string made of it would be reported first, and less clearly
+            raise ValueError(f"server.adapter.name {name!r}: use letters, digits, '-' and '_'")
+        if isinstance(name, str):
+            return {**data, "model": f"openai-api/vllm/{name}"}
+    return data
+
+
 class Arm(Strict):
     model: str = Field(
         description="an inspect-ai model string, e.g. openai/gpt-4o-mini; or 'recorded'"
@@ -181,6 +261,11 @@ class Arm(Strict):
     outputs: RecordedOutputs | None = Field(
         default=None, description="model: recorded — the file of this arm's existing outputs"
     )
+    server: Server | None = Field(
+        default=None, description="a model server evalkit starts and stops (docs/vllm.md)"
+    )
+
+    _served = model_validator(mode="before")(classmethod(lambda cls, v: _served_model(v)))
 
     @field_validator("prompt", mode="before")
     @classmethod
@@ -198,12 +283,35 @@ class Arm(Strict):
             raise ValueError(f"the prompt name {twice!r} is listed twice")
         return v
 
+    def _check_server(self, server: Server) -> None:
+        if self.base_url is not None:
+            raise ValueError(
+                "give either 'base_url' (a server already running) or 'server' (one evalkit "
+                "starts), not both"
+            )
+        if self.adapter is not None:
+            raise ValueError(
+                "a served adapter goes in server.adapter ({name, path}); drop 'adapter'"
+            )
+        provider, _, rest = self.model.partition("/")
+        served = rest.partition("/")[2]
+        if provider != "openai-api" or served != server.served_name:
+            raise ValueError(
+                f"the server serves {server.served_name!r} to this arm: give model: "
+                f"openai-api/vllm/{server.served_name} (or leave 'model' out), found "
+                f"{self.model!r}"
+            )
+
     @model_validator(mode="after")
     def _one_prompt_key(self) -> Arm:
         if self.model == RECORDED:
             if self.outputs is None:
                 raise ValueError("model: recorded needs 'outputs' (the file of its outputs)")
-            live = [k for k in ("prompt", "prompts", "adapter", "base_url") if getattr(self, k)]
+            live = [
+                k
+                for k in ("prompt", "prompts", "adapter", "base_url", "server")
+                if getattr(self, k)
+            ]
             if live or self.model_args:
                 raise ValueError(
                     f"a recorded arm makes no model call; drop {', '.join(live or ['model_args'])}"
@@ -211,6 +319,8 @@ class Arm(Strict):
             return self
         if self.outputs is not None:
             raise ValueError("'outputs' is for model: recorded; a live model answers itself")
+        if self.server is not None:
+            self._check_server(self.server)
         if (self.prompt is None) == (self.prompts is None):
             raise ValueError(
                 "give exactly one of 'prompt' (one prompt) or 'prompts' (a list to choose from)"

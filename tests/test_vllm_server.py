@@ -1,0 +1,338 @@
+"""An arm served by a server evalkit starts (`server: {engine: vllm, ...}`): its lifecycle,
+its configuration errors, and what it answers.
+
+The lifecycle tests run `tests/fake_server.py` (vLLM's command line, no model) in place of
+`vllm serve`, through the suite's `server.command`; the agreement test runs the vLLM test
+double (`evalkit.testing.vllm_double`, the `local/` engine behind vLLM's HTTP API).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from evalkit.cli import main
+from evalkit.run.plan import ServerSpec
+from evalkit.run.servers import ServerPool
+from tests.conftest import ITEMS, REPO, write_jsonl
+
+FAKE = Path(__file__).with_name("fake_server.py")
+
+
+def _suite(tmp_path: Path, server: dict, **candidate: object) -> Path:
+    """A scripted baseline and a candidate answered by `server`, on the tiny items."""
+    write_jsonl(tmp_path / "items.jsonl", ITEMS[:2])
+    suite = {
+        "name": "served",
+        "task": {"type": "classification", "labels": ["card_arrival", "exchange_rate"],
+                 "output": {"format": "json", "field": "intent"}},
+        "arms": {
+            "baseline": {"model": "evalkit-test/base", "prompt": {"text": "Q: {{ input }}"}},
+            "candidate": {"server": server, "prompt": {"text": "Q: {{ input }}"}, **candidate},
+        },
+        "datasets": {"heldout": {"path": "items.jsonl", "id": "id"}},
+        "stats": {"bootstrap": 100},
+        "run": {"max_retries": 0, "timeout": 20},
+    }  # fmt: skip
+    path = tmp_path / "suite.yaml"
+    path.write_text(json.dumps(suite), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def _fake(*flags: str, **keys: object) -> dict:
+    return {"engine": "vllm", "model": "org/base", "command": [sys.executable, str(FAKE)],
+            "args": list(flags), "shutdown_timeout_s": 2, **keys}  # fmt: skip
+
+
+def _run(suite: Path, out: Path) -> int:
+    return main(["run", str(suite), "--out", str(out), "--run-id", "r", "--no-cache"])
+
+
+def _pids(log: Path) -> list[int]:
+    """Every pid the server's log names: evalkit's own line and the fake's `pid`/`child`."""
+    text = log.read_text(encoding="utf-8")
+    return [int(n) for n in re.findall(r"^(?:evalkit: server pid|pid|child) (\d+)$", text, re.M)]
+
+
+def _gone(pid: int) -> bool:
+    """No such process (a zombie nobody has reaped yet counts as gone: it runs nothing)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def _log(out: Path) -> Path:
+    return out / "served" / "r" / "server-candidate.log"
+
+
+def test_a_failed_run_stops_its_server(tmp_path: Path, capsys) -> None:
+    """The server is healthy, every candidate request fails (HTTP 500): exit 3, server gone."""
+    out = tmp_path / "out"
+    assert _run(_suite(tmp_path, _fake()), out) == 3
+    assert "candidate" in capsys.readouterr().err
+    log = _log(out).read_text(encoding="utf-8")
+    # vLLM's command line, with the port evalkit chose
+    assert re.search(r"fake_server.py org/base --host 127.0.0.1 --port \d+\n", log)
+    pids = _pids(_log(out))
+    assert len(pids) == 2 and pids[0] == pids[1]
+    assert _gone(pids[0])
+
+
+def test_a_startup_timeout_is_located_and_leaves_no_process(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    suite = _suite(tmp_path, _fake("--fake-never-healthy", startup_timeout_s=1.5))
+    started = time.monotonic()
+    assert _run(suite, out) == 3
+    err = capsys.readouterr().err
+    assert "[arms.candidate.server].startup_timeout_s" in err and "/health" in err
+    assert str(suite) in err
+    assert time.monotonic() - started < 20
+    assert all(_gone(pid) for pid in _pids(_log(out)))
+
+
+def test_a_server_that_exits_at_start_is_reported_with_its_log(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert _run(_suite(tmp_path, _fake("--fake-exit", "4")), out) == 3
+    err = capsys.readouterr().err
+    assert "[arms.candidate.server]" in err and "exited with code 4" in err
+    assert "server-candidate.log" in err
+
+
+def test_sigkill_after_the_grace_period_takes_the_whole_group(tmp_path: Path) -> None:
+    """A server and its child both ignore SIGTERM: SIGKILL to the group stops both."""
+    out = tmp_path / "out"
+    fake = _fake("--fake-never-healthy", "--fake-ignore-term", "--fake-child",
+                 startup_timeout_s=1.5, shutdown_timeout_s=1)  # fmt: skip
+    assert _run(_suite(tmp_path, fake), out) == 3
+    pids = _pids(_log(out))
+    assert len(set(pids)) == 2  # the server and its child
+    assert all(_gone(pid) for pid in pids)
+
+
+def test_ctrl_c_while_waiting_for_the_server_stops_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    suite = _suite(tmp_path, _fake("--fake-never-healthy", startup_timeout_s=120))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalkit.cli", "run", str(suite), "--out", str(out),
+         "--run-id", "r", "--no-cache"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (_log(out).exists() and re.search(r"^pid \d+$", _log(out).read_text(), re.M)):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "resume" in err
+    assert all(_gone(pid) for pid in _pids(_log(out)))
+
+
+def test_two_adapters_under_one_name_on_one_server_are_refused(tmp_path: Path, capsys) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "adapter_config.json").write_text("{}", encoding="utf-8")
+    suite = _suite(tmp_path, _fake(adapter={"name": "lora", "path": "b"}))
+    text = suite.read_text(encoding="utf-8")
+    data = json.loads(text)
+    data["arms"]["baseline"] = {
+        "server": _fake(adapter={"name": "lora", "path": "a"}),
+        "prompt": {"text": "{{ input }}"},
+    }
+    suite.write_text(json.dumps(data), encoding="utf-8")
+    assert _run(suite, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "[arms.candidate.server.adapter.name]" in err and "'lora'" in err
+
+
+def test_a_missing_server_program_is_located_before_any_call(tmp_path: Path, capsys) -> None:
+    suite = _suite(tmp_path, _fake(command=["no-such-vllm-program", "serve"]))
+    assert _run(suite, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"{suite} [arms.candidate.server.command]" in err and "no-such-vllm-program" in err
+
+
+@pytest.mark.parametrize(
+    ("server", "candidate", "where", "says"),
+    [
+        (_fake(engine="sglang"), {}, "arms.candidate.server.engine", "vllm"),
+        (_fake(), {"base_url": "http://127.0.0.1:9/v1"}, "arms.candidate", "not both"),
+        (_fake(), {"model": "openai-api/vllm/other"}, "arms.candidate", "openai-api/vllm/org/base"),
+        (_fake("--port", "8000"), {}, "arms.candidate.server.args", "server.port"),
+        (_fake("--lora-modules", "a=b"), {}, "arms.candidate.server.args", "server.adapter"),
+        (_fake(adapter={"name": "lora", "path": "missing"}), {},
+         "arms.candidate.server.adapter.path", "missing"),
+        (_fake(adapter={"name": "lora", "path": "."}), {},
+         "arms.candidate.server.adapter.path", "adapter_config.json"),
+        (_fake(adapter={"name": "a b", "path": "."}), {}, "arms.candidate",
+         "server.adapter.name 'a b': use letters"),
+        (_fake(port=0), {}, "arms.candidate.server.port", "greater than or equal to 1"),
+        (_fake(startup_timeout_s=0), {}, "arms.candidate.server.startup_timeout_s", "greater"),
+        (_fake(), {"adapter": "x"}, "arms.candidate", "server.adapter"),
+    ],
+)  # fmt: skip
+def test_a_misconfigured_server_is_a_located_error(
+    tmp_path: Path, capsys, server: dict, candidate: dict, where: str, says: str
+) -> None:
+    suite = _suite(tmp_path, server, **candidate)
+    assert main(["validate", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert where in err and says in err, err
+
+
+# ---- the test double answers as the in-process provider does -------------------------------
+
+BANKING = REPO / "suites" / "banking77"
+LOGLIK_TOLERANCE = 1e-4
+
+
+def _demo_suite(folder: Path, baseline: dict, candidate: dict) -> Path:
+    """Four banking77 held-out items and three HellaSwag items (scored by log-likelihood)."""
+    folder.mkdir()
+    prompt = {"template": str(BANKING / "prompts" / "candidate_short.jinja")}
+    suite = {
+        "name": "demo",
+        "task": {"type": "classification", "labels": str(BANKING / "data" / "labels.txt"),
+                 "output": {"format": "json", "field": "intent"}},
+        "arms": {"baseline": {**baseline, "prompt": prompt, "generate": {"max_tokens": 16}},
+                 "candidate": {**candidate, "prompt": prompt, "generate": {"max_tokens": 16}}},
+        "datasets": {"heldout": {"path": str(BANKING / "data" / "heldout.jsonl"), "id": "id",
+                                 "limit": 4}},
+        "probes": [{"pack": "hellaswag", "n": 3, "seed": 0}],
+        "stats": {"bootstrap": 100},
+        "run": {"max_retries": 0, "timeout": 300},
+        "allow_outside_paths": True,
+    }  # fmt: skip
+    path = folder / "suite.yaml"
+    path.write_text(json.dumps(suite), encoding="utf-8")
+    return path
+
+
+def _samples(run: Path) -> dict[tuple[str, str, str], dict]:
+    rows = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    return {(r["arm"], r["dataset"], r["id"]): r for r in rows}
+
+
+@pytest.mark.slow
+def test_the_vllm_double_answers_as_local_does(tmp_path: Path) -> None:
+    """The same model and adapter, in-process (`local/`) and behind the vLLM test double that
+    evalkit starts: the same greedy answers, log-likelihoods within 1e-4, the same adapter
+    identity; one server process serves both arms (the base model and the adapter by name)."""
+    pytest.importorskip("torch", reason="the 'local' extra is not installed")
+    adapter = str(BANKING / "adapter")
+    in_process = _demo_suite(
+        tmp_path / "local",
+        {"model": "local/smollm2-135m-instruct"},
+        {"model": "local/smollm2-135m-instruct", "adapter": adapter},
+    )
+    double = {"engine": "vllm", "model": "smollm2-135m-instruct", "startup_timeout_s": 300,
+              "command": [sys.executable, "-m", "evalkit.testing.vllm_double"]}  # fmt: skip
+    served = _demo_suite(
+        tmp_path / "served",
+        {"server": double},
+        {"server": {**double, "adapter": {"name": "banking77", "path": adapter}}},
+    )
+    assert _run(in_process, tmp_path / "out-local") == 0
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert main(["run", str(served), "--out", str(tmp_path / "out-served"), "--run-id", "r",
+                 *cache]) == 0  # fmt: skip
+    # a re-run on the cache starts no server: the identity does not hold the port it got
+    assert main(["run", str(served), "--out", str(tmp_path / "out-served"), "--run-id", "again",
+                 *cache]) == 0  # fmt: skip
+    again = _samples(tmp_path / "out-served/demo/again")
+    assert not list((tmp_path / "out-served/demo/again").glob("server-*.log"))
+    assert all(row["cached"] for row in again.values())
+    local_run, served_run = tmp_path / "out-local/demo/r", tmp_path / "out-served/demo/r"
+    assert [p.name for p in served_run.glob("server-*.log")] == ["server-baseline+candidate.log"]
+    log = (served_run / "server-baseline+candidate.log").read_text(encoding="utf-8")
+    assert f"--enable-lora --lora-modules banking77={adapter}" in log
+    assert all(_gone(pid) for pid in _pids(served_run / "server-baseline+candidate.log"))
+    expected, found = _samples(local_run), _samples(served_run)
+    assert {k: r["output"] for k, r in again.items()} == {k: r["output"] for k, r in found.items()}
+    assert expected.keys() == found.keys() and len(expected) == 2 * (4 + 3)
+    for key, row in expected.items():
+        assert found[key]["error"] is None, key
+        if key[1] == "hellaswag":
+            assert found[key]["choice_logliks"] == pytest.approx(
+                row["choice_logliks"], abs=LOGLIK_TOLERANCE
+            ), key
+        else:
+            assert found[key]["output"] == row["output"], key
+    assert (
+        expected[("baseline", "heldout", "b77-test-219")]["output"]
+        != expected[("candidate", "heldout", "b77-test-219")]["output"]
+    )  # fmt: skip  (the adapter counts)
+    arms = {
+        name: json.loads((run / "results.json").read_text())["arms"]
+        for name, run in (("local", local_run), ("served", served_run))
+    }
+    assert arms["served"]["candidate"]["adapter_sha256"] == arms["local"]["candidate"][
+        "adapter_sha256"] is not None  # fmt: skip
+
+
+def _post(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+@pytest.mark.slow
+def test_the_vllm_double_speaks_vllms_api(tmp_path: Path) -> None:
+    """What lm-eval's local-completions and evalkit read from vLLM: /v1/models lists the base
+    and the adapter by name; echoed prompt tokens with their log-probabilities and offsets
+    (max_tokens 0: the prompt only; 1: one more token); 404 for a model it does not serve."""
+    pytest.importorskip("torch", reason="the 'local' extra is not installed")
+    spec = ServerSpec(
+        engine="vllm", model="smollm2-135m-instruct", adapter=("b77", str(BANKING / "adapter")),
+        args=(), port=None, startup_timeout_s=300, shutdown_timeout_s=10,
+        command=(sys.executable, "-m", "evalkit.testing.vllm_double"),
+        where="arms.candidate.server",
+    )  # fmt: skip
+    with ServerPool([spec], log_dir=tmp_path) as pool:
+        url = pool.url(spec)
+        with urllib.request.urlopen(url + "/models", timeout=10) as response:
+            models = {m["id"]: m for m in json.load(response)["data"]}
+        prompt = "The capital of France is Paris"
+        echoed = {}
+        for max_tokens in (0, 1):
+            status, body = _post(url + "/completions", {"model": "b77", "prompt": [prompt],
+                                 "echo": True, "logprobs": 1, "max_tokens": max_tokens})  # fmt: skip
+            assert status == 200, body
+            echoed[max_tokens] = body["choices"][0]
+        missing = _post(url + "/chat/completions", {"model": "nope", "messages": []})
+    assert models.keys() == {"smollm2-135m-instruct", "b77"}
+    assert models["b77"]["parent"] == "smollm2-135m-instruct"
+    lp = echoed[0]["logprobs"]
+    assert "".join(lp["tokens"]) == prompt == echoed[0]["text"]
+    assert lp["text_offset"] == [prompt.index(t, o) for t, o in zip(lp["tokens"], lp["text_offset"], strict=True)]  # fmt: skip
+    assert lp["token_logprobs"][0] is None and all(v < 0 for v in lp["token_logprobs"][1:])
+    more = echoed[1]["logprobs"]
+    assert (
+        more["tokens"][:-1] == lp["tokens"] and more["token_logprobs"][:-1] == lp["token_logprobs"]
+    )
+    assert (
+        more["text_offset"][-1] == len(prompt) and echoed[1]["text"] == prompt + more["tokens"][-1]
+    )
+    assert missing[0] == 404 and "nope" in missing[1]["error"]["message"]
+    assert all(_gone(pid) for pid in _pids(tmp_path / "server-candidate.log"))
