@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -25,18 +24,13 @@ from evalkit.errors import EXIT_GATE_FAILED, EXIT_OK
 from evalkit.pipeline import RunOutcome
 from evalkit.report.review import Review, build_review
 from evalkit.results import load_run
+from tests import test_report_browser as report_browser
 from tests.conftest import XSS_MARK
 from tests.review_run import HOSTILE_ANSWER, make_review_run
 
-CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
-REQUIRED = bool(os.environ.get("EVALKIT_REQUIRE_BROWSER"))
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and not REQUIRED,
-        reason="needs Debian's chromium (apt-get install chromium); set EVALKIT_REQUIRE_BROWSER=1 to fail instead",
-    ),
-]
+# the same browser, and the same skip-or-fail rule, as the report's browser test
+pytestmark = report_browser.pytestmark
+CHROMIUM = report_browser.CHROMIUM
 SEED = "7"  # a sample whose first two items show different arms first
 
 

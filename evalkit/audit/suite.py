@@ -9,9 +9,8 @@ from pathlib import Path
 from evalkit.audit.core import Audit, audit_rows
 from evalkit.audit.rows import Fields, read_audit_rows
 from evalkit.data.items import Item
-from evalkit.data.readers import read_items
 from evalkit.inputfiles import SuiteFolder
-from evalkit.suite.load import parse_suite
+from evalkit.suite.load import dataset_items, parse_suite
 from evalkit.suite.schema import AuditSpec, Suite
 
 
@@ -25,16 +24,7 @@ def suite_datasets(path: Path) -> tuple[dict[str, tuple[str, list[Item]]], Field
     folder = SuiteFolder(path, allow_outside=suite.allow_outside_paths)
     datasets = {}
     for name, ds in suite.datasets.items():
-        items = read_items(
-            folder.resolve(ds.path, f"datasets.{name}.path"),
-            fmt=ds.format,
-            input_field=ds.input,
-            target_field=ds.target,
-            id_field=ds.id,
-            id_prefix=f"{name}-",
-            encoding=ds.encoding,
-            json_target=suite.task.type == "extraction",
-        )
+        items = list(dataset_items(name, ds, suite, folder))
         datasets[name] = (suite.dataset_kind(name), items)
     td = suite.training_data
     return datasets, Fields(input=td.input, target=td.target) if td else Fields()

@@ -178,6 +178,22 @@ def _labels(suite: Suite, folder: SuiteFolder) -> tuple[str, ...]:
     return tuple(raw)
 
 
+def dataset_items(
+    name: str, ds: Dataset, suite: Suite, folder: SuiteFolder, where: str | None = None
+) -> tuple[Item, ...]:
+    """Every item of a dataset's file, read with the suite's settings (before limit/sample)."""
+    return read_items(
+        folder.resolve(ds.path, f"{where or f'datasets.{name}'}.path"),
+        fmt=ds.format,
+        input_field=ds.input,
+        target_field=ds.target,
+        id_field=ds.id,
+        id_prefix=f"{name}-",
+        encoding=ds.encoding,
+        json_target=suite.task.type == "extraction",
+    )
+
+
 def _dataset(
     name: str,
     ds: Dataset,
@@ -188,16 +204,7 @@ def _dataset(
 ) -> tuple[Item, ...]:
     where = where or f"datasets.{name}"
     p = folder.resolve(ds.path, f"{where}.path")
-    items = read_items(
-        p,
-        fmt=ds.format,
-        input_field=ds.input,
-        target_field=ds.target,
-        id_field=ds.id,
-        id_prefix=f"{name}-",
-        encoding=ds.encoding,
-        json_target=suite.task.type == "extraction",
-    )
+    items = dataset_items(name, ds, suite, folder, where)
     if suite.task.type == "classification" and not ds.allow_unknown_labels:
         allowed = set(labels)
         for it in items:
