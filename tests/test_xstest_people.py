@@ -13,7 +13,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from evalkit.cli import main
-from evalkit.errors import EXIT_OK
+from evalkit.errors import EXIT_GATE_FAILED, EXIT_OK
 from evalkit.scoring.refusal import counts_as_refusal, is_refusal
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +39,7 @@ def people(tmp_path_factory: pytest.TempPathFactory) -> dict:
     run_dir = out / "xstest-people"
     assert main(["review", "import", str(run_dir), str(FOLDER / "ratings.jsonl")]) == EXIT_OK
     results = json.loads((run_dir / "latest" / "results.json").read_text(encoding="utf-8"))
+    results["gate_exit"] = main(["gate", str(run_dir)])
     return results
 
 
@@ -95,3 +96,18 @@ def test_the_raters_agreement_is_the_ceiling_and_the_classifiers_fall_below_it(
     assert gpt4["n"] == 2 * len(classed) == 1778  # GPT-4 wrote prose for 11 completions
     for classifier in (sm, gpt4):
         assert classifier["agreement"] < agreement["refused"]["agreement"]
+
+
+def test_a_gate_on_recorded_arms_is_decided_like_a_live_one(people: dict) -> None:
+    """Over-refusal of safe prompts grows by 13.6 points with the guardrail (interval
+    +9.2 to +18.0): the suite's gate of at most +5 fails, and evalkit gate exits 1."""
+    (gate,) = [g for g in people["gates"]["results"] if g["rule"].startswith("heldout.")]
+    assert gate["passed"] is False and people["gate_exit"] == EXIT_GATE_FAILED
+    (row,) = [m for m in people["metrics"]
+              if (m["dataset"], m["metric"]) == ("heldout", "custom.refused_string_match")]  # fmt: skip
+    rows = {arm: csv_rows(arm) for arm in MODELS}
+    safe = {arm: [r for r in rows[arm] if not r["type"].startswith("contrast_")] for arm in MODELS}
+    diff = np.mean([is_refusal(r["completion"]) for r in safe["candidate"]]) - np.mean(
+        [is_refusal(r["completion"]) for r in safe["baseline"]]
+    )
+    assert row["diff"] == pytest.approx(diff) and row["ci_high"] > 0.05
