@@ -309,3 +309,14 @@ def test_a_label_studio_export_imports_like_the_pages(
     expected = read_labelstudio_export(path)
     assert people["ratings"] == len(expected) == 4
     assert people["raters"] == sorted({r.rater for r in expected})
+    # the run's judge had no human labels; the people's tone scores now measure it, on too
+    # few answers to call it calibrated
+    saved = json.loads((rated / "results.json").read_text(encoding="utf-8"))
+    assert (
+        json.loads((run.run_dir / "results.json").read_text())["rubrics"][0]["calibration_status"]
+        == "uncalibrated"
+    )
+    (rubric,) = saved["rubrics"]
+    assert rubric["calibration_status"] == "failed"
+    assert rubric["calibration_reason"].startswith("against imported ratings: measured on too few")
+    assert any(j["question"] == "support_reply.tone" for j in people["judge"])
