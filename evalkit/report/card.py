@@ -18,7 +18,7 @@ from evalkit.credentials import redact
 from evalkit.jsonutil import WRITE_ERRORS
 from evalkit.names import TASK, TRAINING_KIND, TRAINING_SAMPLE
 from evalkit.report.markdown import md_code, md_text
-from evalkit.report.numbers import num, signed
+from evalkit.report.numbers import judge_note, num, signed
 from evalkit.results import ProbeVerdict, Results, redacted
 
 CARD_VERSION = 1
@@ -56,6 +56,8 @@ class CardResult(CardModel):
     ci_high: float | None
     confidence: float
     n: int
+    # a judge's metric: whether that judge was measured against people (None: no judge)
+    judge: Literal["calibrated", "uncalibrated", "failed"] | None = None
 
 
 class CardProbe(CardModel):
@@ -125,6 +127,12 @@ def _limits(results: Results) -> list[str]:
             f"The held-out set has {held.n} items; the {held.confidence:.0%} interval of the "
             f"{held.metric} difference is ±{width:.3f} wide{small}."
         )
+    out += [
+        f"The judge of rubric {r.rubric} on {r.dataset} is {r.calibration_status} "
+        f"({r.calibration_reason}): its scores are not shown to agree with people."
+        for r in results.rubrics
+        if r.calibration_status != "calibrated"
+    ]
     failed = {
         name: d.errors.baseline + d.errors.candidate
         for name, d in results.datasets.items()
@@ -212,7 +220,7 @@ def card_of(results: Results) -> Card:
         training_data_sha256=versions.training_data_sha256 if versions else None,
         verdict=results.verdict.sentence,
         results=[
-            _pick(CardResult, m)
+            CardResult(**_fields(CardResult, m), judge=results.judge_status(m))
             for m in results.metrics
             if m.section == TASK and m.headline and kinds.get(m.dataset) != TRAINING_KIND
         ],
@@ -269,7 +277,7 @@ def card_markdown(card: Card) -> str:
         "| dataset | metric | baseline | candidate | difference | interval |",
         "|---|---|---|---|---|---|",
         *(
-            f"| {md_text(r.dataset)} | {md_text(r.metric)} | {num(r.baseline)} | "
+            f"| {md_text(r.dataset)} | {md_text(r.metric + judge_note(r.judge))} | {num(r.baseline)} | "
             f"{num(r.candidate)} | {signed(r.diff)} | {signed(r.ci_low)} to {signed(r.ci_high)} "
             f"({r.confidence:.0%}, n={r.n}) |"
             for r in card.results
