@@ -63,3 +63,7 @@ class Interrupted(EvalkitError):
     """Ctrl-C (or SIGTERM) stopped a run; the message says how to resume it."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class RunFolderBusy(RunFailed):
+    """Another evalkit process holds the run folder's lock (a run, or a resume, still going)."""

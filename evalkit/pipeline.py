@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import os
 import platform
+import secrets
 import shlex
 import shutil
 import sys
@@ -155,7 +156,8 @@ def run_metadata(
 
 
 def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    """A time-sortable id, unique among runs started in the same second (random suffix)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
 
 
 # What the stages after the requests import. The analysis imports scikit-learn and scipy only
@@ -219,12 +221,11 @@ def _open_run_dir(loaded: LoadedSuite, options: RunOptions) -> tuple[Path, Shard
 
 
 def _claim_run_dir(run_dir: Path, fresh: bool) -> None:
-    """Make the run folder; a fresh run replacing a finished one of the same id drops its
-    journal, so that run's answers cannot leak into this one."""
+    """A fresh run replacing a finished one of the same id drops its journal, so that run's
+    answers cannot leak into this one."""
     if fresh:
         for old in journal.journal_files(run_dir):
             old.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> RunOutcome:
@@ -248,57 +249,60 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
     plan = plan_suite(loaded, shard)
     check_selection(loaded, shard)
     resume = _resume_command(loaded, run_dir)
-    try:
-        # only now, with every check passed: a suite that fails one leaves no folder behind
-        _claim_run_dir(run_dir, fresh)
-        runfolder.write_manifest(
-            run_dir,
-            {
-                "state": runfolder.RUNNING,
-                "suite": str(loaded.path),
-                "suite_sha256": loaded.sha256,
-                "shard": {"index": shard.index, "count": shard.count} if shard else None,
-                "requests": sum(len(t.samples) for t in plan.tasks)
-                + len(loaded.selection_items) * sum(map(len, loaded.prompt_options.values())),
-                "started_at": runfolder.now_iso(),
-                "pid": os.getpid(),
-                "host": os.uname().nodename,
-                "argv": sys.argv,
-                "resume_command": resume,
-            },
-        )
-    except FileNotFoundError:
-        raise
-    except OSError as e:  # a read-only or full --out: nothing was sent yet
-        raise storage_error(e, run_dir, "choose a writable --out") from None
-    threading.Thread(target=_warm_imports, daemon=True).start()
-    settings = _settings(loaded, options, run_dir)
-    try:
-        # the arms' servers live as long as the run: prompt selection, the tasks, the judge
-        with ServerPool(server_specs(plan), log_dir=run_dir, source=loaded.path) as servers:
-            outcome = _finish(
-                loaded, plan, replace(settings, servers=servers), options, run_dir, shard,
-                started, earlier, history, audit,
-            )  # fmt: skip
-    except KeyboardInterrupt:
-        _mark(run_dir, state=runfolder.INTERRUPTED, stopped_at=runfolder.now_iso())
-        raise Interrupted(f"interrupted; resume with: {resume}") from None
-    except InputError as e:
-        _mark(run_dir, state=runfolder.FAILED, error=str(e))
-        # a provider names the key (arms.candidate.model); the suite file is ours to add
-        raise e if e.path else InputError(e.message, path=loaded.path, where=e.where) from None
-    except EvalkitError as e:
-        _mark(run_dir, state=runfolder.FAILED, error=str(e))
-        raise
-    except FileNotFoundError:
-        raise
-    except OSError as e:  # a full disk, a run folder turned read-only: the journal is intact
-        error = storage_error(e, run_dir, f"fix that, then resume with: {resume}")
-        _mark(run_dir, state=runfolder.FAILED, error=str(error))
-        raise error from None
-    # only a run that finished is recorded, and a failure to record it leaves the folder be
-    record(history, outcome.results, run_dir)
-    return outcome
+    with contextlib.ExitStack() as held:
+        try:
+            # only now, with every check passed: a suite that fails one leaves no folder behind
+            run_dir.mkdir(parents=True, exist_ok=True)
+            held.enter_context(runfolder.locked(run_dir))  # held until the run ends
+            _claim_run_dir(run_dir, fresh)
+            runfolder.write_manifest(
+                run_dir,
+                {
+                    "state": runfolder.RUNNING,
+                    "suite": str(loaded.path),
+                    "suite_sha256": loaded.sha256,
+                    "shard": {"index": shard.index, "count": shard.count} if shard else None,
+                    "requests": sum(len(t.samples) for t in plan.tasks)
+                    + len(loaded.selection_items) * sum(map(len, loaded.prompt_options.values())),
+                    "started_at": runfolder.now_iso(),
+                    "pid": os.getpid(),
+                    "host": os.uname().nodename,
+                    "argv": sys.argv,
+                    "resume_command": resume,
+                },
+            )
+        except FileNotFoundError:
+            raise
+        except OSError as e:  # a read-only or full --out: nothing was sent yet
+            raise storage_error(e, run_dir, "choose a writable --out") from None
+        threading.Thread(target=_warm_imports, daemon=True).start()
+        settings = _settings(loaded, options, run_dir)
+        try:
+            # the arms' servers live as long as the run: prompt selection, the tasks, the judge
+            with ServerPool(server_specs(plan), log_dir=run_dir, source=loaded.path) as servers:
+                outcome = _finish(
+                    loaded, plan, replace(settings, servers=servers), options, run_dir, shard,
+                    started, earlier, history, audit,
+                )  # fmt: skip
+        except KeyboardInterrupt:
+            _mark(run_dir, state=runfolder.INTERRUPTED, stopped_at=runfolder.now_iso())
+            raise Interrupted(f"interrupted; resume with: {resume}") from None
+        except InputError as e:
+            _mark(run_dir, state=runfolder.FAILED, error=str(e))
+            # a provider names the key (arms.candidate.model); the suite file is ours to add
+            raise e if e.path else InputError(e.message, path=loaded.path, where=e.where) from None
+        except EvalkitError as e:
+            _mark(run_dir, state=runfolder.FAILED, error=str(e))
+            raise
+        except FileNotFoundError:
+            raise
+        except OSError as e:  # a full disk, a run folder turned read-only: the journal is intact
+            error = storage_error(e, run_dir, f"fix that, then resume with: {resume}")
+            _mark(run_dir, state=runfolder.FAILED, error=str(error))
+            raise error from None
+        # only a run that finished is recorded, and a failure to record it leaves the folder be
+        record(history, outcome.results, run_dir)
+        return outcome
 
 
 def _mark(run_dir: Path, **changes: Any) -> None:

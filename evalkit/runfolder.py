@@ -7,16 +7,20 @@ run: the gate, compare, merge and the report refuse it and say how to resume it.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from evalkit.credentials import redact
-from evalkit.errors import InputError
+from evalkit.errors import InputError, RunFolderBusy
 
 MANIFEST = "run.json"
+LOCK = ".lock"  # flock-ed while a run uses the folder; the OS drops it when the process dies
 RUNNING, INTERRUPTED, FAILED, COMPLETE = "running", "interrupted", "failed", "complete"
 
 
@@ -83,3 +87,24 @@ def require_finished(run_dir: Path) -> None:
             f"this run did not finish: {reason}; resume it with: {manifest.get('resume_command')}",
             path=run_dir,
         )
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder's advisory lock for the block; raise RunFolderBusy at once when
+    another process holds it, so two runs never append to one journal."""
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise RunFolderBusy(
+                f"run folder {run_dir} is in use by another evalkit process (pid {holder}); "
+                "wait for it to end, or start a new run"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

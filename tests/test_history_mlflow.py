@@ -113,3 +113,19 @@ def test_without_mlflow_installed_the_error_says_what_to_install(
     assert run(tmp_path, suite, "--mlflow", (tmp_path / "mlruns").as_uri()) == EXIT_BAD_INPUT
     assert 'pip install "evalkit[mlflow]"' in capsys.readouterr().err
     assert not (tmp_path / "reports" / "tiny").exists()
+
+
+@pytest.mark.parametrize("scheme", ["file", "sqlite"])
+def test_a_store_mlflow_refuses_is_a_located_error_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scheme
+) -> None:
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)  # file: needs this opt-in
+    uri = (tmp_path / "mlruns").as_uri() if scheme == "file" else f"sqlite:///{tmp_path}/m.db"
+    suite = write_suite(tmp_path, f"tracking:\n  mlflow: {{uri: '{uri}'}}\n")
+    assert run(tmp_path, suite) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"{suite} [tracking.mlflow.uri]: MLflow at {uri}" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert run(tmp_path, suite, "--mlflow", uri) == EXIT_BAD_INPUT
+    assert "--mlflow: MLflow at" in capsys.readouterr().err
+    assert not (tmp_path / "reports" / "tiny").exists()

@@ -64,6 +64,16 @@ def test_valid_suite_passes(make_suite, capsys) -> None:
             ["gates", "exactly one"],
         ),
         (lambda s: s.replace("name: tiny", "name: tiny suite"), ["name", "letters"]),
+        *(
+            (
+                lambda s, key=key, v=v: s.replace(
+                    '    prompt: {text: "Q: {{ input }}"}',
+                    f'    prompt: {{text: "Q: {{{{ input }}}}"}}\n    generate: {{{key}: {v}}}',
+                ),
+                ["arms.candidate.generate." + key, "finite"],
+            )
+            for key, v in [("top_p", ".inf"), ("top_p", ".nan"), ("temperature", "-.inf")]
+        ),
         (
             # a dataset named like a probe pack would merge with it in the results
             lambda s: (
@@ -131,6 +141,10 @@ def test_missing_suite_file(tmp_path, capsys) -> None:
         ('{"id": "a", "input": "", "target": "card_arrival"}\n', ["items.jsonl:1", "empty"]),
         ("\n\n", ["items.jsonl", "dataset is empty"]),
         ("[1, 2]\n", ["items.jsonl:1", "JSON object"]),
+        *(
+            (f'{{"id": {v}, "input": "x", "target": "card_arrival"}}\n', ["items.jsonl:1", v])
+            for v in ("Infinity", "-Infinity", "NaN")
+        ),
     ],
 )
 def test_data_mistakes_are_located(make_suite, capsys, data, expected) -> None:
@@ -274,3 +288,14 @@ def test_a_file_that_is_not_a_suite_is_not_echoed(tmp_path: Path, capsys) -> Non
     assert code == 2
     assert f"{other}: not a suite file" in out
     assert "s3cret" not in out and "20228" not in out
+
+
+def test_many_inline_labels_validate_and_a_repeat_is_found(make_suite, capsys) -> None:
+    labels = [f"intent_{i}" for i in range(100_000)]
+    text = SUITE.replace(
+        "labels: [card_arrival, exchange_rate]",
+        f"labels: {[*labels, 'card_arrival', 'exchange_rate']}",
+    ).replace("{{ labels | join(', ') }}", "many")  # a 1 MB prompt is refused, rightly
+    assert validate(make_suite(text), capsys)[0] == 0
+    code, out = validate(make_suite(text.replace("'intent_99999'", "'intent_5'")), capsys)
+    assert code == 2 and "label 'intent_5' is listed twice" in out, out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import random
 import re
 from collections.abc import Iterator, Sequence
@@ -183,7 +184,14 @@ def read_items(
                     path=path,
                     line=lineno,
                 )
-        item_id = str(row[id_field]) if id_field and row.get(id_field) is not None else None
+        raw_id = row.get(id_field) if id_field else None
+        if isinstance(raw_id, float) and not math.isfinite(raw_id):
+            raise InputError(
+                f"id field {id_field!r} is {json.dumps(raw_id)}, not a finite number or text",
+                path=path,
+                line=lineno,
+            )
+        item_id = str(raw_id) if raw_id is not None else None
         if id_field and item_id is None:
             raise InputError(f"missing id field {id_field!r}", path=path, line=lineno)
         item_id = item_id or f"{id_prefix}{lineno}"

@@ -82,8 +82,10 @@ def check_target(target: MlflowTarget) -> None:
     (it is created if not) and the named model version is registered."""
     from mlflow.exceptions import MlflowException
 
-    client = _client(target)
     try:
+        # MLflow may refuse the store already here (a file store without its opt-in, sqlite
+        # with mlflow-skinny): that is the URI's fault, so it is located at the URI's key too
+        client = _client(target)
         if client.get_experiment_by_name(target.experiment) is None:
             client.create_experiment(target.experiment)
         model = target.registered_model

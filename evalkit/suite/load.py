@@ -166,15 +166,16 @@ def _labels(suite: Suite, folder: SuiteFolder) -> tuple[str, ...]:
                 path=path,
                 where=where,
             )
-        if (other := first.setdefault(key, label)) != label:
+        if (other := first.get(key)) is not None:  # a dict look-up, so 100k labels stay linear
+            if other == label:
+                raise InputError(f"label {label!r} is listed twice", path=path, where=where)
             raise InputError(
                 f"labels {other!r} and {label!r} are the same label once case and punctuation "
                 "are ignored (answers are matched that way)",
                 path=path,
                 where=where,
             )
-        if raw.count(label) > 1:
-            raise InputError(f"label {label!r} is listed twice", path=path, where=where)
+        first[key] = label
     return tuple(raw)
 
 

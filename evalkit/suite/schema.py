@@ -27,7 +27,7 @@ MAX_RETRIES = 100
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _codec(v: str) -> str:
@@ -403,7 +403,9 @@ class FormatChecks(Strict):
     max_chars: int | None = Field(default=None, ge=1)
     label_in_set: bool | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     @field_validator("regex")
     @classmethod
