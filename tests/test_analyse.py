@@ -33,6 +33,7 @@ def _loaded(*probes: tuple[str, str], verdicts: tuple[VerdictSpec, ...] = ()) ->
                 kind=k,
                 version="1",
                 method="generate",
+                classifier="string_match",
                 pack=SimpleNamespace(
                     verdicts=verdicts
                     or (VerdictSpec("accuracy", True, PROBE_KINDS.lookup(k).chance),)

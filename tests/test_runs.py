@@ -117,7 +117,14 @@ def _start(suite: Path, out: Path, run_id: str) -> subprocess.Popen:
         [sys.executable, "-m", "evalkit.cli", "run", str(suite), "--out", str(out),
          "--cache-dir", str(out / "cache"), "--run-id", run_id, "--workers", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=ctrl_c_reaches_it,
     )  # fmt: skip
+
+
+def ctrl_c_reaches_it() -> None:
+    """In the child: a SIGINT that the test runner ignores (a shell's background job ignores
+    it, and exec passes that on) is the default again, as at a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _stop_halfway(proc: subprocess.Popen, run_dir: Path, at: int, sig: int) -> None:

@@ -25,6 +25,7 @@ from evalkit.cli import main
 from evalkit.run.plan import ServerSpec
 from evalkit.run.servers import ServerPool
 from tests.conftest import ITEMS, REPO, write_jsonl
+from tests.test_runs import ctrl_c_reaches_it
 
 FAKE = Path(__file__).with_name("fake_server.py")
 
@@ -129,6 +130,7 @@ def test_ctrl_c_while_waiting_for_the_server_stops_it(tmp_path: Path) -> None:
         [sys.executable, "-m", "evalkit.cli", "run", str(suite), "--out", str(out),
          "--run-id", "r", "--no-cache"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=ctrl_c_reaches_it,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
