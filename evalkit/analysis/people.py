@@ -60,7 +60,7 @@ def _by_unit(values: Iterable[tuple[Unit, float]]) -> dict[Unit, float]:
 
 
 def _win_rate(pairs: list[PairwiseRating], results: Results) -> tuple[HumanWinRate, Any] | None:
-    chosen = [(r, r.preferred()) for r in pairs if r.preferred() is not None]
+    chosen = [(r, p) for r in pairs if (p := r.preferred()) is not None]
     if not chosen:
         return None
     per_item = _by_unit(((r.dataset, r.item_id), _WIN[p]) for r, p in chosen)  # type: ignore[index]
@@ -148,14 +148,24 @@ def _criterion(
     return row, r
 
 
-def _label_shares(labels: list[LabelRating]) -> list[LabelShare]:
+def _classes(ratings: list[Rating]) -> dict[str, list[tuple[str, Unit, str]]]:
+    """criterion → (rater, (dataset, item, arm), class) for every class label given."""
+    out: dict[str, list[tuple[str, Unit, str]]] = defaultdict(list)
+    for r in ratings:
+        if isinstance(r, LabelRating):
+            for crit, value in r.labels.items():
+                if isinstance(value, str):
+                    out[crit].append((r.rater, (r.dataset, r.item_id, r.arm), value))
+    return out
+
+
+def _label_shares(classes: dict[str, list[tuple[str, Unit, str]]]) -> list[LabelShare]:
     """Per dataset, criterion and value, the share of each arm's items people gave that value
     (an item's raters averaged first)."""
     given: dict[tuple[str, str], list[tuple[Unit, str]]] = defaultdict(list)
-    for r in labels:
-        for crit, value in r.labels.items():
-            if isinstance(value, str):
-                given[(r.dataset, crit)].append(((r.dataset, r.item_id, r.arm), value))
+    for crit, rows in classes.items():
+        for _, unit, value in rows:
+            given[(unit[0], crit)].append((unit, value))
     out = []
     for (ds, crit), rows in sorted(given.items()):
         for value in sorted({v for _, v in rows}):
@@ -213,7 +223,11 @@ def krippendorff_alpha(
     return RaterAgreement(alpha=None if np.isnan(alpha) else alpha, **base)
 
 
-def _agreement(ratings: list[Rating], scores: dict[str, list[tuple[str, Unit, float]]]):
+def _agreement(
+    ratings: list[Rating],
+    scores: dict[str, list[tuple[str, Unit, float]]],
+    classes: dict[str, list[tuple[str, Unit, str]]],
+) -> list[RaterAgreement]:
     out = []
     choices = [
         (r.rater, (r.dataset, r.item_id), _WIN[p])
@@ -224,13 +238,9 @@ def _agreement(ratings: list[Rating], scores: dict[str, list[tuple[str, Unit, fl
         out.append(krippendorff_alpha("choice", "ordinal", choices))
     # a rater's repeated value (two ratings of one unit) keeps the last, as the import does
     out.extend(krippendorff_alpha(crit, "ordinal", given) for crit, given in sorted(scores.items()))
-    labels: dict[str, list[tuple[str, Unit, Any]]] = defaultdict(list)
-    for r in ratings:
-        if isinstance(r, LabelRating):
-            for crit, value in r.labels.items():
-                if isinstance(value, str):
-                    labels[crit].append((r.rater, (r.dataset, r.item_id, r.arm), value))
-    out.extend(krippendorff_alpha(crit, "nominal", given) for crit, given in sorted(labels.items()))
+    out.extend(
+        krippendorff_alpha(crit, "nominal", given) for crit, given in sorted(classes.items())
+    )
     return out
 
 
@@ -370,7 +380,7 @@ def people_analysis(
     have = answered(samples)
     used = [r for r in ratings if _matched(r, have)]
     pairs = [r for r in used if isinstance(r, PairwiseRating)]
-    scores = _scores(used)
+    scores, classes = _scores(used), _classes(used)
     rows: list[MetricResult] = []
     win = _win_rate(pairs, results)
     if win is not None:
@@ -387,8 +397,8 @@ def people_analysis(
         items=len({(r.dataset, r.item_id) for r in used}),
         win_rate=None if win is None else win[0],
         criteria=[c for c, _ in criteria],
-        labels=_label_shares([r for r in used if isinstance(r, LabelRating)]),
-        agreement=_agreement(used, scores),
+        labels=_label_shares(classes),
+        agreement=_agreement(used, scores, classes),
         judge=judge_vs_people(used, scores, samples, results),
         unmatched=len(ratings) - len(used),
     )
