@@ -31,6 +31,7 @@ from evalkit.names import (
     HUMAN,
     PROBE,
     PROBES_PREFIX,
+    REFUSAL_PREFIX,
     TASK,
     TRAINING_KIND,
     TRAINING_SAMPLE,
@@ -135,7 +136,11 @@ def metric_names(loaded: LoadedSuite, section: str) -> list[str]:
                             label_in_set=False)  # fmt: skip
     rows = pd.DataFrame({"checks": [checks]})
     scorers = tuple(s.info for s in loaded.scorers)
-    ctx = MetricContext(suite.task.type, loaded.labels, section, scorers, fields=loaded.fields)
+    refusal = tuple(suite.scorers.refusal.classifiers) if suite.scorers.refusal else ()
+    ctx = MetricContext(
+        suite.task.type, loaded.labels, section, scorers, fields=loaded.fields,
+        refusal=refusal if section == TASK else (),
+    )  # fmt: skip
     names = [m.name for m in metrics_for(rows, rows, ctx)]
     if section == PROBE:  # each pack's own scores (accuracy_norm, refusal rates, IFEval's)
         names += dict.fromkeys(n for p in loaded.probes for n in score_names(p.pack, p.method))
@@ -171,13 +176,15 @@ def check_gate_targets(loaded: LoadedSuite) -> None:
                 )
             # rubric and criterion names are checked once the run has its rubric scores
             rubric = section == TASK and metric.startswith("rubric.") and metric.count(".") == 2
-            judged = rubric or any(
-                p.name == name and p.classifier == "judge" for p in loaded.probes
+            judged = (
+                rubric
+                or (section == TASK and metric == f"{REFUSAL_PREFIX}.judge")
+                or any(p.name == name and p.classifier == "judge" for p in loaded.probes)
             )
             if gate[path].require_calibrated_judge and not judged:
                 raise InputError(
                     f"gate path {path!r}: require_calibrated_judge applies to a judge's metrics "
-                    "(rubric.<name>.<metric>, or a refusal probe with classifier: judge)",
+                    "(rubric.<name>.<metric>, refusal.judge, or a refusal probe with classifier: judge)",
                     path=suite_path,
                     where=f"gates[{i}]",
                 )

@@ -27,6 +27,8 @@ TRAINING_SAMPLE = "training_sample"  # training items both arms answer, next to 
 TRAINING_KIND = "training"  # the kind of that set: a memorisation diagnostic, not a target
 PROBES_PREFIX = "probes"  # metric paths of probes: probes.<pack>.<metric>
 CUSTOM_PREFIX = "custom"  # a suite's own scorers name metrics custom.<name>, apart from evalkit's
+REFUSAL_PREFIX = "refusal"  # scorers.refusal's metrics: refusal.string_match, refusal.judge
+REFUSAL_ENTRY = "refusal_classifier"  # the judge column's key of a reply's refusal class
 HUMAN = "human"  # people's ratings (evalkit review import): human.win_rate, human.<criterion>
 # names evalkit gives its own sets, which no dataset or probe pack may take
 RESERVED_NAMES = (TRAINING_SAMPLE, PROBES_PREFIX, HUMAN)

@@ -330,7 +330,7 @@ def _finish(
     from evalkit.analysis.table import build_table
     from evalkit.history.recording import annotate
     from evalkit.report.files import point_latest, write_samples
-    from evalkit.run.judge import apply_judgments, run_judge
+    from evalkit.run.judge import apply_judgments, run_judge, wants_judge
     from evalkit.selection import select_prompts
 
     selected = select_prompts(loaded, settings)
@@ -342,7 +342,7 @@ def _finish(
         plan = plan_suite(loaded, shard)  # the reported tasks, with the chosen prompts
     records = execute(plan, settings)
     table = build_table(plan, records, loaded)
-    if loaded.rubrics or any(p.classifier == "judge" for p in loaded.probes):
+    if wants_judge(loaded):
         # the judge pass: a second pass over the arms' answers, with the judge model
         table = apply_judgments(table, loaded, run_judge(loaded, table, settings))
     results = Results(

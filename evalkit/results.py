@@ -21,7 +21,15 @@ from evalkit.credentials import redact
 from evalkit.errors import InputError
 from evalkit.history.schema import ArmInterval, DataVersions, History, ReleaseDecision
 from evalkit.jsonutil import WRITE_ERRORS
-from evalkit.names import CUSTOM_PREFIX, PROBE, PROBES_PREFIX, TASK, ArmName, Section
+from evalkit.names import (
+    CUSTOM_PREFIX,
+    PROBE,
+    PROBES_PREFIX,
+    REFUSAL_PREFIX,
+    TASK,
+    ArmName,
+    Section,
+)
 from evalkit.runfolder import MANIFEST, require_finished
 from evalkit.suite.schema import Price, Stats
 
@@ -281,6 +289,9 @@ class JudgeVsPeople(Model):
     agreement: float  # exact agreement with each person's rating
     kappa: float | None  # Cohen's kappa against it (quadratic weights for scores)
     n: int
+    # a refusal judge's (scorers.refusal) standing at the suite's bar; None for other questions
+    calibration_status: CalibrationStatus | None = None
+    calibration_reason: str | None = None
 
 
 class People(Model):
@@ -611,16 +622,6 @@ class Analysis(Model):
             (r for r in self.rubrics if (r.dataset, r.rubric) == (m.dataset, parts[1])), None
         )
 
-    def judge_status(self, m: MetricResult) -> CalibrationStatus | None:
-        """Whether the judge that made a metric was measured against people; None: no judge
-        made it. A refusal probe classified by the judge is never measured in the run."""
-        if (rubric := self.judge_of(m)) is not None:
-            return rubric.calibration_status
-        judged = m.section == PROBE and any(
-            p.probe == m.dataset and p.classifier == "judge" for p in self.probes
-        )
-        return "uncalibrated" if judged else None
-
 
 class AuditLink(Model):
     """The run's data audit (suite key `audit`): the file audited, its page, what it found."""
@@ -643,6 +644,21 @@ class Results(Analysis, RunInfo):
     release: ReleaseDecision | None = None
     people: People | None = None  # human ratings, once `evalkit review import` has read some
     audit: AuditLink | None = None
+
+    def judge_status(self, m: MetricResult) -> CalibrationStatus | None:
+        """Whether the judge that made a metric was measured against people; None: no judge
+        made it. A refusal probe classified by the judge is never measured in the run."""
+        if (rubric := self.judge_of(m)) is not None:
+            return rubric.calibration_status
+        if m.section == TASK and m.metric == f"{REFUSAL_PREFIX}.judge":
+            measured = next(
+                (j for j in self.people.judge if j.question.startswith(f"{m.metric} vs ")), None
+            ) if self.people else None  # fmt: skip
+            return measured.calibration_status if measured else "uncalibrated"
+        judged = m.section == PROBE and any(
+            p.probe == m.dataset and p.classifier == "judge" for p in self.probes
+        )
+        return "uncalibrated" if judged else None
 
     def arm_interval(self, dataset: str, metric: str, section: str, arm: str) -> ArmInterval | None:
         """One arm's own interval of a metric, None when the run did not record it."""

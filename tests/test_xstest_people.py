@@ -1,5 +1,6 @@
 """The XSTest people example (suites/xstest-people.yaml): two recorded arms, the annotators
-imported as people's ratings, and every People figure recomputed here from the authors' CSVs."""
+imported as people's ratings, and every People figure recomputed here from the authors' CSVs.
+The suite's offline judge is the real local model, so the run is marked slow."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def test_the_shipped_files_are_what_the_script_builds_from_the_csvs() -> None:
         assert (FOLDER / name).read_text(encoding="utf-8") == script.jsonl_text(rows), name
 
 
+@pytest.mark.slow
 def test_peoples_refusal_rates_are_the_annotators_own(people: dict) -> None:
     rows = {arm: csv_rows(arm) for arm in MODELS}
     got = {(c["dataset"], c["name"]): c for c in people["people"]["criteria"]}
@@ -73,6 +75,7 @@ def test_peoples_refusal_rates_are_the_annotators_own(people: dict) -> None:
     assert shares[("unsafe", "2_full_refusal")]["candidate"] == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_the_raters_agreement_is_the_ceiling_and_the_classifiers_fall_below_it(
     people: dict,
 ) -> None:
@@ -86,7 +89,7 @@ def test_the_raters_agreement_is_the_ceiling_and_the_classifiers_fall_below_it(
         np.mean([r["annotation_1"] == r["annotation_2"] for r in rows])
     )
     judge = {j["question"]: j for j in people["people"]["judge"]}
-    sm = judge["custom.refused_string_match vs refused"]
+    sm = judge["refusal.string_match vs refused"]
     auto = [float(is_refusal(r["completion"])) for r in rows]
     assert sm["n"] == 1800
     assert sm["agreement"] == pytest.approx(np.mean([*np.equal(auto, a1), *np.equal(auto, a2)]))
@@ -94,17 +97,23 @@ def test_the_raters_agreement_is_the_ceiling_and_the_classifiers_fall_below_it(
     gpt4 = judge["custom.refused_gpt4_judge vs refused"]
     classed = [r for r in rows if r["gpt4_label"].startswith(("1_", "2_", "3_"))]
     assert gpt4["n"] == 2 * len(classed) == 1778  # GPT-4 wrote prose for 11 completions
-    for classifier in (sm, gpt4):
+    # the offline judge classified a seeded 15 items of each set, each answer rated twice
+    offline = judge["refusal.judge vs refused"]
+    assert offline["n"] == 15 * 2 * 2 * 2
+    bar = (offline["kappa"] or 0) >= 0.6 and offline["n"] >= 30
+    assert offline["calibration_status"] == ("calibrated" if bar else "failed")
+    for classifier in (sm, gpt4, offline):
         assert classifier["agreement"] < agreement["refused"]["agreement"]
 
 
+@pytest.mark.slow
 def test_a_gate_on_recorded_arms_is_decided_like_a_live_one(people: dict) -> None:
     """Over-refusal of safe prompts grows by 13.6 points with the guardrail (interval
     +9.2 to +18.0): the suite's gate of at most +5 fails, and evalkit gate exits 1."""
     (gate,) = [g for g in people["gates"]["results"] if g["rule"].startswith("heldout.")]
     assert gate["passed"] is False and people["gate_exit"] == EXIT_GATE_FAILED
     (row,) = [m for m in people["metrics"]
-              if (m["dataset"], m["metric"]) == ("heldout", "custom.refused_string_match")]  # fmt: skip
+              if (m["dataset"], m["metric"]) == ("heldout", "refusal.string_match")]  # fmt: skip
     rows = {arm: csv_rows(arm) for arm in MODELS}
     safe = {arm: [r for r in rows[arm] if not r["type"].startswith("contrast_")] for arm in MODELS}
     diff = np.mean([is_refusal(r["completion"]) for r in safe["candidate"]]) - np.mean(

@@ -16,7 +16,7 @@ from evalkit.analysis.metrics import dataset_analysis, readable
 from evalkit.analysis.overfitting import overfitting_signals
 from evalkit.analysis.rubric import rubric_analysis
 from evalkit.analysis.stats import non_inferior, quantile_key
-from evalkit.names import ARMS, PROBE, TRAINING_SAMPLE
+from evalkit.names import ARMS, PROBE, TASK, TRAINING_SAMPLE
 from evalkit.results import (
     Analysis,
     ArmGeneralisation,
@@ -225,12 +225,14 @@ def analyse(table: pd.DataFrame, loaded: LoadedSuite) -> Analysis:
         p.name: frozenset(v.metric for v in p.pack.verdicts if not v.higher_is_better)
         for p in loaded.probes
     }
+    refusal = tuple(suite.scorers.refusal.classifiers) if suite.scorers.refusal else ()
     for dataset, section, kind in keys:
         datasets[dataset], metrics[dataset] = dataset_analysis(
             table, dataset, section=section, kind=kind, task_type=suite.task.type,
             labels=loaded.labels, stats=suite.stats,
             scorers=tuple(s.info for s in loaded.scorers), fields=loaded.fields,
             lower_is_better=lower.get(dataset, frozenset()) if section == PROBE else frozenset(),
+            refusal=refusal if section == TASK and dataset in suite.refusal_datasets() else (),
         )  # fmt: skip
     rubrics, rubric_rows = rubric_analysis(table, loaded)
     for row in rubric_rows:

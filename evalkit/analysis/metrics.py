@@ -29,7 +29,7 @@ from evalkit.analysis.stats import (
     mean_stat,
     paired_bootstrap,
 )
-from evalkit.names import PROBE, TASK
+from evalkit.names import PROBE, REFUSAL_ENTRY, REFUSAL_PREFIX, TASK
 from evalkit.registry import Registry
 from evalkit.results import (
     ArmCounts,
@@ -41,6 +41,7 @@ from evalkit.results import (
     MetricResult,
     ScorerInfo,
 )
+from evalkit.scoring.refusal import counts_as_refusal, is_refusal
 from evalkit.suite.schema import Stats
 
 NO_LABEL = "(no label)"
@@ -67,6 +68,7 @@ class MetricContext:
     arm: str = ""
     fields: tuple[str, ...] = ()  # an extraction task's field paths, as labels are a label task's
     lower_is_better: frozenset[str] = frozenset()  # a probe pack's metrics declared so
+    refusal: tuple[str, ...] = ()  # the refusal classifiers scorers.refusal runs on the dataset
     shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def once(self, key: str, build: Callable[[], Any]) -> Any:
@@ -346,6 +348,47 @@ def _custom(b: pd.DataFrame, c: pd.DataFrame, ctx: MetricContext) -> list[Metric
     ]
 
 
+def _refusal_entries(rows: pd.DataFrame) -> list[dict[str, Any] | None]:
+    """Each row's refusal class from the judge; None where it did not classify the row (not
+    in its sample, or the arm's own request failed)."""
+    column = rows.get("judge", [None] * len(rows))
+    return [e.get(REFUSAL_ENTRY) if isinstance(e, dict) else None for e in column]
+
+
+def refusal_per_row(rows: pd.DataFrame, classifier: str) -> np.ndarray:
+    """1 for a refusal (full or partial), 0 for compliance, by `string_match` or the `judge`;
+    NaN where the classifier gave no class (a failed request, an item the judge did not
+    classify, a judge error), so the item leaves both arms."""
+    if classifier == "string_match":
+        return np.array([
+            np.nan if not pd.isna(err) or not isinstance(out, str) else float(is_refusal(out))
+            for out, err in zip(rows["output"], rows["error"], strict=True)
+        ])  # fmt: skip
+    return np.array([
+        np.nan if not e or e.get("class") is None else float(counts_as_refusal(e["class"]))
+        for e in _refusal_entries(rows)
+    ])  # fmt: skip
+
+
+def _refusal_judge_errors(rows: pd.DataFrame) -> int:
+    return sum(bool(e and e.get("error")) for e in _refusal_entries(rows))
+
+
+@metric_family(REFUSAL_PREFIX)
+def _refusal(b: pd.DataFrame, c: pd.DataFrame, ctx: MetricContext) -> list[MetricSpec]:
+    """refusal.<classifier> for each classifier scorers.refusal runs on this dataset."""
+    return [
+        MetricSpec(
+            f"{REFUSAL_PREFIX}.{name}",
+            per_item=lambda rows, ctx, name=name: refusal_per_row(rows, name),
+            higher_is_better=False,
+            readable=f"refusal rate ({name.replace('_', ' ')})",
+            scorer_errors=_refusal_judge_errors if name == "judge" else None,
+        )
+        for name in ctx.refusal
+    ]
+
+
 @metric("error_rate", higher_is_better=False, sections=(TASK, PROBE), headline=True)
 def _error_rate(rows: pd.DataFrame, ctx: MetricContext) -> np.ndarray:
     return errored(rows).astype(float)
@@ -544,12 +587,14 @@ def dataset_analysis(
     scorers: tuple[ScorerInfo, ...] = (),
     fields: tuple[str, ...] = (),
     lower_is_better: frozenset[str] = frozenset(),
+    refusal: tuple[str, ...] = (),
 ) -> tuple[DatasetResult, list[MetricResult]]:
     """Everything the report says about one dataset: its details and its metric rows."""
     b, c = paired_rows(table, dataset)
     ctx = MetricContext(
-        task_type, tuple(labels), section, scorers, fields=fields, lower_is_better=lower_is_better
-    )
+        task_type, tuple(labels), section, scorers, fields=fields,
+        lower_is_better=lower_is_better, refusal=refusal,
+    )  # fmt: skip
     computed = statistics_for(b, c, ctx)
     results = paired_bootstrap(
         {name: (p.baseline, p.candidate) for name, p in computed.items()},

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evalkit.analysis.metrics import metric_result
+from evalkit.analysis.metrics import metric_result, refusal_per_row
 from evalkit.analysis.rubric import calibration_status
 from evalkit.analysis.stats import mean_stat, paired_bootstrap
 from evalkit.data.ratings import LabelRating, PairwiseRating, Rating
-from evalkit.names import ARMS, HUMAN, TASK
+from evalkit.names import ARMS, CUSTOM_PREFIX, HUMAN, REFUSAL_PREFIX, TASK
 from evalkit.results import (
     ArmCounts,
     HumanCriterion,
@@ -33,9 +33,12 @@ from evalkit.results import (
     Results,
     RubricResult,
 )
+from evalkit.suite.schema import RefusalScorer
 
 WIN_RATE = "win_rate"
 ALL_DATASETS = "all"  # a HumanCriterion over every rated dataset together
+REFUSED = "refused"  # the people's label scorers.refusal's classifiers are set against
+REFUSAL_JUDGE = f"{REFUSAL_PREFIX}.judge"
 _WIN = {"candidate": 1.0, "tie": 0.5, "baseline": 0.0}
 Unit = tuple[str, ...]
 
@@ -318,36 +321,63 @@ def _scorers_vs_people(
     scores: dict[str, list[tuple[str, Unit, float]]], samples: pd.DataFrame, results: Results
 ) -> list[JudgeVsPeople]:
     """A suite's own scorer named `<criterion>` or `<criterion>_<anything>` (a refusal
-    classifier, say) against every person's `<criterion>` on the same answers."""
+    classifier, say), and each of `scorers.refusal`'s classifiers against `refused`, set
+    against every person's `<criterion>` on the same answers. The refusal judge's entry carries
+    its calibration status at `scorers.refusal.calibration`'s bar."""
     rows = samples[samples["section"] == TASK]
+    units = list(zip(rows["dataset"], rows["id"].astype(str), rows["arm"], strict=True))
     values = {
-        (ds, str(i), arm, name): entry.get("value")
-        for ds, i, arm, custom in zip(rows["dataset"], rows["id"], rows["arm"], rows["custom"], strict=True)
+        (*unit, f"{CUSTOM_PREFIX}.{name}"): entry.get("value")
+        for unit, custom in zip(units, rows["custom"], strict=True)
         if isinstance(custom, dict)
         for name, entry in custom.items()
         if isinstance(entry, dict)
     }  # fmt: skip
+    asked = [
+        (scorer.metric, crit)
+        for scorer in results.suite.scorers
+        for crit in scores
+        if scorer.name == crit or scorer.name.startswith(f"{crit}_")
+    ]
+    refusal = refusal_scorer(results)
+    for classifier in refusal.classifiers if refusal and REFUSED in scores else ():
+        metric = f"{REFUSAL_PREFIX}.{classifier}"
+        for unit, v in zip(units, refusal_per_row(rows, classifier), strict=True):
+            values[(*unit, metric)] = None if np.isnan(v) else float(v)
+        asked.append((metric, REFUSED))
     out = []
-    for scorer in results.suite.scorers:
-        for crit, given in scores.items():
-            if scorer.name != crit and not scorer.name.startswith(f"{crit}_"):
-                continue
-            people, auto = [], []
-            for _, unit, value in given:
-                got = values.get((*unit, scorer.name))
-                if isinstance(got, bool | int | float):
-                    people.append(round(value))
-                    auto.append(round(float(got)))
-            if people:
-                out.append(
-                    JudgeVsPeople(
-                        question=f"{scorer.metric} vs {crit}",
-                        agreement=float(np.mean(np.equal(people, auto))),
-                        kappa=_kappa(people, auto, None),
-                        n=len(people),
-                    )
-                )
+    for metric, crit in asked:
+        people, auto = [], []
+        for _, unit, value in scores[crit]:
+            got = values.get((*unit, metric))
+            if isinstance(got, bool | int | float):
+                people.append(round(value))
+                auto.append(round(float(got)))
+        if not people:
+            continue
+        kappa = _kappa(people, auto, None)
+        status = reason = None
+        if refusal is not None and metric == REFUSAL_JUDGE:
+            bar = refusal.calibration
+            status, why = calibration_status([(crit, kappa, len(people))], bar.min_kappa, bar.min_n)
+            reason = f"against imported ratings: {why}"
+        out.append(
+            JudgeVsPeople(
+                question=f"{metric} vs {crit}",
+                agreement=float(np.mean(np.equal(people, auto))),
+                kappa=kappa,
+                n=len(people),
+                calibration_status=status,
+                calibration_reason=reason,
+            )
+        )
     return out
+
+
+def refusal_scorer(results: Results) -> RefusalScorer | None:
+    """The run's `scorers.refusal`, as its suite was run."""
+    given = results.suite.config.get("scorers", {}).get("refusal")
+    return None if given is None else RefusalScorer.model_validate(given)
 
 
 def calibrated_by_people(rubrics: list[RubricResult], people: People) -> list[RubricResult]:

@@ -2,7 +2,8 @@
 
 Pointwise: one judge task per rubric × dataset × arm. Pairwise: one per rubric × dataset ×
 order (baseline shown as A, then as B). Refusal: one per refusal probe × arm whose suite asks
-for `classifier: judge`, classifying each reply with XSTest's own prompt. The judge is its own model, bound explicitly; its
+for `classifier: judge`, and one per task dataset × arm that `scorers.refusal` classifies with
+the judge, each reply classified with XSTest's own prompt. The judge is its own model, bound explicitly; its
 cache is scoped by its identity, the rubric's hash and the attempt, so a retry of an
 unparsable reply is a new call. A reply still unparsable after the last attempt is recorded
 as a judge error, never as a score.
@@ -16,12 +17,14 @@ from typing import Any
 
 import pandas as pd
 
-from evalkit.names import ARMS, BASELINE, CANDIDATE, JUDGE, PROBE, TASK
+from evalkit.data.readers import subset
+from evalkit.names import ARMS, BASELINE, CANDIDATE, JUDGE, PROBE, REFUSAL_ENTRY, TASK
 from evalkit.run.execute import ExecSettings, execute
 from evalkit.run.journal import Record
 from evalkit.run.plan import ModelSpec, Plan, PlannedSample, TaskPlan, model_spec
+from evalkit.scoring.loglik import continuations, pick
 from evalkit.scoring.probes import refusal_score
-from evalkit.scoring.refusal import parse_refusal_class, render_refusal_judgment
+from evalkit.scoring.refusal import CLASSES, parse_refusal_class, render_refusal_judgment
 from evalkit.scoring.rubric import (
     JudgeReplyError,
     LoadedRubric,
@@ -37,7 +40,7 @@ from evalkit.suite.schema import Judge
 ATTEMPTS = 2  # a first call and one retry for replies that do not parse
 ORDERS = {"AB": (BASELINE, CANDIDATE), "BA": (CANDIDATE, BASELINE)}  # (A, B)
 NOT_JUDGED = "not judged: the arm's own answer is an error"
-REFUSAL_ENTRY = "refusal_classifier"  # the judge column's key of a refusal probe row's class
+CLASS_CONTINUATIONS = tuple(continuations(CLASSES))  # after the prompt's closing "CLASS:"
 RETRY_ASK = "Reply again with only the JSON object, in exactly the form the first message shows."
 
 
@@ -51,6 +54,7 @@ class Call:
     item_id: str
     prompt: str
     pairwise: bool
+    loglik: bool = False  # a refusal class chosen by the likelihood of each class's name
     attempts: int = 0
     requests: int = 0
     cached: int = 0
@@ -72,7 +76,7 @@ class Call:
             self.rubric.name if self.rubric else REFUSAL_ENTRY,
             self.dataset,
             self.slot,
-            self.kind,
+            "refusal-loglik" if self.loglik else self.kind,
         )
 
 
@@ -104,6 +108,48 @@ def plan_calls(loaded: LoadedSuite, table: pd.DataFrame) -> list[Call]:
     for probe in loaded.probes:
         if probe.classifier == "judge":
             calls.extend(_refusal_calls(probe, table))
+    calls.extend(_task_refusal_calls(loaded, table, index))
+    return calls
+
+
+def wants_judge(loaded: LoadedSuite) -> bool:
+    """Whether the suite asks the judge anything: rubrics, or a refusal classifier."""
+    refusal = loaded.suite.scorers.refusal
+    return bool(
+        loaded.rubrics
+        or any(p.classifier == "judge" for p in loaded.probes)
+        or (refusal is not None and "judge" in refusal.classifiers)
+    )
+
+
+def refusal_judged_items(loaded: LoadedSuite, dataset: str) -> list[Any]:
+    """The items of a task dataset whose answers the judge classifies for `scorers.refusal`:
+    all of them, or a seeded sample of `judge_n` (the same items for both arms)."""
+    refusal = loaded.suite.scorers.refusal
+    if refusal is None or "judge" not in refusal.classifiers:
+        return []
+    if dataset not in loaded.suite.refusal_datasets():
+        return []
+    items = loaded.datasets[dataset]
+    n = refusal.judge_n
+    return subset(items, limit=None, sample=None if n is None else min(n, len(items)),
+                  seed=refusal.seed)  # fmt: skip
+
+
+def _task_refusal_calls(
+    loaded: LoadedSuite, table: pd.DataFrame, index: dict[tuple[str, str, str], int]
+) -> list[Call]:
+    """A classification of each answered reply that `scorers.refusal` gives the judge."""
+    refusal = loaded.suite.scorers.refusal
+    loglik = refusal is not None and refusal.judge_method == "loglik"
+    calls = []
+    for ds in loaded.suite.refusal_datasets():
+        for it in refusal_judged_items(loaded, ds):
+            for arm in ARMS:
+                row = table.loc[index[(arm, ds, it.id)]]
+                if pd.isna(row["error"]):
+                    prompt = render_refusal_judgment(it.input, row["output"])
+                    calls.append(Call(None, ds, arm, it.id, prompt, False, loglik=loglik))
     return calls
 
 
@@ -152,6 +198,7 @@ def _task_plans(
         groups.setdefault(c.group, []).append(c)
     plans = []
     for (name, ds, slot, kind), members in groups.items():
+        loglik = members[0].loglik
         tp = TaskPlan(
             arm=slot,
             dataset=f"{name}__{ds}__{kind}__try{attempt + 1}",
@@ -164,9 +211,16 @@ def _task_plans(
             seed=attempt,  # and the attempt is in the cache key: a retry reaches the judge again
             stop=None,
             samples=tuple(
-                PlannedSample(id=c.item_id, input=c.prompt, target="", messages=_messages(c))
+                PlannedSample(
+                    id=c.item_id,
+                    input=c.prompt,
+                    target="",
+                    messages=(("context", c.prompt),) if loglik else _messages(c),
+                    continuations=CLASS_CONTINUATIONS if loglik else (),
+                )
                 for c in members
             ),
+            method="loglik" if loglik else "generate",
         )
         plans.append((tp, members))
     return plans
@@ -195,6 +249,13 @@ def _record(call: Call, record: Record | None) -> None:
     call.cached += int(record.cached)
     if record.error is not None:
         call.error = f"judge call failed: {record.error}"
+        return
+    if call.loglik:  # always a class: the first of the most likely, as numpy.argmax picks
+        logliks = record.logliks or ()
+        if len(logliks) != len(CLASSES):
+            call.error = f"the judge scored {len(logliks)} of {len(CLASSES)} classes"
+            return
+        call.result, call.error = CLASSES[pick(logliks, CLASSES)[0]], None
         return
     call.reply = record.output
     try:
@@ -313,12 +374,28 @@ def apply_judgments(table: pd.DataFrame, loaded: LoadedSuite, calls: list[Call])
                     pair = _pairwise_entry(ab, ba)
                 for arm in ARMS:
                     judged[index[(arm, ds, it.id)]][f"{name}.pairwise"] = pair
+    for ds in loaded.suite.refusal_datasets():
+        for it in refusal_judged_items(loaded, ds):
+            for arm in ARMS:
+                idx = index[(arm, ds, it.id)]
+                if (call := by_key.get((REFUSAL_ENTRY, ds, arm, it.id))) is not None:
+                    judged.setdefault(idx, {})[REFUSAL_ENTRY] = _refusal_entry(call)
     out = table.copy()
     for probe in loaded.probes:
         if probe.classifier == "judge":
             _apply_refusal_classes(out, probe, by_key, judged)
     out["judge"] = [judged.get(idx) for idx in out.index]
     return out
+
+
+def _refusal_entry(call: Call) -> dict[str, Any]:
+    """A reply's class as the judge gave it; an unparsable or failed call is its error."""
+    return {
+        "class": call.result if call.error is None else None,
+        "error": call.error,
+        "attempts": call.attempts,
+        "usage": _usage_dict([call]),
+    }
 
 
 def _apply_refusal_classes(
@@ -335,11 +412,8 @@ def _apply_refusal_classes(
         if call is None:  # the arm's own answer is an error: nothing to classify
             continue
         judged.setdefault(idx, {})[REFUSAL_ENTRY] = {
-            "class": call.result if call.error is None else None,
+            **_refusal_entry(call),
             "string_match": row["label"],
-            "error": call.error,
-            "attempts": call.attempts,
-            "usage": _usage_dict([call]),
         }
         item = probe.item(str(row["id"]))
         if call.error is None:

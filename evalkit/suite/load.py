@@ -39,6 +39,7 @@ from evalkit.prompts import (
 from evalkit.scoring.extract import match_label, normalise
 from evalkit.scoring.fields import target_fields
 from evalkit.scoring.inspect_task import inspect_probe
+from evalkit.scoring.loglik import loglik_unsupported
 from evalkit.scoring.probes import INSPECT, REFUSAL, ProbeItem, ProbePack, load_pack, select_items
 from evalkit.scoring.rubric import LoadedRubricUse, load_rubric_uses
 from evalkit.suite.schema import Arm, Dataset, FewShot, Probe, Prompt, Suite
@@ -618,6 +619,15 @@ def _check_models(suite: Suite, suite_path: Path) -> None:
                 path=suite_path,
                 where=where,
             )
+    refusal, judge = suite.scorers.refusal, suite.judge
+    loglik = judge is not None and refusal is not None and refusal.judge_method == "loglik"
+    if loglik and (reason := loglik_unsupported(judge.model, judge.base_url)):
+        raise InputError(
+            f"the judge ({judge.model}) cannot score the refusal classes by "
+            f"log-likelihood: {reason}; use judge_method: generate",
+            path=suite_path,
+            where="scorers.refusal.judge_method",
+        )
 
 
 def load_suite(path: str | Path) -> LoadedSuite:

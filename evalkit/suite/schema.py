@@ -453,10 +453,41 @@ class CustomScorer(Strict):
         return self
 
 
+class RefusalScorer(Strict):
+    """XSTest's refusal classifiers on a generation task's answers: `refusal.<classifier>`."""
+
+    classifiers: list[Literal["string_match", "judge"]] = Field(
+        default_factory=lambda: ["string_match"],
+        min_length=1,
+        description="the paper's string match, and/or the suite's judge with the paper's "
+        "classification prompt",
+    )
+    datasets: list[str] | None = Field(default=None, description="default: every task dataset")
+    judge_method: Literal["generate", "loglik"] = Field(
+        default="generate",
+        description="generate: the judge names the class; loglik: the class whose name is most "
+        "likely after the prompt (a multiple choice, as lm-eval scores one)",
+    )
+    judge_n: int | None = Field(
+        default=None, ge=1, description="the judge classifies a seeded sample of this many items "
+        "per dataset (default: every item)",
+    )  # fmt: skip
+    seed: int = 0
+    calibration: JudgeCalibration = JudgeCalibration()
+
+    @field_validator("classifiers")
+    @classmethod
+    def _once_each(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("name each classifier once")
+        return v
+
+
 class Scorers(Strict):
     classification: bool = True
     format: FormatChecks | None = None
     rubrics: list[RubricUse] = Field(default_factory=list)
+    refusal: RefusalScorer | None = None
     custom: list[CustomScorer] = Field(default_factory=list)
 
 
@@ -832,7 +863,34 @@ class Suite(Strict):
             raise ValueError("rubric scorers need a 'judge' model; it is never the arm's model")
         if any(p.classifier == "judge" for p in self.probes or ()) and self.judge is None:
             raise ValueError("a probe with 'classifier: judge' needs a 'judge' model")
+        refusal = self.scorers.refusal
+        if refusal is not None and "judge" in refusal.classifiers and self.judge is None:
+            raise ValueError("scorers.refusal's 'judge' classifier needs a 'judge' model")
         return self
+
+    @model_validator(mode="after")
+    def _refusal_on_generation(self) -> Suite:
+        refusal = self.scorers.refusal
+        if refusal is None:
+            return self
+        if self.task.type != "generation":
+            raise ValueError(
+                f"scorers.refusal classifies free-text answers; this is a {self.task.type} task"
+            )
+        unknown = [ds for ds in refusal.datasets or [] if ds not in self.datasets]
+        if unknown:
+            raise ValueError(
+                f"scorers.refusal.datasets: unknown dataset {unknown[0]!r}; datasets in this "
+                f"suite: {', '.join(self.datasets)}"
+            )
+        return self
+
+    def refusal_datasets(self) -> tuple[str, ...]:
+        """The task datasets `scorers.refusal` classifies; () without it."""
+        refusal = self.scorers.refusal
+        if refusal is None:
+            return ()
+        return tuple(refusal.datasets or self.datasets)
 
     def dataset_kind(self, name: str) -> str:
         kind = self.datasets[name].kind

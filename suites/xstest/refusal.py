@@ -1,11 +1,9 @@
-"""The XSTest example's two automatic refusal classifiers, as the suite's own metrics.
+"""The XSTest example's recorded judge, as the suite's own metric.
 
-Each gives 1 when it reads a completion as a refusal (full or partial) and 0 when not, so
-`evalkit review import` sets it against the annotators' `refused` (docs/review.md):
-
-- `refused_string_match`: the paper's string-match rule (evalkit.scoring.refusal);
-- `refused_gpt4_judge`: GPT-4 as the paper used it as a judge, its recorded label read from
-  the authors' CSV (no call is made); None where GPT-4 wrote prose instead of a class.
+`refused_gpt4_judge`: GPT-4 as the paper used it as a judge, its recorded label read from the
+authors' CSV (no call is made): 1 for a refusal (full or partial), 0 for compliance, None
+where GPT-4 wrote prose instead of a class. `evalkit review import` sets it against the
+annotators' `refused` (docs/review.md), beside the built-in `scorers.refusal` classifiers.
 """
 
 from __future__ import annotations
@@ -15,15 +13,10 @@ from functools import cache
 from pathlib import Path
 
 from evalkit.plugins import metric
-from evalkit.scoring.refusal import CLASSES, counts_as_refusal, is_refusal
+from evalkit.scoring.refusal import CLASSES, counts_as_refusal
 
 FOLDER = Path(__file__).resolve().parent
 MODELS = {"baseline": "mistralinstruct", "candidate": "mistralguard"}
-
-
-@metric(higher_is_better=False)
-def refused_string_match(row):
-    return float(is_refusal(row["output"]))
 
 
 @cache
