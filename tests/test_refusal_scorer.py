@@ -128,7 +128,7 @@ def test_the_judge_against_people_carries_its_calibration_status(tmp_path: Path)
     suite = _suite(
         tmp_path,
         "{classifiers: [string_match, judge], judge_method: loglik}",
-        gates="gates:\n  - heldout.refusal.judge: {candidate: \"<= 1.0\", require_calibrated_judge: true}\n",
+        gates='gates:\n  - heldout.refusal.judge: {candidate: "<= 1.0", require_calibrated_judge: true}\n',
     )
     out = tmp_path / "out"
     _run(suite, out)
