@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,8 @@ from tests.test_runs import ctrl_c_reaches_it
 FAKE = Path(__file__).with_name("fake_server.py")
 
 
-def _suite(tmp_path: Path, server: dict, **candidate: object) -> Path:
-    """A scripted baseline and a candidate answered by `server`, on the tiny items."""
+def _write_suite(tmp_path: Path, candidate: dict, **more: object) -> Path:
+    """A scripted baseline and `candidate` on the tiny items; `more`: other top-level keys."""
     write_jsonl(tmp_path / "items.jsonl", ITEMS[:2])
     suite = {
         "name": "served",
@@ -39,15 +40,21 @@ def _suite(tmp_path: Path, server: dict, **candidate: object) -> Path:
                  "output": {"format": "json", "field": "intent"}},
         "arms": {
             "baseline": {"model": "evalkit-test/base", "prompt": {"text": "Q: {{ input }}"}},
-            "candidate": {"server": server, "prompt": {"text": "Q: {{ input }}"}, **candidate},
+            "candidate": {"prompt": {"text": "Q: {{ input }}"}, **candidate},
         },
         "datasets": {"heldout": {"path": "items.jsonl", "id": "id"}},
         "stats": {"bootstrap": 100},
         "run": {"max_retries": 0, "timeout": 20},
+        **more,
     }  # fmt: skip
     path = tmp_path / "suite.yaml"
     path.write_text(json.dumps(suite), encoding="utf-8")  # JSON is YAML
     return path
+
+
+def _suite(tmp_path: Path, server: dict, **candidate: object) -> Path:
+    """A scripted baseline and a candidate answered by `server`, on the tiny items."""
+    return _write_suite(tmp_path, {"server": server, **candidate})
 
 
 def _fake(*flags: str, **keys: object) -> dict:
@@ -122,9 +129,12 @@ def test_sigkill_after_the_grace_period_takes_the_whole_group(tmp_path: Path) ->
     assert all(_gone(pid) for pid in pids)
 
 
-def test_ctrl_c_while_waiting_for_the_server_stops_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("user", ["candidate", "judge"])
+def test_ctrl_c_while_waiting_for_the_server_stops_it(tmp_path: Path, user: str) -> None:
     out = tmp_path / "out"
-    suite = _suite(tmp_path, _fake("--fake-never-healthy", startup_timeout_s=120))
+    never = _fake("--fake-never-healthy", startup_timeout_s=120)
+    suite = _suite(tmp_path, never) if user == "candidate" else _judged(tmp_path, never)
+    log = out / "served" / "r" / f"server-{user}.log"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "evalkit.cli", "run", str(suite), "--out", str(out),
@@ -134,7 +144,7 @@ def test_ctrl_c_while_waiting_for_the_server_stops_it(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not (_log(out).exists() and re.search(r"^pid \d+$", _log(out).read_text(), re.M)):
+        while not (log.exists() and re.search(r"^pid \d+$", log.read_text(), re.M)):
             assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
             time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
@@ -143,7 +153,7 @@ def test_ctrl_c_while_waiting_for_the_server_stops_it(tmp_path: Path) -> None:
         proc.kill()
     assert proc.returncode == 130, err
     assert "resume" in err
-    assert all(_gone(pid) for pid in _pids(_log(out)))
+    assert _pids(log) and all(_gone(pid) for pid in _pids(log))
 
 
 def test_two_adapters_under_one_name_on_one_server_are_refused(tmp_path: Path, capsys) -> None:
@@ -196,6 +206,180 @@ def test_a_misconfigured_server_is_a_located_error(
     assert main(["validate", str(suite)]) == 2
     err = capsys.readouterr().err
     assert where in err and says in err, err
+
+
+# ---- api: completions, and a judge served the same way ---------------------------------------
+
+REPLY = '{"intent": "card_arrival"}'
+JUDGE_REPLY = '{"scores": {"clear": {"score": 4, "reason": "plain"}}}'
+RUBRIC = """\
+name: clear
+description: Is the answer clear?
+criteria:
+  - {name: clear, description: Is it clear?, anchors: {1: Unclear., 5: Clear.}}
+pass_threshold: 3
+"""
+
+
+def _requests(log: Path) -> list[tuple[str, dict]]:
+    """What the fake server was sent: (path, body) per request, from its `request` lines."""
+    lines = re.findall(r"^request (\S+) (.*)$", log.read_text(encoding="utf-8"), re.M)
+    return [(path, json.loads(body)) for path, body in lines]
+
+
+def _identity(run: Path, arm: str) -> str:
+    return json.loads((run / "results.json").read_text())["arms"][arm]["identity"]
+
+
+def test_api_completions_sends_the_rendered_prompt_as_plain_text(tmp_path: Path) -> None:
+    """`api: completions`: each item's rendered prompt goes to /v1/completions as `prompt`,
+    with the arm's settings; the answer is the choice's text; the identity holds the choice."""
+    runs = {}
+    for api in ("chat", "completions"):
+        folder = tmp_path / api
+        folder.mkdir()
+        suite = _suite(folder, _fake("--fake-reply", REPLY), api=api,
+                       generate={"max_tokens": 7, "stop": ["}"]})  # fmt: skip
+        assert _run(suite, folder / "out") == 0
+        runs[api] = folder / "out" / "served" / "r"
+    sent = _requests(runs["completions"] / "server-candidate.log")
+    assert sorted(body["prompt"] for _, body in sent) == sorted(f"Q: {it['input']}" for it in ITEMS[:2])  # fmt: skip
+    for path, body in sent:
+        assert path == "/v1/completions" and "messages" not in body
+        assert (body["model"], body["max_tokens"], body["stop"], body["temperature"]) == (
+            "org/base", 7, ["}"], 0.0)  # fmt: skip
+    assert {path for path, _ in _requests(runs["chat"] / "server-candidate.log")} == {
+        "/v1/chat/completions"}  # fmt: skip
+    outputs = [r["output"] for k, r in _samples(runs["completions"]).items() if k[0] == "candidate"]
+    assert outputs == [REPLY, REPLY]
+    assert _identity(runs["chat"], "candidate") != _identity(runs["completions"], "candidate")
+    assert _identity(runs["chat"], "baseline") == _identity(runs["completions"], "baseline")
+
+
+def _judged(tmp_path: Path, server: dict, baseline: dict | None = None, **judge: object) -> Path:
+    """Two scripted arms (or `baseline`) graded by a rubric judge answered by `server`."""
+    (tmp_path / "clear.yaml").write_text(RUBRIC, encoding="utf-8")
+    path = _write_suite(
+        tmp_path,
+        {"model": "evalkit-test/cand"},
+        scorers={"rubrics": [{"rubric": "clear.yaml", "pairwise": False}]},
+        judge={"server": server, "max_tokens": 32, **judge},
+    )
+    if baseline is not None:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["arms"]["baseline"] = {**baseline, "prompt": {"text": "Q: {{ input }}"}}
+        path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _judgments(run: Path) -> list[dict]:
+    return [r["judge"]["clear"] for r in _samples(run).values() if r.get("judge")]
+
+
+def test_a_judge_served_by_its_own_server_is_started_and_stopped(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert _run(_judged(tmp_path, _fake("--fake-reply", JUDGE_REPLY)), out) == 0
+    run = out / "served" / "r"
+    assert [p.name for p in run.glob("server-*.log")] == ["server-judge.log"]
+    sent = _requests(run / "server-judge.log")
+    assert len(sent) == 4 and {p for p, _ in sent} == {"/v1/chat/completions"}  # 2 arms × 2
+    assert all(b["model"] == "org/base" and b["max_tokens"] == 32 for _, b in sent)
+    judgments = _judgments(run)
+    assert len(judgments) == 4 and all(j["scores"] == {"clear": 4} for j in judgments)
+    pids = _pids(run / "server-judge.log")
+    assert pids and all(_gone(pid) for pid in pids)
+
+
+def test_a_judge_and_an_arm_asking_for_one_server_share_its_process(tmp_path: Path) -> None:
+    """The judge's adapter is loaded by the baseline's server, started once, for both."""
+    (tmp_path / "grader").mkdir()
+    (tmp_path / "grader" / "adapter_config.json").write_text("{}", encoding="utf-8")
+    # one reply both parse: the baseline's label and the judge's scores
+    both = _fake("--fake-reply", '{"intent": "card_arrival", ' + JUDGE_REPLY[1:])
+    grader = {**both, "adapter": {"name": "grader", "path": "grader"}}
+    out = tmp_path / "out"
+    assert _run(_judged(tmp_path, grader, baseline={"server": both}), out) == 0
+    run = out / "served" / "r"
+    assert [p.name for p in run.glob("server-*.log")] == ["server-baseline+judge.log"]
+    log = run / "server-baseline+judge.log"
+    assert log.read_text().count("evalkit: server pid") == 1
+    assert (
+        f"--enable-lora --lora-modules grader={(tmp_path / 'grader').resolve()}" in log.read_text()
+    )
+    models = [body["model"] for _, body in _requests(log)]
+    assert models.count("org/base") == 2 and models.count("grader") == 4
+    assert len(_judgments(run)) == 4
+    assert all(_gone(pid) for pid in _pids(log))
+
+
+def test_a_judge_server_that_times_out_is_located_and_leaves_no_process(
+    tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "out"
+    suite = _judged(tmp_path, _fake("--fake-never-healthy", startup_timeout_s=1.5))
+    assert _run(suite, out) == 3
+    err = capsys.readouterr().err
+    assert f"{suite} [judge.server].startup_timeout_s" in err
+    pids = _pids(out / "served" / "r" / "server-judge.log")
+    assert pids and all(_gone(pid) for pid in pids)
+
+
+def test_the_judge_pass_stops_the_arms_other_servers_first(tmp_path: Path) -> None:
+    """One GPU holds one vLLM: the arms' servers are stopped before the judge's starts."""
+    arm = ServerSpec("vllm", "org/base", None, ("--fake-reply", "x"), None, 20.0, 2.0,
+                     (sys.executable, str(FAKE)), "arms.candidate.server")  # fmt: skip
+    judge = replace(arm, model="org/judge", where="judge.server")
+    with ServerPool([arm, judge], log_dir=tmp_path) as pool:
+        pool.url(arm)
+        (arm_pid,) = set(_pids(tmp_path / "server-candidate.log"))
+        pool.stop_others(judge)
+        assert _gone(arm_pid)
+        pool.url(judge)
+        pool.stop_others(judge)  # the judge's own server stays
+        (judge_pid,) = set(_pids(tmp_path / "server-judge.log"))
+        assert not _gone(judge_pid)
+    assert _gone(judge_pid)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "judge", "where", "says"),
+    [
+        ({"model": "local/smollm2-135m-instruct", "api": "completions"}, None,
+         "arms.candidate.api", "local/ has none"),
+        ({"model": "anthropic/claude-sonnet-4-5", "api": "completions"}, None,
+         "arms.candidate.api", "anthropic/ has none"),
+        ({"model": "openai-api/x/m", "api": "raw"}, None, "arms.candidate.api", "'completions'"),
+        ({"server": _fake(), "api": "completions", "prompt": {"text": "Q", "system": "Be"}},
+         None, "arms.candidate", "drop the prompt's system message"),
+        ({"model": "evalkit-test/c"}, {"server": _fake(), "base_url": "http://127.0.0.1:9/v1"},
+         "judge", "not both"),
+        ({"model": "evalkit-test/c"}, {"server": _fake(), "model": "openai-api/vllm/other"},
+         "judge", "openai-api/vllm/org/base"),
+        ({"model": "evalkit-test/c"}, {"server": _fake("--port", "1")}, "judge.server.args",
+         "server.port"),
+        ({"model": "evalkit-test/c"},
+         {"server": _fake(adapter={"name": "j", "path": "missing"})},
+         "judge.server.adapter.path", "missing"),
+    ],
+)  # fmt: skip
+def test_api_and_judge_server_mistakes_are_located_errors(
+    tmp_path: Path, capsys, candidate: dict, judge: dict | None, where: str, says: str
+) -> None:
+    suite = _write_suite(tmp_path, candidate, **({"judge": judge} if judge else {}))
+    assert main(["validate", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert f"[{where}]" in err and says in err, err
+
+
+def test_completions_arms_and_a_judge_server_with_an_adapter_validate(tmp_path: Path) -> None:
+    (tmp_path / "grader").mkdir()
+    (tmp_path / "grader" / "adapter_config.json").write_text("{}", encoding="utf-8")
+    judge = {"server": _fake(adapter={"name": "grader", "path": "grader"})}
+    for candidate in (
+        {"server": _fake(), "api": "completions"},
+        {"model": "openai-api/vllm/m", "base_url": "http://127.0.0.1:9/v1", "api": "completions"},
+    ):
+        assert main(["validate", str(_write_suite(tmp_path, candidate, judge=judge))]) == 0
 
 
 # ---- the test double answers as the in-process provider does -------------------------------
