@@ -388,19 +388,24 @@ BANKING = REPO / "suites" / "banking77"
 LOGLIK_TOLERANCE = 1e-4
 
 
-def _demo_suite(folder: Path, baseline: dict, candidate: dict) -> Path:
-    """Four banking77 held-out items and three HellaSwag items (scored by log-likelihood)."""
+PROMPT = BANKING / "prompts" / "candidate_short.jinja"
+DOUBLE = {"engine": "vllm", "model": "smollm2-135m-instruct", "startup_timeout_s": 300,
+          "command": [sys.executable, "-m", "evalkit.testing.vllm_double"]}  # fmt: skip
+
+
+def _demo_suite(folder: Path, baseline: dict, candidate: dict, probes: bool = True) -> Path:
+    """Four banking77 held-out items and three HellaSwag items (scored by log-likelihood);
+    an arm's own `prompt` replaces the demo's."""
     folder.mkdir()
-    prompt = {"template": str(BANKING / "prompts" / "candidate_short.jinja")}
+    same = {"prompt": {"template": str(PROMPT)}, "generate": {"max_tokens": 16}}
     suite = {
         "name": "demo",
         "task": {"type": "classification", "labels": str(BANKING / "data" / "labels.txt"),
                  "output": {"format": "json", "field": "intent"}},
-        "arms": {"baseline": {**baseline, "prompt": prompt, "generate": {"max_tokens": 16}},
-                 "candidate": {**candidate, "prompt": prompt, "generate": {"max_tokens": 16}}},
+        "arms": {"baseline": {**same, **baseline}, "candidate": {**same, **candidate}},
         "datasets": {"heldout": {"path": str(BANKING / "data" / "heldout.jsonl"), "id": "id",
                                  "limit": 4}},
-        "probes": [{"pack": "hellaswag", "n": 3, "seed": 0}],
+        "probes": [{"pack": "hellaswag", "n": 3, "seed": 0}] if probes else [],
         "stats": {"bootstrap": 100},
         "run": {"max_retries": 0, "timeout": 300},
         "allow_outside_paths": True,
@@ -415,26 +420,34 @@ def _samples(run: Path) -> dict[tuple[str, str, str], dict]:
     return {(r["arm"], r["dataset"], r["id"]): r for r in rows}
 
 
+@pytest.fixture(scope="module")
+def local_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo suite's run with the model and adapter in-process (`local/`): what the
+    double must answer too."""
+    pytest.importorskip("torch", reason="the 'local' extra is not installed")
+    folder = tmp_path_factory.mktemp("local-demo")
+    in_process = _demo_suite(
+        folder / "suite",
+        {"model": "local/smollm2-135m-instruct"},
+        {"model": "local/smollm2-135m-instruct", "adapter": str(BANKING / "adapter")},
+    )
+    assert _run(in_process, folder / "out") == 0
+    return folder / "out" / "demo" / "r"
+
+
+def _served_arms(**arm: object) -> tuple[dict, dict]:
+    """The demo's two arms, served by one double: the base model and the adapter by name."""
+    adapter = {"name": "banking77", "path": str(BANKING / "adapter")}
+    return {"server": DOUBLE, **arm}, {"server": {**DOUBLE, "adapter": adapter}, **arm}
+
+
 @pytest.mark.slow
-def test_the_vllm_double_answers_as_local_does(tmp_path: Path) -> None:
+def test_the_vllm_double_answers_as_local_does(tmp_path: Path, local_demo: Path) -> None:
     """The same model and adapter, in-process (`local/`) and behind the vLLM test double that
     evalkit starts: the same greedy answers, log-likelihoods within 1e-4, the same adapter
     identity; one server process serves both arms (the base model and the adapter by name)."""
-    pytest.importorskip("torch", reason="the 'local' extra is not installed")
     adapter = str(BANKING / "adapter")
-    in_process = _demo_suite(
-        tmp_path / "local",
-        {"model": "local/smollm2-135m-instruct"},
-        {"model": "local/smollm2-135m-instruct", "adapter": adapter},
-    )
-    double = {"engine": "vllm", "model": "smollm2-135m-instruct", "startup_timeout_s": 300,
-              "command": [sys.executable, "-m", "evalkit.testing.vllm_double"]}  # fmt: skip
-    served = _demo_suite(
-        tmp_path / "served",
-        {"server": double},
-        {"server": {**double, "adapter": {"name": "banking77", "path": adapter}}},
-    )
-    assert _run(in_process, tmp_path / "out-local") == 0
+    served = _demo_suite(tmp_path / "served", *_served_arms())
     cache = ["--cache-dir", str(tmp_path / "cache")]
     assert main(["run", str(served), "--out", str(tmp_path / "out-served"), "--run-id", "r",
                  *cache]) == 0  # fmt: skip
@@ -444,7 +457,7 @@ def test_the_vllm_double_answers_as_local_does(tmp_path: Path) -> None:
     again = _samples(tmp_path / "out-served/demo/again")
     assert not list((tmp_path / "out-served/demo/again").glob("server-*.log"))
     assert all(row["cached"] for row in again.values())
-    local_run, served_run = tmp_path / "out-local/demo/r", tmp_path / "out-served/demo/r"
+    local_run, served_run = local_demo, tmp_path / "out-served/demo/r"
     assert [p.name for p in served_run.glob("server-*.log")] == ["server-baseline+candidate.log"]
     log = (served_run / "server-baseline+candidate.log").read_text(encoding="utf-8")
     assert f"--enable-lora --lora-modules banking77={adapter}" in log
@@ -470,6 +483,39 @@ def test_the_vllm_double_answers_as_local_does(tmp_path: Path) -> None:
     }
     assert arms["served"]["candidate"]["adapter_sha256"] == arms["local"]["candidate"][
         "adapter_sha256"] is not None  # fmt: skip
+
+
+@pytest.mark.slow
+def test_greedy_answers_through_completions_are_local_ones(
+    tmp_path: Path, local_demo: Path
+) -> None:
+    """`api: completions` with a template that writes out SmolLM2's chat format itself (as one
+    would for a base model): the double receives the very text `local/` builds with the chat
+    template, encodes it as vLLM does, and every greedy answer is `local/`'s."""
+    from transformers import AutoTokenizer
+
+    from evalkit.models import fetch
+
+    tokenizer = AutoTokenizer.from_pretrained(fetch.ensure_model("smollm2-135m-instruct"))
+    marker = "\x00prompt\x00"
+    chat = tokenizer.apply_chat_template(
+        [{"role": "user", "content": marker}], add_generation_prompt=True, tokenize=False
+    )
+    before, after = chat.split(marker)
+    # jinja drops a template's one trailing newline: the user message loses it, the chat
+    # format's own (after "assistant") is kept by an expression after it
+    user = PROMPT.read_text(encoding="utf-8").removesuffix("\n")
+    plain = {"text": before + user + after + "{{ '' }}"}
+    served = _demo_suite(tmp_path / "served", *_served_arms(api="completions", prompt=plain),
+                         probes=False)  # fmt: skip
+    assert _run(served, tmp_path / "out") == 0
+    run = tmp_path / "out" / "demo" / "r"
+    expected, found = _samples(local_demo), _samples(run)
+    assert {k for k in expected if k[1] == "heldout"} == found.keys() and len(found) == 8
+    for key, row in found.items():
+        assert row["error"] is None and row["output"] == expected[key]["output"], key
+    log = run / "server-baseline+candidate.log"
+    assert all(_gone(pid) for pid in _pids(log))
 
 
 def _post(url: str, body: dict) -> tuple[int, dict]:
@@ -507,6 +553,12 @@ def test_the_vllm_double_speaks_vllms_api(tmp_path: Path) -> None:
             assert status == 200, body
             echoed[max_tokens] = body["choices"][0]
         missing = _post(url + "/chat/completions", {"model": "nope", "messages": []})
+        ask = {"model": "b77", "prompt": [prompt, "Paris is"], "max_tokens": 5, "temperature": 0}
+        generated = _post(url + "/completions", ask)
+        # the first prompt is a whole sentence: its answer may end at once (eos)
+        cut = generated[1]["choices"][1]
+        stop = cut["text"][2:4]  # stopped where this text occurs in the same greedy answer
+        stopped = _post(url + "/completions", {**ask, "prompt": "Paris is", "stop": [stop]})
     assert models.keys() == {"smollm2-135m-instruct", "b77"}
     assert models["b77"]["parent"] == "smollm2-135m-instruct"
     lp = echoed[0]["logprobs"]
@@ -521,4 +573,9 @@ def test_the_vllm_double_speaks_vllms_api(tmp_path: Path) -> None:
         more["text_offset"][-1] == len(prompt) and echoed[1]["text"] == prompt + more["tokens"][-1]
     )
     assert missing[0] == 404 and "nope" in missing[1]["error"]["message"]
+    assert generated[0] == 200 and [c["index"] for c in generated[1]["choices"]] == [0, 1]
+    assert cut["finish_reason"] == "length" and len(stop) == 2  # max_tokens: 5 tokens
+    assert 5 <= generated[1]["usage"]["completion_tokens"] <= 10
+    assert stopped[1]["choices"][0]["text"] == cut["text"][: cut["text"].index(stop)]
+    assert stopped[1]["choices"][0]["finish_reason"] == "stop"
     assert all(_gone(pid) for pid in _pids(tmp_path / "server-candidate.log"))
