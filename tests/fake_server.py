@@ -46,7 +46,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         message = {"role": "assistant", "content": self.reply}
         shape = {"message": message} if chat else {"text": self.reply}
         choice = {"index": 0, "finish_reason": "stop", **shape}
-        answer = {"choices": [choice], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+        usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+        kind = "chat.completion" if chat else "text_completion"
+        model = json.loads(body)["model"]
+        answer = {"id": "fake", "object": kind, "created": 0, "model": model,
+                  "choices": [choice], "usage": usage}  # fmt: skip
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()

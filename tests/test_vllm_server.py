@@ -231,15 +231,24 @@ def _identity(run: Path, arm: str) -> str:
     return json.loads((run / "results.json").read_text())["arms"][arm]["identity"]
 
 
-def test_api_completions_sends_the_rendered_prompt_as_plain_text(tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", ["native", "inspect"])
+def test_api_completions_sends_the_rendered_prompt_as_plain_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client: str
+) -> None:
     """`api: completions`: each item's rendered prompt goes to /v1/completions as `prompt`,
-    with the arm's settings; the answer is the choice's text; the identity holds the choice."""
+    with the arm's settings (evalkit's client, or inspect's openai-api-completions provider);
+    the answer is the choice's text; the identity holds the choice."""
+    monkeypatch.setenv("VLLM_API_KEY", "not-checked")  # inspect's provider wants one set
     runs = {}
     for api in ("chat", "completions"):
         folder = tmp_path / api
         folder.mkdir()
-        suite = _suite(folder, _fake("--fake-reply", REPLY), api=api,
-                       generate={"max_tokens": 7, "stop": ["}"]})  # fmt: skip
+        suite = _write_suite(
+            folder,
+            {"server": _fake("--fake-reply", REPLY), "api": api,
+             "generate": {"max_tokens": 7, "stop": ["}"]}},
+            run={"max_retries": 0, "timeout": 20, "client": client},
+        )  # fmt: skip
         assert _run(suite, folder / "out") == 0
         runs[api] = folder / "out" / "served" / "r"
     sent = _requests(runs["completions"] / "server-candidate.log")
