@@ -45,7 +45,7 @@ from evalkit.results import (
 from evalkit.run import journal
 from evalkit.run.engine import Policy
 from evalkit.run.execute import ExecSettings, execute
-from evalkit.run.plan import Plan, Shard, plan_suite
+from evalkit.run.plan import Plan, Shard, judge_spec, plan_suite
 from evalkit.run.servers import ServerPool, server_specs
 from evalkit.suite.load import LoadedSuite, load_suite
 
@@ -279,7 +279,8 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
         settings = _settings(loaded, options, run_dir)
         try:
             # the arms' servers live as long as the run: prompt selection, the tasks, the judge
-            with ServerPool(server_specs(plan), log_dir=run_dir, source=loaded.path) as servers:
+            specs = server_specs(plan, judge_spec(loaded))
+            with ServerPool(specs, log_dir=run_dir, source=loaded.path) as servers:
                 outcome = _finish(
                     loaded, plan, replace(settings, servers=servers), options, run_dir, shard,
                     started, earlier, history, audit,

@@ -112,6 +112,26 @@ def uses_native_client(spec: ModelSpec, choice: str) -> bool:
     return not unsupported
 
 
+def inspect_model_name(spec: ModelSpec) -> str:
+    """The model string inspect-ai is given: an `api: completions` arm's `openai-api/...` is
+    inspect's `openai-api-completions/...` provider (a plain prompt to /v1/completions)."""
+    if spec.api == "completions":
+        return "openai-api-completions/" + spec.model.partition("/")[2]
+    return spec.model
+
+
+def plain_prompt(messages: tuple[tuple[str, str], ...]) -> str:
+    """An `api: completions` request's prompt: its one message's text, sent as it is."""
+    if len(messages) != 1:
+        # the suite's check refuses system messages with api: completions; nothing else adds one
+        raise AttemptFailed(
+            f"api: completions sends one plain-text prompt; this request has {len(messages)} "
+            "messages",
+            transient=False,
+        )
+    return messages[0][1]
+
+
 def make_client(spec: ModelSpec, choice: str, max_connections: int) -> Client:
     """The client for one model identity; raises InputError for a bad model or missing key."""
     if uses_native_client(spec, choice):
@@ -129,7 +149,7 @@ def _env_name(service: str) -> str:
 @dataclass(frozen=True)
 class _Target:
     url: str  # chat completions
-    completions_url: str  # legacy completions: prompt log-probabilities (loglik probes)
+    completions_url: str  # legacy completions: loglik probes, and `api: completions` arms
     model: str  # the id the server sees, passed through unchanged (ft:gpt-4o-mini:org::id)
     api_key: str | None
 
@@ -203,12 +223,13 @@ def _error_message(status: int, body: bytes) -> str:
     return f"HTTP {status}: {detail}".strip()
 
 
-def parse_completion(body: bytes) -> Completion:
-    """A chat-completions response body → Completion; AttemptFailed (transient) if malformed."""
+def parse_completion(body: bytes, chat: bool = True) -> Completion:
+    """A chat-completions (or, not `chat`, a completions) response body → Completion;
+    AttemptFailed (transient) if malformed."""
     try:
         data = json.loads(body)
         choice = data["choices"][0]
-        text = choice["message"].get("content") or ""
+        text = (choice["message"].get("content") if chat else choice["text"]) or ""
         usage = data.get("usage") or {}
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         # a body cut short by a proxy or a dropped connection: worth another attempt
@@ -278,15 +299,21 @@ class OpenAICompatClient:
             headers["OpenAI-Project"] = str(args["project"])
         self._headers = headers
         self._extra = dict(args.get("extra_body") or {})
+        self._completions = spec.api == "completions"
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         # requests to the same server share its connection limit, whatever the model
         self.endpoint = _safe_url(self._target.url)
 
     def _body(self, messages: tuple[tuple[str, str], ...], config: GenConfig) -> bytes:
+        prompt: dict[str, Any] = (
+            {"prompt": plain_prompt(messages)}
+            if self._completions
+            else {"messages": [{"role": r, "content": c} for r, c in messages]}
+        )
         body: dict[str, Any] = {
             "model": self._target.model,
-            "messages": [{"role": r, "content": c} for r, c in messages],
+            **prompt,
             # what every compatible server reads (OpenAI's reasoning models, which want
             # max_completion_tokens, go to inspect's provider)
             "max_tokens": config.max_tokens,
@@ -303,7 +330,9 @@ class OpenAICompatClient:
     async def generate(
         self, messages: tuple[tuple[str, str], ...], config: GenConfig
     ) -> Completion:
-        return parse_completion(await self._post(self._target.url, self._body(messages, config)))
+        url = self._target.completions_url if self._completions else self._target.url
+        body = await self._post(url, self._body(messages, config))
+        return parse_completion(body, chat=not self._completions)
 
     async def loglik(self, context: str, continuations: tuple[str, ...]) -> Completion:
         """One /completions request for all of an item's choices, with `echo` and `logprobs`
@@ -370,7 +399,7 @@ class InspectClient:
         where = f"{spec.where}.model" if spec.where else "model"
         try:
             self._model = get_model(
-                spec.model,
+                inspect_model_name(spec),
                 base_url=spec.base_url,
                 config=GenerateConfig(max_retries=0, max_connections=INSPECT_UNLIMITED),
                 memoize=False,

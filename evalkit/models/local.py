@@ -79,11 +79,12 @@ class Settings:
     top_p: float | None
     seed: int | None
     stop: tuple[str, ...]
+    plain: bool = False  # the one message's text is the prompt as it is: no chat template
 
 
 @dataclass(frozen=True)
 class Request:
-    messages: tuple[tuple[str, str], ...]  # (role, text)
+    messages: tuple[tuple[str, str], ...]  # (role, text); a plain prompt: one message
     settings: Settings
 
 
@@ -255,7 +256,9 @@ class Engine:
         torch = self._torch
         settings = requests[0].settings
         prompts = [
-            self.tokenizer.apply_chat_template(
+            req.messages[0][1]
+            if settings.plain
+            else self.tokenizer.apply_chat_template(
                 [{"role": r, "content": c} for r, c in req.messages],
                 add_generation_prompt=True,
                 tokenize=False,
@@ -263,8 +266,11 @@ class Engine:
             for req in requests
         ]
         # The chat template already holds the special tokens; adding more would shift
-        # every prompt by a BOS the model never saw in training.
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        # every prompt by a BOS the model never saw in training. A plain prompt gets them as
+        # a completions server adds them (vLLM: the tokenizer's BOS, where it has one).
+        enc = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=settings.plain
+        )
         sampling: dict[str, Any] = {"do_sample": False}
         if settings.temperature > 0:
             sampling = {"do_sample": True, "temperature": settings.temperature}

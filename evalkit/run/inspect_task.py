@@ -19,6 +19,7 @@ from typing import Any
 from evalkit.credentials import redact
 from evalkit.errors import InputError
 from evalkit.hashing import sha256_path
+from evalkit.models.clients import inspect_model_name
 from evalkit.run.engine import Policy
 from evalkit.run.journal import Journal, Record
 from evalkit.run.plan import TaskPlan
@@ -63,7 +64,7 @@ def run_inspect_task(
     try:
         logs = inspect_ai.eval(
             task,
-            model=tp.model.model,
+            model=inspect_model_name(tp.model),
             model_base_url=tp.model.base_url,
             model_args=dict(tp.model.model_args),
             log_dir=str(run_dir / LOGS / tp.arm),

@@ -21,7 +21,7 @@ from evalkit.data.readers import subset
 from evalkit.names import ARMS, BASELINE, CANDIDATE, JUDGE, PROBE, REFUSAL_ENTRY, TASK
 from evalkit.run.execute import ExecSettings, execute
 from evalkit.run.journal import Record
-from evalkit.run.plan import ModelSpec, Plan, PlannedSample, TaskPlan, model_spec
+from evalkit.run.plan import ModelSpec, Plan, PlannedSample, TaskPlan, judge_spec
 from evalkit.scoring.loglik import continuations, pick
 from evalkit.scoring.probes import refusal_score
 from evalkit.scoring.refusal import CLASSES, parse_refusal_class, render_refusal_judgment
@@ -273,10 +273,11 @@ def _record(call: Call, record: Record | None) -> None:
 def run_judge(loaded: LoadedSuite, table: pd.DataFrame, settings: ExecSettings) -> list[Call]:
     """Grade the table's answers: up to ATTEMPTS eval passes, each over the calls still failing."""
     calls = plan_calls(loaded, table)
-    judge = loaded.suite.judge
-    if not calls or judge is None:
+    judge, spec = loaded.suite.judge, judge_spec(loaded)
+    if not calls or judge is None or spec is None:
         return calls
-    spec = model_spec(judge, None, "judge")
+    if spec.server is not None and settings.servers is not None:
+        settings.servers.stop_others(spec.server)
     pending = calls
     for attempt in range(ATTEMPTS):
         plans = _task_plans(pending, spec, judge, attempt)

@@ -15,7 +15,16 @@ from typing import Any, TypeVar
 from evalkit.data.items import Item
 from evalkit.errors import InputError
 from evalkit.hashing import sha256_path, sha256_text
-from evalkit.names import ARMS, PROBE, RECORDED, SELECTION, TASK, TRAINING_KIND, TRAINING_SAMPLE
+from evalkit.names import (
+    ARMS,
+    JUDGE,
+    PROBE,
+    RECORDED,
+    SELECTION,
+    TASK,
+    TRAINING_KIND,
+    TRAINING_SAMPLE,
+)
 from evalkit.prompts import CompiledPrompt, TemplateRenderError
 from evalkit.scoring.loglik import continuations, loglik_unsupported
 from evalkit.scoring.probes import INSPECT, render_probe_prompt
@@ -50,7 +59,7 @@ class ServerSpec:
     startup_timeout_s: float
     shutdown_timeout_s: float
     command: tuple[str, ...]
-    where: str  # arms.<arm>.server, for messages
+    where: str  # arms.<arm>.server or judge.server, for messages
 
     @property
     def launch_key(self) -> tuple[object, ...]:
@@ -74,6 +83,7 @@ class ModelSpec:
     adapter_sha256: str | None
     where: str = ""  # the suite key that configures it ("arms.baseline"), for messages
     server: ServerSpec | None = None  # the server the run starts; base_url is set once it is up
+    api: str = "chat"  # or "completions": the prompt as plain text to /v1/completions
 
     @cached_property
     def identity(self) -> str:
@@ -85,6 +95,8 @@ class ModelSpec:
         identity: list[object] = [self.model, args, self.base_url, self.adapter_sha256]
         if self.server is not None:  # a started server's URL (its port) changes run to run
             identity = [self.model, args, None, self.adapter_sha256, self.server.identity]
+        if self.api != "chat":  # the chat default adds nothing: earlier runs keep their caches
+            identity.append(self.api)
         return sha256_text(json.dumps(identity, sort_keys=True, default=str))[:16]
 
 
@@ -122,10 +134,10 @@ def model_spec(arm: Arm | Judge, adapter_path: str | None, where: str) -> ModelS
     """The identity of an arm's (or the judge's) model endpoint, adapter content included.
 
     `adapter_path` is the arm's resolved adapter: `adapter:` (given to an in-process model as
-    a model_arg) or `server.adapter.path` (given to the server it starts).
+    a model_arg) or `server.adapter.path` (given to the server it starts; the judge's too).
     """
     args = dict(arm.model_args)
-    server = arm.server if isinstance(arm, Arm) else None
+    server = arm.server
     if adapter_path and server is None:
         args["adapter"] = adapter_path
     return ModelSpec(
@@ -135,7 +147,14 @@ def model_spec(arm: Arm | Judge, adapter_path: str | None, where: str) -> ModelS
         adapter_sha256=sha256_path(adapter_path) if adapter_path else None,
         where=where,
         server=None if server is None else _server_spec(server, adapter_path, f"{where}.server"),
+        api=arm.api if isinstance(arm, Arm) else "chat",
     )
+
+
+def judge_spec(loaded: LoadedSuite) -> ModelSpec | None:
+    """The judge's model endpoint (and the server it is answered by), if the suite has one."""
+    judge = loaded.suite.judge
+    return None if judge is None else model_spec(judge, loaded.adapters.get(JUDGE), JUDGE)
 
 
 def _server_spec(server: Server, adapter_path: str | None, where: str) -> ServerSpec:

@@ -1,13 +1,15 @@
-"""Model servers a run starts itself (an arm's `server:`): started, health-checked, stopped.
+"""Model servers a run starts itself (an arm's or the judge's `server:`): started,
+health-checked, stopped.
 
-    with ServerPool(server_specs(plan), log_dir=run_dir, source=suite_path) as pool:
+    with ServerPool(server_specs(plan, judge), log_dir=run_dir, source=suite_path) as pool:
         request = replace(request, model=pool.bind(request.model))  # starts it if need be
 
 A server starts the first time a request needs it (a fully cached re-run starts none), as
 `<command> <model> --host 127.0.0.1 --port <port> [--enable-lora --lora-modules name=path ...]
-<args>` in a session (process group) of its own, its output in `<log_dir>/server-<arms>.log`.
-Arms whose servers have the same engine, model, arguments, port and command share one
-process, which loads every arm's adapter. The pool waits for `GET /health` to answer 200;
+<args>` in a session (process group) of its own, its output in `<log_dir>/server-<users>.log`
+(`server-candidate.log`, `server-baseline+judge.log`). Arms (and the judge) whose servers
+have the same engine, model, arguments, port and command share one process, which loads
+every one's adapter. The pool waits for `GET /health` to answer 200;
 if the process exits first, or `startup_timeout_s` passes, it is stopped and the run fails
 with the key and the log's last lines. On leaving the pool (success, failure, Ctrl-C and the
 SIGTERM the CLI turns into one) every server's process group gets SIGTERM, then SIGKILL
@@ -41,9 +43,10 @@ LOG_TAIL_LINES = 5
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def server_specs(plan: Plan) -> list[ServerSpec]:
-    """Every server the plan's arms are answered by."""
-    return [tp.model.server for tp in plan.tasks if tp.model.server is not None]
+def server_specs(plan: Plan, *models: ModelSpec | None) -> list[ServerSpec]:
+    """Every server the plan's arms, and `models` (the judge), are answered by."""
+    specs = [tp.model for tp in plan.tasks] + [m for m in models if m is not None]
+    return [m.server for m in specs if m.server is not None]
 
 
 def free_port() -> int:
@@ -156,8 +159,16 @@ class ServerPool:
 
     def close(self) -> None:
         """Stop every server started, each even if stopping another failed."""
-        running, self._running = list(self._running.values()), {}
-        for server in running:
+        self._stop(list(self._running))
+
+    def stop_others(self, keep: ServerSpec) -> None:
+        """Stop every running server but `keep`'s: the judge pass frees the GPU the arms'
+        servers hold before the judge's server loads (one stopped is started again if a
+        later request needs it)."""
+        self._stop([k for k in self._running if k != keep.launch_key])
+
+    def _stop(self, keys: list[tuple[object, ...]]) -> None:
+        for server in [self._running.pop(k) for k in keys]:
             server.stop()
 
     def _place(self, spec: ServerSpec) -> str:
@@ -167,9 +178,10 @@ class ServerPool:
         first = group[0]
         port = first.port or free_port()
         argv = command_line(group, port)
-        arms = "+".join(s.where.split(".")[1] for s in group if s.where.startswith("arms."))
+        # arms.candidate.server → candidate, judge.server → judge
+        users = "+".join(s.where.removeprefix("arms.").removesuffix(".server") for s in group)
         self._log_dir.mkdir(parents=True, exist_ok=True)
-        log = self._log_dir / f"server-{arms or first.engine}.log"
+        log = self._log_dir / f"server-{users}.log"
         with log.open("ab") as out:
             out.write(f"evalkit: starting {shlex.join(argv)}\n".encode())
             out.flush()
@@ -239,8 +251,8 @@ def _check_adapters(group: list[ServerSpec], source: Path | None) -> None:
         name, path = spec.adapter
         if paths.setdefault(name, path) != path:
             raise InputError(
-                f"two arms share this server and name different adapters {name!r}; "
-                "give each adapter its own name",
+                f"two users of this shared server (arms or the judge) name different "
+                f"adapters {name!r}; give each adapter its own name",
                 path=source,
                 where=f"{spec.where}.adapter.name",
             )

@@ -26,7 +26,7 @@ from evalkit.data.readers import items_sha256, read_items, read_rows, subset
 from evalkit.errors import InputError
 from evalkit.hashing import sha256_text
 from evalkit.inputfiles import SuiteFolder, read_text, text_lines
-from evalkit.names import ARMS, RECORDED
+from evalkit.names import ARMS, JUDGE, RECORDED
 from evalkit.plugins import Scorer, load_scorers
 from evalkit.prompts import (
     PROMPT_VARIABLES,
@@ -42,7 +42,7 @@ from evalkit.scoring.inspect_task import inspect_probe
 from evalkit.scoring.loglik import loglik_unsupported
 from evalkit.scoring.probes import INSPECT, REFUSAL, ProbeItem, ProbePack, load_pack, select_items
 from evalkit.scoring.rubric import LoadedRubricUse, load_rubric_uses
-from evalkit.suite.schema import Arm, Dataset, FewShot, Probe, Prompt, Suite
+from evalkit.suite.schema import Arm, Dataset, FewShot, Judge, Probe, Prompt, Suite
 from evalkit.suite.selection import carve, overlaps
 from evalkit.yamlfile import parse_yaml_model
 
@@ -104,7 +104,7 @@ class LoadedSuite:
     datasets: dict[str, tuple[Item, ...]]
     dataset_hashes: dict[str, str]
     prompts: dict[str, CompiledPrompt]
-    adapters: dict[str, str]
+    adapters: dict[str, str]  # resolved adapter folders by arm name, and `judge`'s
     probes: tuple[LoadedProbe, ...]
     json_schema: dict[str, Any] | None
     training: tuple[Item, ...]  # every training item (contamination check)
@@ -392,20 +392,30 @@ def _selection_items(
     return items
 
 
-def _adapter(arm_name: str, arm: Arm, folder: SuiteFolder) -> str | None:
-    """The arm's adapter folder, resolved: `adapter:` or a server's `server.adapter.path`."""
-    if arm.server is not None and arm.server.adapter is not None:
-        where = f"arms.{arm_name}.server.adapter.path"
-        p = folder.resolve(arm.server.adapter.path, where, expect="any")
+def _adapter(where: str, model: Arm | Judge, folder: SuiteFolder) -> str | None:
+    """The adapter folder of the arm (or judge) at `where`, resolved: an arm's `adapter:` or
+    a server's `server.adapter.path`."""
+    if model.server is not None and model.server.adapter is not None:
+        where = f"{where}.server.adapter.path"
+        p = folder.resolve(model.server.adapter.path, where, expect="any")
         if not (p / "adapter_config.json").is_file():
             raise InputError(
                 "not a PEFT adapter folder (no adapter_config.json)", path=p, where=where
             )
         return str(p.resolve())
-    if arm.adapter is None:
+    if not isinstance(model, Arm) or model.adapter is None:
         return None
-    p = folder.resolve(arm.adapter, f"arms.{arm_name}.adapter", expect="any")
+    p = folder.resolve(model.adapter, f"{where}.adapter", expect="any")
     return str(p.resolve())
+
+
+def _adapters(suite: Suite, folder: SuiteFolder) -> dict[str, str]:
+    """Every adapter folder by who uses it: an arm's name, or `judge`."""
+    models: dict[str, Arm | Judge] = {a: suite.arms[a] for a in ARMS}
+    if suite.judge is not None:
+        models[JUDGE] = suite.judge
+    where = {a: f"arms.{a}" for a in ARMS} | {JUDGE: JUDGE}
+    return {k: p for k, m in models.items() if (p := _adapter(where[k], m, folder))}
 
 
 def _probes(suite: Suite, folder: SuiteFolder) -> tuple[LoadedProbe, ...]:
@@ -690,7 +700,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
         datasets=datasets,
         dataset_hashes={n: items_sha256(items) for n, items in datasets.items()},
         prompts=prompts,
-        adapters={a: p for a in ARMS if (p := _adapter(a, suite.arms[a], folder))},
+        adapters=_adapters(suite, folder),
         probes=probes,
         json_schema=_json_schema(suite, folder),
         training=training,

@@ -224,6 +224,26 @@ class Server(Strict):
         return self.adapter.name if self.adapter else self.model
 
 
+def _check_server(model: str, base_url: str | None, server: Server) -> None:
+    """An arm's or the judge's `server:` beside its other keys: one endpoint, named once."""
+    if base_url is not None:
+        raise ValueError(
+            "give either 'base_url' (a server already running) or 'server' (one evalkit "
+            "starts), not both"
+        )
+    provider, _, rest = model.partition("/")
+    served = rest.partition("/")[2]
+    if provider != "openai-api" or served != server.served_name:
+        raise ValueError(
+            f"the server serves {server.served_name!r} here: give model: "
+            f"openai-api/vllm/{server.served_name} (or leave 'model' out), found {model!r}"
+        )
+
+
+# the providers whose arms `api: completions` can send a plain prompt through
+COMPLETIONS_PROVIDERS = ("openai-api",)
+
+
 def _served_model(data: Any) -> Any:
     # `server:` with no `model:` answers as openai-api/vllm/<the name it serves>
     if isinstance(data, dict) and "model" not in data and isinstance(data.get("server"), dict):
@@ -264,8 +284,27 @@ class Arm(Strict):
     server: Server | None = Field(
         default=None, description="a model server evalkit starts and stops (docs/vllm.md)"
     )
+    api: Literal["chat", "completions"] = Field(
+        default="chat",
+        description="chat: /v1/chat/completions (the server applies the chat template); "
+        "completions: the rendered prompt as plain text to /v1/completions (base models)",
+    )
 
     _served = model_validator(mode="before")(classmethod(lambda cls, v: _served_model(v)))
+
+    @field_validator("api")
+    @classmethod
+    def _api_ok(cls, v: str, info: ValidationInfo) -> str:
+        model = info.data.get("model")
+        if v == "completions" and isinstance(model, str):
+            provider = model.partition("/")[0]
+            if provider not in COMPLETIONS_PROVIDERS:
+                raise ValueError(
+                    f"api: completions sends a plain prompt to an OpenAI-compatible server's "
+                    f"/v1/completions; {provider}/ has none (serve the model with 'server:', or "
+                    "give model: openai-api/<service>/<model> with base_url)"
+                )
+        return v
 
     @field_validator("prompt", mode="before")
     @classmethod
@@ -282,25 +321,6 @@ class Arm(Strict):
         if twice := next((n for n in names if names.count(n) > 1), None):
             raise ValueError(f"the prompt name {twice!r} is listed twice")
         return v
-
-    def _check_server(self, server: Server) -> None:
-        if self.base_url is not None:
-            raise ValueError(
-                "give either 'base_url' (a server already running) or 'server' (one evalkit "
-                "starts), not both"
-            )
-        if self.adapter is not None:
-            raise ValueError(
-                "a served adapter goes in server.adapter ({name, path}); drop 'adapter'"
-            )
-        provider, _, rest = self.model.partition("/")
-        served = rest.partition("/")[2]
-        if provider != "openai-api" or served != server.served_name:
-            raise ValueError(
-                f"the server serves {server.served_name!r} to this arm: give model: "
-                f"openai-api/vllm/{server.served_name} (or leave 'model' out), found "
-                f"{self.model!r}"
-            )
 
     @model_validator(mode="after")
     def _one_prompt_key(self) -> Arm:
@@ -320,10 +340,20 @@ class Arm(Strict):
         if self.outputs is not None:
             raise ValueError("'outputs' is for model: recorded; a live model answers itself")
         if self.server is not None:
-            self._check_server(self.server)
+            if self.adapter is not None:
+                raise ValueError(
+                    "a served adapter goes in server.adapter ({name, path}); drop 'adapter'"
+                )
+            _check_server(self.model, self.base_url, self.server)
         if (self.prompt is None) == (self.prompts is None):
             raise ValueError(
                 "give exactly one of 'prompt' (one prompt) or 'prompts' (a list to choose from)"
+            )
+        prompts = [p for p in (self.prompt, *(self.prompts or ())) if p is not None]
+        if self.api == "completions" and any(p.system or p.system_template for p in prompts):
+            raise ValueError(
+                "api: completions sends the rendered prompt as one plain text, with no "
+                "messages; drop the prompt's system message (write it into the template)"
             )
         return self
 
@@ -534,7 +564,7 @@ class Probe(Strict):
 
 
 class Judge(Strict):
-    model: str
+    model: str = Field(description="an inspect-ai model string; with 'server:' it may be left out")
     model_args: dict[str, Any] = Field(default_factory=dict)
 
     _model_ok = field_validator("model")(classmethod(lambda cls, v: _model_string(v)))
@@ -546,6 +576,17 @@ class Judge(Strict):
     allow_self_grading: bool = Field(
         default=False, description="let an arm's own model judge (biased; refused by default)"
     )
+    server: Server | None = Field(
+        default=None, description="a model server evalkit starts and stops (docs/vllm.md)"
+    )
+
+    _served = model_validator(mode="before")(classmethod(lambda cls, v: _served_model(v)))
+
+    @model_validator(mode="after")
+    def _server_ok(self) -> Judge:
+        if self.server is not None:
+            _check_server(self.model, self.base_url, self.server)
+        return self
 
 
 class TrainingData(Strict):

@@ -16,7 +16,10 @@ starts vLLM, and it answers what evalkit (and lm-eval's `local-completions`) ask
 - `POST /v1/completions` with `echo: true, logprobs: N, max_tokens: 0 or 1`: the prompt's
   own tokens with their log-probabilities in vLLM's shape (`choices[i].logprobs.tokens`,
   `token_logprobs` with None for the first token, `text_offset`, `top_logprobs`), plus the
-  greedy next token when `max_tokens` is 1. Completions that generate text are not served.
+  greedy next token when `max_tokens` is 1.
+- `POST /v1/completions` without `echo`: text generated from each plain prompt (no chat
+  template; the tokenizer's special tokens added, as vLLM adds them), through the same
+  batcher, honouring `max_tokens` (default 16), `temperature`, `top_p`, `seed` and `stop`.
 
 An unknown model name is a 404, a malformed body a 400, as vLLM answers them. The first line
 on stdout is `listening on http://HOST:PORT/v1`. It needs the `local` extra (torch).
@@ -38,6 +41,7 @@ from evalkit.errors import EvalkitError
 from evalkit.models import fetch, local
 
 DTYPES = {"auto": "float32", **{d: d for d in local.DTYPES}}
+COMPLETIONS_MAX_TOKENS = 16  # OpenAI's /v1/completions default, which vLLM keeps
 
 
 @dataclass(frozen=True)
@@ -93,14 +97,7 @@ class Double:
         try:
             body, served = await self._body(request)
             messages = tuple((str(m["role"]), _text(m.get("content"))) for m in body["messages"])
-            stop = body.get("stop") or ()
-            settings = local.Settings(
-                max_tokens=int(body.get("max_tokens") or local.DEFAULT_MAX_TOKENS),
-                temperature=float(body.get("temperature", 1.0)),  # OpenAI's default, as vLLM's
-                top_p=body.get("top_p"),
-                seed=body.get("seed"),
-                stop=(stop,) if isinstance(stop, str) else tuple(stop),
-            )
+            settings = _settings(body, local.DEFAULT_MAX_TOKENS, plain=False)
         except _NotFound as e:
             return _error(404, str(e), "NotFoundError")
         except web.HTTPBadRequest as e:
@@ -127,35 +124,35 @@ class Double:
         )  # fmt: skip
 
     async def completions(self, request: web.Request) -> web.Response:
+        """Echoed prompt log-probabilities, or text generated from each plain prompt."""
         try:
             body, served = await self._body(request)
             prompts = body.get("prompt")
             prompts = [prompts] if isinstance(prompts, str) else prompts
             if not prompts or not all(isinstance(p, str) for p in prompts):
                 raise web.HTTPBadRequest(reason="'prompt' must be a string or a list of strings")
-            max_tokens = int(body.get("max_tokens", 16))
             n = body.get("logprobs")
-            if not body.get("echo") or max_tokens not in (0, 1) or n is None:
+            echo = bool(body.get("echo"))
+            settings = _settings(body, COMPLETIONS_MAX_TOKENS, plain=True)
+            if echo and (settings.max_tokens not in (0, 1) or n is None):
                 raise web.HTTPBadRequest(
-                    reason="this double serves /v1/completions for prompt log-probabilities only "
-                    "(echo: true, logprobs: N, max_tokens: 0 or 1); generate through "
-                    "/v1/chat/completions"
+                    reason="this double echoes a prompt for its log-probabilities only "
+                    "(echo: true, logprobs: N, max_tokens: 0 or 1)"
                 )
-            n = max(1, int(n))
+            if not echo and (n is not None or settings.max_tokens < 1):
+                raise web.HTTPBadRequest(
+                    reason="this double generates without logprobs, with max_tokens ≥ 1"
+                )
         except _NotFound as e:
             return _error(404, str(e), "NotFoundError")
         except web.HTTPBadRequest as e:
             return _error(400, e.reason, "BadRequestError")
         except (TypeError, ValueError) as e:
             return _error(400, f"malformed completions request: {e!r}", "BadRequestError")
-        choices = []
-        used = 0
-        for index, prompt in enumerate(prompts):
-            scored = await asyncio.to_thread(
-                local.on_device, served.engine.prompt_logprobs, prompt, n
-            )
-            choices.append(_echo_choice(index, prompt, scored, max_tokens))
-            used += len(scored.tokens)
+        if echo:
+            choices, used, made = await _echoed(served, prompts, max(1, int(n)), settings)
+        else:
+            choices, used, made = await _generated(served, prompts, settings)
         return web.json_response(
             {
                 "id": f"cmpl-{uuid.uuid4().hex}",
@@ -163,14 +160,57 @@ class Double:
                 "created": int(time.time()),
                 "model": served.name,
                 "choices": choices,
-                "usage": {"prompt_tokens": used, "completion_tokens": max_tokens * len(prompts),
-                          "total_tokens": used + max_tokens * len(prompts)},
+                "usage": {"prompt_tokens": used, "completion_tokens": made,
+                          "total_tokens": used + made},
             }
         )  # fmt: skip
 
 
+Choices = tuple[list[dict[str, Any]], int, int]  # the choices, prompt and completion tokens
+
+
+async def _echoed(served: Served, prompts: list[str], n: int, settings: local.Settings) -> Choices:
+    choices = []
+    used = 0
+    for index, prompt in enumerate(prompts):
+        scored = await asyncio.to_thread(local.on_device, served.engine.prompt_logprobs, prompt, n)
+        choices.append(_echo_choice(index, prompt, scored, settings.max_tokens))
+        used += len(scored.tokens)
+    return choices, used, settings.max_tokens * len(prompts)
+
+
+async def _generated(served: Served, prompts: list[str], settings: local.Settings) -> Choices:
+    """Each prompt as it is (no chat template) through the `local/` batcher, concurrently."""
+    futures = [served.batcher.submit(local.Request((("user", p),), settings)) for p in prompts]
+    results = [await asyncio.wrap_future(f) for f in futures]
+    choices = [
+        {"index": i, "text": r.text, "logprobs": None,
+         "finish_reason": "length" if r.stop_reason == "max_tokens" else "stop"}
+        for i, r in enumerate(results)
+    ]  # fmt: skip
+    return (
+        choices,
+        sum(r.input_tokens for r in results),
+        sum(r.output_tokens for r in results),
+    )
+
+
 class _NotFound(Exception):
     pass
+
+
+def _settings(body: dict[str, Any], default_max_tokens: int, *, plain: bool) -> local.Settings:
+    """A request's generation settings, with vLLM's defaults."""
+    stop = body.get("stop") or ()
+    max_tokens = body.get("max_tokens")
+    return local.Settings(
+        max_tokens=default_max_tokens if max_tokens is None else int(max_tokens),
+        temperature=float(body.get("temperature", 1.0)),  # OpenAI's default, as vLLM's
+        top_p=body.get("top_p"),
+        seed=body.get("seed"),
+        stop=(stop,) if isinstance(stop, str) else tuple(stop),
+        plain=plain,
+    )
 
 
 def _text(content: Any) -> str:
