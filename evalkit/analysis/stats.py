@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -70,6 +70,23 @@ def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
 
 
+def class_sums(w: np.ndarray, classes: np.ndarray, k: int) -> np.ndarray:
+    """Each resample's total weight of the items of each class: (B, k), = w @ one-hot(classes).
+
+    One weighted bincount over the chunk instead of a (B × n) @ (n × k) product, so the cost
+    does not grow with the number of labels. `classes` holds 0..k (k: no class, not counted).
+
+    >>> import numpy as np
+    >>> class_sums(np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0]]), np.array([0, 1, 2]), 2)
+    array([[1., 2.],
+           [0., 1.]])
+    """
+    b = w.shape[0]
+    cells = (np.arange(b, dtype=np.int64)[:, None] * (k + 1) + classes).ravel()
+    sums = np.bincount(cells, weights=w.ravel(), minlength=b * (k + 1))
+    return sums.reshape(b, k + 1)[:, :k]
+
+
 def f1_stats(
     y_true: Sequence[str], y_pred: Sequence[str | None], labels: Sequence[str]
 ) -> dict[str, Statistic]:
@@ -98,15 +115,19 @@ def f1_stats(
     0.2222
     """
     index = {lab: k for k, lab in enumerate(labels)}
-    t = np.array([index.get(y, -1) for y in y_true])
-    p = np.array([index.get(y, -1) if y is not None else -1 for y in y_pred])
     k = len(labels)
-    true_1h = (t[:, None] == np.arange(k)).astype(float)
-    pred_1h = (p[:, None] == np.arange(k)).astype(float)
-    hit_1h = true_1h * pred_1h
+    # class of each item's target, answer and hit (target == answer); k, one bin past the
+    # declared labels, holds "none of them" and is dropped
+    t = np.array([index.get(y, k) for y in y_true], dtype=np.int64)
+    p = np.array([k if y is None else index.get(y, k) for y in y_pred], dtype=np.int64)
+    hit = np.where(t == p, t, k)
+    # macro, micro and weighted F1 read the same counts of a resample chunk: count it once
+    last: dict[str, Any] = {}
 
     def counts(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return w @ hit_1h, w @ pred_1h, w @ true_1h  # tp, predicted, actual: (B, K)
+        if last.get("w") is not w:
+            last["w"], last["counts"] = w, tuple(class_sums(w, c, k) for c in (hit, p, t))
+        return last["counts"]  # tp, predicted, actual: (B, K)
 
     def per_class(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tp, pred, actual = counts(w)
