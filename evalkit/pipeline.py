@@ -160,10 +160,10 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
 
 
-# What the stages after the requests import. The analysis imports scikit-learn and scipy only
-# where it uses them, so that start-up (and `evalkit validate`) stays short; a run loads them
-# while it waits for the network anyway.
-WARM_IMPORTS = ("scipy.sparse", "scipy.stats", "sklearn.metrics", "evalkit.analysis.analyse",
+# What the stages after the requests import, loaded while the requests are in flight. Neither
+# scipy.stats nor scikit-learn is among them: a run without a judge or raters needs neither,
+# and importing them took a second of a cached re-run.
+WARM_IMPORTS = ("scipy.sparse", "evalkit.analysis.analyse",
                 "evalkit.analysis.table", "evalkit.gate", "evalkit.report.html")  # fmt: skip
 
 
