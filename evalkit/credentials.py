@@ -106,12 +106,19 @@ def redact(value: Any, secrets: Sequence[str] | None = None) -> Any:
     environment variable (`secrets`, default: read now) are cut out.
     """
     pattern = scrubber(env_secrets() if secrets is None else secrets)
+    # rows repeat the same few keys thousands of times: test each key once
+    secret_keys: dict[object, bool] = {}
+
+    def is_secret(k: object) -> bool:
+        if k not in secret_keys:
+            secret_keys[k] = secret_key(k)
+        return secret_keys[k]
 
     def walk(v: Any) -> Any:
         if isinstance(v, dict):
             return {
                 k: REDACTED
-                if secret_key(k) and isinstance(x, str | int | float) and not isinstance(x, bool)
+                if is_secret(k) and isinstance(x, str | int | float) and not isinstance(x, bool)
                 else walk(x)
                 for k, x in v.items()
             }

@@ -160,10 +160,10 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
 
 
-# What the stages after the requests import. The analysis imports scikit-learn and scipy only
-# where it uses them, so that start-up (and `evalkit validate`) stays short; a run loads them
-# while it waits for the network anyway.
-WARM_IMPORTS = ("scipy.sparse", "scipy.stats", "sklearn.metrics", "evalkit.analysis.analyse",
+# What the stages after the requests import, loaded while the requests are in flight. Neither
+# scipy.stats nor scikit-learn is among them: a run without a judge or raters needs neither,
+# and importing them took a second of a cached re-run.
+WARM_IMPORTS = ("scipy.sparse", "evalkit.analysis.analyse",
                 "evalkit.analysis.table", "evalkit.gate", "evalkit.report.html")  # fmt: skip
 
 
@@ -213,6 +213,7 @@ def _open_run_dir(loaded: LoadedSuite, options: RunOptions) -> tuple[Path, Shard
     run_dir = suite_dir / run_id
     manifest = runfolder.read_manifest(run_dir)
     if manifest is not None and manifest.get("state") != runfolder.COMPLETE:
+        runfolder.raise_if_busy(run_dir)  # still running: say so and by whom, not "resume it"
         raise InputError(
             "an unfinished run has this id; resume it with --resume, or choose another --run-id",
             path=run_dir,
@@ -560,29 +561,34 @@ def merge_runs(
     table = table_of(ordered)
     run_id = options.run_id or f"merged-{new_run_id()}"
     run_dir = options.out_dir / loaded.suite.name / run_id
-    if run_dir.exists():
-        raise InputError("this run folder exists; choose another --run-id", path=run_dir)
-    run_dir.mkdir(parents=True)
-    merged_from = [str(d) for d, _, _ in sorted(shards, key=lambda s: s[1]["shard"]["index"])]
-    info = run_metadata(loaded, plan, run_id, started).model_copy(
-        update={"merged_from": merged_from}
-    )
-    # every shard ran the same selection pass (their chosen prompts were checked to match)
-    results = Results(**dict(info), **dict(analyse(table, loaded)), selection=first.selection)
-    if (first_dir / SELECTION_SAMPLES).is_file():
-        shutil.copyfile(first_dir / SELECTION_SAMPLES, run_dir / SELECTION_SAMPLES)
-    earlier = load_run(options.baseline_run) if options.baseline_run else None
-    gates = _gate_report(loaded, results, table, earlier)
-    if isinstance(gates, Gates):
-        results = results.model_copy(update={"gates": gates})
-    results = annotate(history, loaded, results, table, run_dir)
-    write_outputs(run_dir, results, table)
-    runfolder.write_manifest(
-        run_dir,
-        {"state": runfolder.COMPLETE, "suite": str(loaded.path), "suite_sha256": loaded.sha256,
-         "shard": None, "merged_from": merged_from, "started_at": runfolder.now_iso(),
-         "finished_at": runfolder.now_iso(), "resume_command": None},
-    )  # fmt: skip
+    try:
+        run_dir.mkdir(parents=True)
+    except FileExistsError:
+        runfolder.raise_if_busy(run_dir)  # a run or another merge is writing it now
+        raise InputError("this run folder exists; choose another --run-id", path=run_dir) from None
+    # held while the folder is written, as a run holds its own: a run or merge given the same
+    # id meanwhile is told the folder is in use
+    with runfolder.locked(run_dir):
+        merged_from = [str(d) for d, _, _ in sorted(shards, key=lambda s: s[1]["shard"]["index"])]
+        info = run_metadata(loaded, plan, run_id, started).model_copy(
+            update={"merged_from": merged_from}
+        )
+        # every shard ran the same selection pass (their chosen prompts were checked to match)
+        results = Results(**dict(info), **dict(analyse(table, loaded)), selection=first.selection)
+        if (first_dir / SELECTION_SAMPLES).is_file():
+            shutil.copyfile(first_dir / SELECTION_SAMPLES, run_dir / SELECTION_SAMPLES)
+        earlier = load_run(options.baseline_run) if options.baseline_run else None
+        gates = _gate_report(loaded, results, table, earlier)
+        if isinstance(gates, Gates):
+            results = results.model_copy(update={"gates": gates})
+        results = annotate(history, loaded, results, table, run_dir)
+        write_outputs(run_dir, results, table)
+        runfolder.write_manifest(
+            run_dir,
+            {"state": runfolder.COMPLETE, "suite": str(loaded.path), "suite_sha256": loaded.sha256,
+             "shard": None, "merged_from": merged_from, "started_at": runfolder.now_iso(),
+             "finished_at": runfolder.now_iso(), "resume_command": None},
+        )  # fmt: skip
     point_latest(run_dir.parent, run_id)
     if isinstance(gates, InputError):
         raise gates

@@ -89,6 +89,14 @@ def require_finished(run_dir: Path) -> None:
         )
 
 
+def _busy(run_dir: Path, fd: int) -> RunFolderBusy:
+    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+    return RunFolderBusy(
+        f"run folder {run_dir} is in use by another evalkit process (pid {holder}); "
+        "wait for it to end, or start a new run"
+    )
+
+
 @contextlib.contextmanager
 def locked(run_dir: Path) -> Iterator[None]:
     """Hold the run folder's advisory lock for the block; raise RunFolderBusy at once when
@@ -98,13 +106,25 @@ def locked(run_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            raise RunFolderBusy(
-                f"run folder {run_dir} is in use by another evalkit process (pid {holder}); "
-                "wait for it to end, or start a new run"
-            ) from None
+            raise _busy(run_dir, fd) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def raise_if_busy(run_dir: Path) -> None:
+    """Raise RunFolderBusy when another process holds the run folder's lock, before a message
+    about the folder's state (which a run in progress is still changing) could mislead."""
+    try:
+        fd = os.open(run_dir / LOCK, os.O_RDONLY)
+    except OSError:  # no lock file: no evalkit process has used the folder since locks exist
+        return
+    try:
+        try:  # a shared lock conflicts with the holder's exclusive one, and is let go at once
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _busy(run_dir, fd) from None
+    finally:
+        os.close(fd)

@@ -106,6 +106,23 @@ def test_retry_after_is_waited_for_before_the_next_attempt() -> None:
     assert 0.3 <= seen[1] - seen[0] < 0.5
 
 
+def test_a_server_error_after_told_waits_gets_the_first_backoff_step() -> None:
+    """Two 429s with Retry-After were waited out as told; the 500 after them is the first
+    guessed wait (0.5–1 s), not the third step of the exponential backoff (2–4 s)."""
+    seen: list[float] = []
+
+    async def flaky(item: str, attempt: int) -> str:
+        seen.append(time.monotonic())
+        if attempt < 2:
+            raise AttemptFailed("HTTP 429: slow down", transient=True, retry_after=0.05)
+        if attempt == 2:
+            raise AttemptFailed("HTTP 500: oops", transient=True)
+        return "ok"
+
+    assert _run(FakeClient(flaky), ["a"], max_retries=3)["a"].output == "ok"
+    assert 0.5 <= seen[3] - seen[2] < 1.1
+
+
 def test_a_hung_attempt_ends_at_the_per_attempt_timeout_and_is_retried() -> None:
     async def hangs_once(item: str, attempt: int) -> str:
         if attempt == 0:

@@ -9,6 +9,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from evalkit.analysis.stats import (
+    binomial_two_sided,
     f1_stats,
     mcnemar_exact,
     mean_stat,
@@ -160,3 +161,13 @@ def test_a_bound_on_the_margin_is_a_tie_not_a_rounding_accident() -> None:
     assert lower == pytest.approx(-13 / 80, abs=1e-12) and lower > -0.1625  # the rounding
     assert not non_inferior(lower, margin=0.1625)
     assert non_inferior(lower, margin=0.1626)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 60, 301, 1000])
+def test_binomial_two_sided_is_exact_and_agrees_with_scipy(n: int) -> None:
+    from scipy.stats import binomtest
+
+    for k in range(0, n + 1, max(1, n // 60)):
+        ours = binomial_two_sided(k, n)
+        assert ours == _exact_two_sided(k, n), (k, n)  # the rational value, rounded once
+        assert ours == pytest.approx(binomtest(k, n, 0.5).pvalue, rel=1e-10, abs=1e-300)

@@ -7,9 +7,10 @@ then matrix products, so thousands of resamples of 100k items stay cheap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -70,6 +71,23 @@ def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
 
 
+def class_sums(w: np.ndarray, classes: np.ndarray, k: int) -> np.ndarray:
+    """Each resample's total weight of the items of each class: (B, k), = w @ one-hot(classes).
+
+    One weighted bincount over the chunk instead of a (B × n) @ (n × k) product, so the cost
+    does not grow with the number of labels. `classes` holds 0..k (k: no class, not counted).
+
+    >>> import numpy as np
+    >>> class_sums(np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0]]), np.array([0, 1, 2]), 2)
+    array([[1., 2.],
+           [0., 1.]])
+    """
+    b = w.shape[0]
+    cells = (np.arange(b, dtype=np.int64)[:, None] * (k + 1) + classes).ravel()
+    sums = np.bincount(cells, weights=w.ravel(), minlength=b * (k + 1))
+    return sums.reshape(b, k + 1)[:, :k]
+
+
 def f1_stats(
     y_true: Sequence[str], y_pred: Sequence[str | None], labels: Sequence[str]
 ) -> dict[str, Statistic]:
@@ -98,15 +116,19 @@ def f1_stats(
     0.2222
     """
     index = {lab: k for k, lab in enumerate(labels)}
-    t = np.array([index.get(y, -1) for y in y_true])
-    p = np.array([index.get(y, -1) if y is not None else -1 for y in y_pred])
     k = len(labels)
-    true_1h = (t[:, None] == np.arange(k)).astype(float)
-    pred_1h = (p[:, None] == np.arange(k)).astype(float)
-    hit_1h = true_1h * pred_1h
+    # class of each item's target, answer and hit (target == answer); k, one bin past the
+    # declared labels, holds "none of them" and is dropped
+    t = np.array([index.get(y, k) for y in y_true], dtype=np.int64)
+    p = np.array([k if y is None else index.get(y, k) for y in y_pred], dtype=np.int64)
+    hit = np.where(t == p, t, k)
+    # macro, micro and weighted F1 read the same counts of a resample chunk: count it once
+    last: dict[str, Any] = {}
 
     def counts(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return w @ hit_1h, w @ pred_1h, w @ true_1h  # tp, predicted, actual: (B, K)
+        if last.get("w") is not w:
+            last["w"], last["counts"] = w, tuple(class_sums(w, c, k) for c in (hit, p, t))
+        return last["counts"]  # tp, predicted, actual: (B, K)
 
     def per_class(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tp, pred, actual = counts(w)
@@ -308,14 +330,35 @@ def mcnemar_exact(baseline_correct: Sequence[bool], candidate_correct: Sequence[
     >>> (m.baseline_only, m.candidate_only, m.both_right, m.both_wrong), round(m.p_value, 3)
     ((1, 2, 2, 0), 1.0)
     """
-    from scipy.stats import binomtest  # a third of a second to import: only when a run needs it
-
     b = np.asarray(baseline_correct, dtype=bool)
     c = np.asarray(candidate_correct, dtype=bool)
     b_only, c_only = int((b & ~c).sum()), int((~b & c).sum())
-    discordant = b_only + c_only
-    p = binomtest(min(b_only, c_only), discordant, 0.5).pvalue if discordant else 1.0
-    return McNemar(b_only, c_only, int((b & c).sum()), int((~b & ~c).sum()), float(p))
+    p = binomial_two_sided(min(b_only, c_only), b_only + c_only)
+    return McNemar(b_only, c_only, int((b & c).sum()), int((~b & ~c).sum()), p)
+
+
+def binomial_two_sided(k: int, n: int) -> float:
+    """The exact two-sided p-value of k successes in n fair trials: 2·P(X ≤ min(k, n − k)),
+    at most 1 (scipy's `binomtest(k, n, 0.5)`, without scipy.stats' second of import time).
+
+    Summed in integers from the term at k down to where the rest can no longer change the
+    double: exact where scipy's incomplete beta is within a few units in the last place.
+
+    >>> binomial_two_sided(1, 3), binomial_two_sided(0, 10), binomial_two_sided(0, 0)
+    (1.0, 0.001953125, 1.0)
+    """
+    k = min(k, n - k)
+    if 2 * k >= n:  # the middle of the distribution (or no trials): nothing is unlikely
+        return 1.0
+    term = math.comb(n, k)
+    total = 0
+    for i in range(k, -1, -1):
+        total += term
+        # the i remaining terms are each below this one: stop once they are below 2^-64 of it
+        if term * i < total >> 64:
+            break
+        term = term * i // (n - i + 1)  # C(n, i - 1) from C(n, i), exactly
+    return min(1.0, 2 * total / (1 << n))
 
 
 # Two floats closer than this are the same number: bounds are differences of shares of n

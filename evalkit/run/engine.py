@@ -34,7 +34,9 @@ HEDGE_FACTOR = 5.0  # ... or younger than this many times the endpoint's median 
 HEDGE_WARMUP = 5  # answers an endpoint must have given before its median is trusted
 MAX_HEDGES = 2  # attempts raced beside the first: with 2 % of connections hanging, three
 # hang together once in 125,000 requests
-ADMISSION_FACTOR = 4  # requests alive (in flight or backing off) per connection
+# requests alive (in flight or backing off) per connection: at 4, a fifth of requests waiting
+# out a 1 s Retry-After filled the admission and left connections idle
+ADMISSION_FACTOR = 16
 
 
 @dataclass(frozen=True)
@@ -148,11 +150,17 @@ class Engine:
         policy = self._policy
         started = time.monotonic()
         tries = [0]
+        guessed = 0  # failures whose wait was guessed: only they grow the backoff
         for retry in range(policy.max_retries + 1):
             try:
                 completion, seconds = await self._hedged(client, endpoint, req, tries)
             except AttemptFailed as e:
-                wait = e.retry_after if e.retry_after is not None else backoff(retry, self._rng)
+                # a 429 that said when to come back was waited out as told; it is no sign
+                # that the server is down, so a 500 after two of them waits 0.5-1 s, not 2-4 s
+                if e.retry_after is None:
+                    wait, guessed = backoff(guessed, self._rng), guessed + 1
+                else:
+                    wait = e.retry_after
                 if e.retry_after is not None:  # spread a burst of 429s over a little time
                     wait += self._rng.uniform(0, 0.1 * wait + 0.05)
                 if not e.transient or retry == policy.max_retries:

@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from evalkit.credentials import env_secrets, scrub, scrubber
@@ -55,7 +55,10 @@ class Journal:
     def append(self, record: Record) -> None:
         if record.error is not None:
             record = replace(record, error=scrub(record.error, self._secrets))
-        self._fh.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+        # the fields by name, not dataclasses.asdict: it deep-copies every record, and a
+        # cached re-run journals thousands of them
+        line = {name: getattr(record, name) for name in _RECORD_FIELDS}
+        self._fh.write(json.dumps(line, ensure_ascii=False) + "\n")
         self._fh.flush()
         now = time.monotonic()
         if now - self._synced >= FSYNC_EVERY_S:

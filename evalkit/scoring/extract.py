@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from evalkit.jsonutil import first_json_object
 
@@ -38,8 +39,28 @@ def match_label(answer: str, labels: Sequence[str]) -> str | None:
     >>> match_label("refund", ["card_arrival"]) is None
     True
     """
-    by_norm = {normalise(lab): lab for lab in labels}
-    return by_norm.get(normalise(answer))
+    return by_normal_form(tuple(labels)).get(normalise(answer))
+
+
+@lru_cache(maxsize=16)
+def normalised(labels: tuple[str, ...]) -> Mapping[str, str]:
+    """Each label's normalised form, computed once per label set rather than once per answer
+    (a run reads thousands of answers against the same 77 labels).
+
+    >>> dict(normalised(("Card-Arrival", "exchange_rate")))
+    {'Card-Arrival': 'card arrival', 'exchange_rate': 'exchange rate'}
+    """
+    return {lab: normalise(lab) for lab in labels}
+
+
+@lru_cache(maxsize=16)
+def by_normal_form(labels: tuple[str, ...]) -> Mapping[str, str]:
+    """The label each normalised form names (the last of labels that normalise alike).
+
+    >>> dict(by_normal_form(("Card-Arrival", "exchange_rate")))
+    {'card arrival': 'Card-Arrival', 'exchange rate': 'exchange_rate'}
+    """
+    return {key: lab for lab, key in normalised(labels).items()}
 
 
 def same_label(answer: str | None, target: str) -> bool:
@@ -92,8 +113,9 @@ def extract_label(output: str, labels: Sequence[str], fmt: str, field: str | Non
     # A label named inside prose counts only when exactly one label is named; a longer
     # label that contains a shorter one ("card arrival" vs "card") wins over it.
     text = f" {normalise(output)} "
-    found = [lab for lab in labels if f" {normalise(lab)} " in text]
-    found = [a for a in found if not any(a != b and normalise(a) in normalise(b) for b in found)]
+    norm = normalised(tuple(labels))
+    found = [lab for lab in labels if f" {norm[lab]} " in text]
+    found = [a for a in found if not any(a != b and norm[a] in norm[b] for b in found)]
     if len(found) == 1:
         return Extraction(label=found[0], parsed=True, in_set=True)
     return Extraction(label=None, parsed=False, in_set=False)
