@@ -63,7 +63,7 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
     print(f"\n## throughput: 2 arms × {args.items} items, {args.latency * 1000:.0f} ms endpoint, "
           f"max_connections {args.connections} per process")  # fmt: skip
     print(
-        "| executor | workers | wall s | items/s | items/s per worker |\n|---|---:|---:|---:|---:|"
+        "| executor | workers | wall s | requests/s | requests/s per worker |\n|---|---:|---:|---:|---:|"
     )
     with running_endpoint("--latency", str(args.latency), answers=args.answers) as ep:
         suite = write_suite(tmp / "api", ep.url, args.items, connections=args.connections)
@@ -102,7 +102,7 @@ def merge(args: argparse.Namespace, tmp: Path) -> None:
     (folder / "suite.yaml").write_text(SCRIPTED)
     out = tmp / "merge-out"
     print(f"\n## merge: 2 arms × {args.merge_items} items (scripted model)")
-    print("| shards | ray run wall s | `evalkit merge` wall s |\n|---|---:|---:|")
+    print("| shards | ray run wall s (1 run) | `evalkit merge` wall s |\n|---|---:|---:|")
     for count in args.shards:
         run_id = f"s{count}"
         ray_wall = evalkit("run", str(folder / "suite.yaml"), "--out", str(out), "--no-cache",
