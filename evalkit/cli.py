@@ -1,6 +1,7 @@
 """The `evalkit` command: arguments → one library call → an exit code.
 
-Exit codes: 0 all gates pass · 1 a gate failed · 2 bad suite, data or arguments · 3 the run failed.
+Exit codes: 0 all gates pass · 1 a gate failed · 2 bad suite, data or arguments · 3 the run failed
+· 4 an optional extra the command needs is not installed.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="evalkit",
         description="Does the fine-tuned model beat the base model with its best prompt?",
         epilog="Exit codes: 0 pass (no gate failed), 1 a gate failed, "
-        "2 bad suite, data or arguments, 3 the run failed.",
+        "2 bad suite, data or arguments, 3 the run failed, 4 an optional extra is missing.",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -88,6 +89,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="I/N",
         help="run part I of N of every arm × dataset (both arms the same items); "
         "join the parts with `evalkit merge`",
+    )
+    run.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this machine (default); ray: every shard a Ray task, merged at the end "
+        "(needs pip install 'evalkit[ray]')",
+    )
+    run.add_argument(
+        "--address",
+        help="with --executor ray: the Ray cluster to use (default: start a local instance)",
+    )
+    run.add_argument(
+        "--shards",
+        metavar="N",
+        help="with --executor ray: how many shards (default: one per CPU of the cluster)",
     )
     run.add_argument(
         "--inspect-logs", action="store_true", help="also write logs/*.eval for `inspect view`"
@@ -279,10 +296,32 @@ def _history_flags(parser: argparse.ArgumentParser, *, mlflow: bool) -> None:
         )
 
 
-def _positive_int(text: str, option: str) -> int:
+def _positive_int(text: str, option: str, expected: str = "auto or a whole number ≥ 1") -> int:
     if not text.isdigit() or int(text) < 1:
-        raise InputError(f"expected auto or a whole number ≥ 1, found {text!r}", where=option)
+        raise InputError(f"expected {expected}, found {text!r}", where=option)
     return int(text)
+
+
+def _check_executor(args: argparse.Namespace) -> int | None:
+    """The --shards count of a Ray run (None: the cluster's CPUs); a located error for a flag
+    that does not go with the executor chosen."""
+    if args.executor != "ray":
+        for flag in ("address", "shards"):
+            if getattr(args, flag) is not None:
+                raise InputError("only goes with --executor ray", where=f"--{flag}")
+        return None
+    if args.shard:
+        raise InputError(
+            "--executor ray splits the run itself: give the number of shards with --shards N",
+            where="--shard",
+        )
+    if args.resume:
+        raise InputError(
+            "a Ray run resumes by running it again with the same --run-id", where="--resume"
+        )
+    if args.shards is None:
+        return None
+    return _positive_int(args.shards, "--shards", "a whole number ≥ 1")
 
 
 def _check_run_id(run_id: str | None) -> None:
@@ -320,28 +359,39 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from evalkit.run.plan import Shard
 
     workers = None if args.workers == "auto" else _positive_int(args.workers, "--workers")
+    shards = _check_executor(args)
     _check_run_id(args.run_id)
     _check_folder_arg(args.out, "--out")
     _check_folder_arg(args.cache_dir, "--cache-dir")
     # CI cancels a job with SIGTERM: stop like Ctrl-C, so the run folder says how to resume
     signal.signal(signal.SIGTERM, _interrupt)
-    outcome = run_suite(
-        args.suite,
-        RunOptions(
-            out_dir=args.out,
-            cache_dir=args.cache_dir,
-            no_cache=args.no_cache,
-            display=_display(args.display),
-            run_id=args.run_id,
-            baseline_run=args.baseline,
-            resume=args.resume if args.resume is True or not args.resume else Path(args.resume),
-            workers=workers,
-            shard=Shard.parse(args.shard) if args.shard else None,
-            inspect_logs=args.inspect_logs,
-            history_db=args.db,
-            mlflow_uri=args.mlflow,
-        ),
+    options = RunOptions(
+        out_dir=args.out,
+        cache_dir=args.cache_dir,
+        no_cache=args.no_cache,
+        display=_display(args.display),
+        run_id=args.run_id,
+        baseline_run=args.baseline,
+        resume=args.resume if args.resume is True or not args.resume else Path(args.resume),
+        workers=workers,
+        shard=Shard.parse(args.shard) if args.shard else None,
+        inspect_logs=args.inspect_logs,
+        history_db=args.db,
+        mlflow_uri=args.mlflow,
     )
+    if args.executor == "ray":
+        from evalkit.ray_executor import run_on_ray
+
+        err = Console(stderr=True, highlight=False)
+        outcome = run_on_ray(
+            args.suite,
+            options,
+            shards=shards,
+            address=args.address,
+            report=lambda line: err.print(plain(line), soft_wrap=True),
+        )
+    else:
+        outcome = run_suite(args.suite, options)
     return _report_outcome(outcome, args.gate, console)
 
 

@@ -8,6 +8,7 @@ EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 3  # also a storage fault: a full disk, a read-only folder, a corrupt cache
+EXIT_NOT_INSTALLED = 4  # an optional extra the command needs is missing (pip install ...)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 
@@ -57,6 +58,12 @@ class StorageError(RunFailed):
 def storage_error(e: OSError, path: str | Path, then: str) -> StorageError:
     """The one-line error for an OSError met while writing `path` (its own path if it has one)."""
     return StorageError(f"cannot write {e.filename or path}: {e.strerror or e}; {then}")
+
+
+class NotInstalled(EvalkitError):
+    """An optional dependency the command needs is not installed; the message names the extra."""
+
+    exit_code = EXIT_NOT_INSTALLED
 
 
 class Interrupted(EvalkitError):

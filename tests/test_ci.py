@@ -43,7 +43,7 @@ def _run_ci(tmp_path: Path, fail_ruff: bool) -> tuple[int, list[str]]:
 def test_ci_lints_between_install_and_tests(tmp_path: Path) -> None:
     rc, calls = _run_ci(tmp_path, fail_ruff=False)
     assert rc == 0, calls
-    install = calls.index("pip install -e .[local,dev]")
+    install = calls.index("pip install -e .[local,dev,ray]")
     check = calls.index("ruff check .")
     fmt = calls.index("ruff format --check .")
     tests = calls.index("python -m pytest")

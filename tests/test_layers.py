@@ -42,6 +42,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("history", ("evalkit.history", "evalkit.history.*")),
     ("report", ("evalkit.report", "evalkit.report.*")),
     ("orchestrator", ("evalkit.pipeline",)),
+    # runs the orchestrator's shard runs as Ray tasks, then its merge
+    ("ray executor", ("evalkit.ray_executor",)),
     ("cli", ("evalkit.cli",)),
 ]  # fmt: skip
 
