@@ -136,10 +136,9 @@ def metric_names(loaded: LoadedSuite, section: str) -> list[str]:
                             label_in_set=False)  # fmt: skip
     rows = pd.DataFrame({"checks": [checks]})
     scorers = tuple(s.info for s in loaded.scorers)
-    refusal = tuple(suite.scorers.refusal.classifiers) if suite.scorers.refusal else ()
     ctx = MetricContext(
         suite.task.type, loaded.labels, section, scorers, fields=loaded.fields,
-        refusal=refusal if section == TASK else (),
+        refusal=suite.refusal_classifiers() if section == TASK else (),
     )  # fmt: skip
     names = [m.name for m in metrics_for(rows, rows, ctx)]
     if section == PROBE:  # each pack's own scores (accuracy_norm, refusal rates, IFEval's)

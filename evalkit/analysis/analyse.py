@@ -225,7 +225,7 @@ def analyse(table: pd.DataFrame, loaded: LoadedSuite) -> Analysis:
         p.name: frozenset(v.metric for v in p.pack.verdicts if not v.higher_is_better)
         for p in loaded.probes
     }
-    refusal = tuple(suite.scorers.refusal.classifiers) if suite.scorers.refusal else ()
+    refusal = suite.refusal_classifiers()
     for dataset, section, kind in keys:
         datasets[dataset], metrics[dataset] = dataset_analysis(
             table, dataset, section=section, kind=kind, task_type=suite.task.type,

@@ -114,21 +114,18 @@ def plan_calls(loaded: LoadedSuite, table: pd.DataFrame) -> list[Call]:
 
 def wants_judge(loaded: LoadedSuite) -> bool:
     """Whether the suite asks the judge anything: rubrics, or a refusal classifier."""
-    refusal = loaded.suite.scorers.refusal
     return bool(
         loaded.rubrics
         or any(p.classifier == "judge" for p in loaded.probes)
-        or (refusal is not None and "judge" in refusal.classifiers)
+        or "judge" in loaded.suite.refusal_classifiers()
     )
 
 
-def refusal_judged_items(loaded: LoadedSuite, dataset: str) -> list[Any]:
-    """The items of a task dataset whose answers the judge classifies for `scorers.refusal`:
+def _refusal_judged_items(loaded: LoadedSuite, dataset: str) -> list[Any]:
+    """The items of one of `scorers.refusal`'s datasets whose answers the judge classifies:
     all of them, or a seeded sample of `judge_n` (the same items for both arms)."""
     refusal = loaded.suite.scorers.refusal
     if refusal is None or "judge" not in refusal.classifiers:
-        return []
-    if dataset not in loaded.suite.refusal_datasets():
         return []
     items = loaded.datasets[dataset]
     n = refusal.judge_n
@@ -144,7 +141,7 @@ def _task_refusal_calls(
     loglik = refusal is not None and refusal.judge_method == "loglik"
     calls = []
     for ds in loaded.suite.refusal_datasets():
-        for it in refusal_judged_items(loaded, ds):
+        for it in _refusal_judged_items(loaded, ds):
             for arm in ARMS:
                 row = table.loc[index[(arm, ds, it.id)]]
                 if pd.isna(row["error"]):
@@ -376,7 +373,7 @@ def apply_judgments(table: pd.DataFrame, loaded: LoadedSuite, calls: list[Call])
                 for arm in ARMS:
                     judged[index[(arm, ds, it.id)]][f"{name}.pairwise"] = pair
     for ds in loaded.suite.refusal_datasets():
-        for it in refusal_judged_items(loaded, ds):
+        for it in _refusal_judged_items(loaded, ds):
             for arm in ARMS:
                 idx = index[(arm, ds, it.id)]
                 if (call := by_key.get((REFUSAL_ENTRY, ds, arm, it.id))) is not None:

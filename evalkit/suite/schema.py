@@ -926,6 +926,11 @@ class Suite(Strict):
             )
         return self
 
+    def refusal_classifiers(self) -> tuple[str, ...]:
+        """The classifiers `scorers.refusal` runs; () without it."""
+        refusal = self.scorers.refusal
+        return () if refusal is None else tuple(refusal.classifiers)
+
     def refusal_datasets(self) -> tuple[str, ...]:
         """The task datasets `scorers.refusal` classifies; () without it."""
         refusal = self.scorers.refusal
