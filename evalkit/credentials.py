@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -65,15 +66,38 @@ def env_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
-def scrubber(secrets: Iterable[str]) -> re.Pattern[str]:
-    """One pattern for every credential shape and every known secret value."""
-    known = "|".join(re.escape(s) for s in secrets)
-    return re.compile("|".join(p for p in (_USERINFO, _CREDENTIAL, known) if p))
+# Every shape of _USERINFO and _CREDENTIAL contains one of these literals ("earer" for
+# `[Bb]earer`; tests/test_secrets.py tries every shape): text with none of them, and none of
+# the known secrets, cannot match, and a substring test is far cheaper than the pattern
+_CLUES = ("://", "earer", "asic", "oken", "sk-", "rk-", "pk-", "gh", "github_pat", "glpat",
+          "hf", "xox", "AKIA", "AIza")  # fmt: skip
 
 
-def scrub(text: str, pattern: re.Pattern[str]) -> str:
+@dataclass(frozen=True)
+class Scrubber:
+    """One pattern for every credential shape and every known secret value, and the literals
+    that any match must contain."""
+
+    pattern: re.Pattern[str]
+    clues: tuple[str, ...]
+
+    def may_match(self, text: str) -> bool:
+        """False when `text` certainly holds no credential (a cheap test before the pattern)."""
+        return any(clue in text for clue in self.clues)
+
+
+def scrubber(secrets: Iterable[str]) -> Scrubber:
+    """The Scrubber of every credential shape and of `secrets` (known secret values)."""
+    known = [s for s in secrets if s]
+    pattern = "|".join(p for p in (_USERINFO, _CREDENTIAL, "|".join(map(re.escape, known))) if p)
+    return Scrubber(re.compile(pattern), (*_CLUES, *known))
+
+
+def scrub(text: str, scrubber: Scrubber) -> str:
     """`text` with each credential replaced by <redacted> (a URL keeps its scheme and host)."""
-    return pattern.sub(
+    if not scrubber.may_match(text):
+        return text
+    return scrubber.pattern.sub(
         lambda m: f"{m['scheme']}{REDACTED}@" if m["scheme"] else REDACTED,
         text,
     )
@@ -105,7 +129,7 @@ def redact(value: Any, secrets: Sequence[str] | None = None) -> Any:
     string a URL's user-info, a credential-shaped token and the value of any secret-looking
     environment variable (`secrets`, default: read now) are cut out.
     """
-    pattern = scrubber(env_secrets() if secrets is None else secrets)
+    scrubbing = scrubber(env_secrets() if secrets is None else secrets)
     # rows repeat the same few keys thousands of times: test each key once
     secret_keys: dict[object, bool] = {}
 
@@ -116,14 +140,20 @@ def redact(value: Any, secrets: Sequence[str] | None = None) -> Any:
 
     def walk(v: Any) -> Any:
         if isinstance(v, dict):
+            # a row has a few dozen short strings: one clue test of them joined clears them all
+            # (a clue in any one of them is a clue in the join)
+            strings = [x for x in v.values() if isinstance(x, str)]
+            dirty = bool(strings) and scrubbing.may_match("\0".join(strings))
             return {
                 k: REDACTED
                 if is_secret(k) and isinstance(x, str | int | float) and not isinstance(x, bool)
+                else (scrub(x, scrubbing) if dirty else x)
+                if isinstance(x, str)
                 else walk(x)
                 for k, x in v.items()
             }
         if isinstance(v, list | tuple):
             return [walk(x) for x in v]
-        return scrub(v, pattern) if isinstance(v, str) else v
+        return scrub(v, scrubbing) if isinstance(v, str) else v
 
     return walk(value)

@@ -160,11 +160,11 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
 
 
-# What the stages after the requests import, loaded while the requests are in flight. Neither
-# scipy.stats nor scikit-learn is among them: a run without a judge or raters needs neither,
-# and importing them took a second of a cached re-run.
-WARM_IMPORTS = ("scipy.sparse", "evalkit.analysis.analyse",
-                "evalkit.analysis.table", "evalkit.gate", "evalkit.report.html")  # fmt: skip
+# What the stages after the requests import, loaded while the requests are in flight. No part
+# of scipy or scikit-learn is among them: a run without a judge, raters or long answers needs
+# neither, and importing them took a second of a cached re-run.
+WARM_IMPORTS = ("evalkit.analysis.analyse", "evalkit.analysis.table", "evalkit.gate",
+                "evalkit.report.html")  # fmt: skip
 
 
 def _warm_imports() -> None:

@@ -24,7 +24,6 @@ of evalkit's own: two suites in one process never see each other's functions.
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import inspect
 import math
@@ -275,6 +274,8 @@ def _import_file(path: Path, suite_path: Path, where: str) -> ModuleType:
 
 
 def _from_entry_point(name: str, suite_path: Path, where: str) -> tuple[Any, str, str]:
+    import importlib.metadata  # imported on use: scanning installed packages costs start-up
+
     found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name)
     if not found:
         installed = sorted(

@@ -442,3 +442,16 @@ def test_gates_name_new_metrics_and_are_checked(tmp_path: Path, capsys) -> None:
     bad = EXTRACTION_SUITE + "gates:\n  - heldout.field.item.sku.f1: {candidate: '>= 0'}\n"
     code, out = validate(write_extraction(tmp_path, rows, bad), capsys)
     assert code == 2 and "field.items.sku.f1" in out  # the message lists what exists
+
+
+def test_similarity_counts_the_same_dense_and_sparse() -> None:
+    """The pairwise similarity counts word overlaps densely for short answers and with scipy's
+    sparse product beyond a size; both must equal the sets' own intersections."""
+    from evalkit.analysis.style import intersections
+
+    rng = np.random.default_rng(7)
+    cols = [sorted(set(rng.integers(0, 400, size=rng.integers(1, 60)).tolist())) for _ in range(80)]
+    by_hand = np.array([[len(set(a) & set(b)) for b in cols] for a in cols], dtype=float)
+    dense = intersections(cols, 400)
+    sparse = intersections(cols, 400, dense_cells=0)
+    assert np.array_equal(dense, by_hand) and np.array_equal(sparse, by_hand)

@@ -252,3 +252,35 @@ def test_redact_blanks_secret_keys_at_any_depth_and_cuts_credentials_from_text()
     assert out["model_args"]["use_auth"] is True and out["model_args"]["max_tokens"] == 64
     assert out["base_url"] == "https://<redacted>@host/v1"
     assert out["note"] == "echoed <redacted> and <redacted>"
+
+
+CREDENTIAL_SHAPES = [
+    "Bearer abc123def456ghi789", "bearer abc123def456ghi789", "Basic dXNlcjpwYXNzd29yZA==",
+    "token abcdef1234567890", "sk-abcdef1234567890", "sk-ant-api03-abcdef1234567890",
+    "rk-abcdef1234567890", "pk-abcdef1234567890", "ghp_abcdef1234567890", "gho_abcdef1234567890",
+    "ghs_abcdef1234567890", "ghu_abcdef1234567890", "github_pat_abcdef1234567890",
+    "glpat-abcdef1234567890", "hf_abcdef1234567890", "xoxb-abcdef1234567890",
+    "xoxp-abcdef1234567890", "AKIAABCDEFGHIJKLMNOP", "AIza" + "b" * 35,
+    "https://user:pw@host/v1", "postgres+psycopg://u:p@db",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", CREDENTIAL_SHAPES)
+def test_every_credential_shape_is_cut_even_among_clean_strings_of_a_row(shape: str) -> None:
+    """The clue test that spares the pattern must let every shape through, alone and inside a
+    row whose other strings are clean (the row's strings are tested joined)."""
+    from evalkit.credentials import REDACTED, redact, scrub, scrubber
+
+    assert scrubber([]).pattern.search(shape), "the example must be a credential shape"
+    assert REDACTED in scrub(f"said: {shape}.", scrubber([]))
+    row = {"input": "a clean question", "output": f"echo\n{shape}", "n": 3, "id": "x-1"}
+    out = redact([row, {"output": "clean"}], secrets=[])
+    assert REDACTED in out[0]["output"] and shape not in out[0]["output"]
+    assert out[0]["input"] == "a clean question" and out[1] == {"output": "clean"}
+
+
+def test_a_known_secret_is_cut_however_plain_it_looks() -> None:
+    from evalkit.credentials import redact
+
+    out = redact({"a": "fine", "b": "xx plainword42 yy"}, secrets=["plainword42"])
+    assert out == {"a": "fine", "b": "xx <redacted> yy"}

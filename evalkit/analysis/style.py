@@ -36,6 +36,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,8 @@ OPENING_WORDS = 3
 REPETITION_N = 4
 SIMILARITY_SAMPLE = 300
 SIMILARITY_SEED = 0
+# the 0/1 matrix of answers × words up to which the similarity is counted densely (8 MB)
+DENSE_CELLS = 2**21
 _WORD = re.compile(r"\w+")
 _SHAPE = re.compile(r"\d+(?:[.,]\d+)*|\w+|[^\w\s]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")  # after end punctuation, or at a line break
@@ -228,7 +231,14 @@ def arm_text(rows: pd.DataFrame) -> ArmText:
     outputs = [
         "" if f or not isinstance(o, str) else o for o, f in zip(column, failed, strict=True)
     ]
-    return ArmText(outputs, [words(o) for o in outputs], failed)
+    return ArmText(outputs, _each_once(words, outputs), failed)
+
+
+def _each_once(f: Callable[[str], Any], texts: list[str]) -> list[Any]:
+    """`[f(t) for t in texts]`, calling f once per distinct text: a classifier's answers repeat
+    a few labels thousands of times. The values are shared, so callers must not change them."""
+    memo: dict[str, Any] = {}
+    return [memo[t] if t in memo else memo.setdefault(t, f(t)) for t in texts]
 
 
 def _text(rows: pd.DataFrame, ctx: MetricContext) -> ArmText:
@@ -295,8 +305,6 @@ def mean_similarity(tokens: Sequence[Sequence[str] | None]) -> np.ndarray:
     >>> mean_similarity([["a", "b"], ["a", "b"], ["c"], None]).round(3).tolist()
     [0.5, 0.5, 0.0, nan]
     """
-    from scipy.sparse import csr_matrix  # imported on use: start-up stays short
-
     keep = [i for i, t in enumerate(tokens) if t]
     out = np.full(len(tokens), np.nan)
     if len(keep) < 2:
@@ -304,15 +312,36 @@ def mean_similarity(tokens: Sequence[Sequence[str] | None]) -> np.ndarray:
     sets = [set(tokens[i]) | {" ".join(p) for p in ngrams(tokens[i], 2)} for i in keep]  # type: ignore[arg-type]
     vocab: dict[str, int] = {}
     cols = [[vocab.setdefault(g, len(vocab)) for g in s] for s in sets]
-    indptr = np.cumsum([0, *(len(c) for c in cols)])
-    x = csr_matrix(
-        (np.ones(indptr[-1]), np.concatenate(cols), indptr), shape=(len(keep), len(vocab))
-    )
-    inter = (x @ x.T).toarray()
+    inter = intersections(cols, len(vocab))
     size = np.diag(inter)
     sim = inter / (size[:, None] + size[None, :] - inter)
     out[keep] = (sim.sum(axis=1) - 1.0) / (len(keep) - 1)  # less each answer's own 1.0
     return out
+
+
+def intersections(
+    cols: Sequence[Sequence[int]], vocab: int, dense_cells: int = DENSE_CELLS
+) -> np.ndarray:
+    """|A ∩ B| for every pair of sets of column numbers (in range(vocab)), as floats.
+
+    A 0/1 matrix times its transpose: dense while it is small (short answers, the usual case;
+    scipy's import alone costs about 0.1 s), sparse beyond `dense_cells`. Both count exactly.
+
+    >>> intersections([[0, 1], [1, 2], [3]], 4).tolist()
+    [[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    sizes = [len(c) for c in cols]
+    flat = np.concatenate([np.asarray(c, dtype=np.int64) for c in cols])
+    if len(cols) * vocab <= dense_cells:
+        # float32 holds every count exactly (each is at most a set's size, far below 2**24)
+        x = np.zeros((len(cols), vocab), dtype=np.float32)
+        x[np.repeat(np.arange(len(cols)), sizes), flat] = 1.0
+        return (x @ x.T).astype(float)
+    from scipy.sparse import csr_matrix  # imported on use: start-up stays short
+
+    indptr = np.cumsum([0, *sizes])
+    x = csr_matrix((np.ones(len(flat)), flat, indptr), shape=(len(cols), vocab))
+    return (x @ x.T).toarray()
 
 
 # ---- the metrics ----------------------------------------------------------------------------
@@ -376,7 +405,8 @@ def openings(text: ArmText) -> list[str | None]:
 
 
 def skeletons(text: ArmText) -> list[str | None]:
-    return [None if f else skeleton(o) for o, f in zip(text.outputs, text.failed, strict=True)]
+    shapes = _each_once(skeleton, text.outputs)
+    return [None if f else k for k, f in zip(shapes, text.failed, strict=True)]
 
 
 @metric("same_opening", higher_is_better=False, readable="same opening")

@@ -10,7 +10,6 @@ reaches a file or a terminal unmasked. The page autoescapes every value as well.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from evalkit.audit.core import Audit
 from evalkit.audit.labels import CV_FOLDS
 from evalkit.audit.leakage import HELDOUT_SHARE
 from evalkit.audit.sensitive import mask_text
-from evalkit.credentials import env_secrets, scrub, scrubber
+from evalkit.credentials import Scrubber, env_secrets, scrub, scrubber
 from evalkit.jsonutil import WRITE_ERRORS
 from evalkit.report.escape import plain
 from evalkit.report.html import _environment
@@ -37,7 +36,7 @@ KINDS = (
 )
 
 
-def _masked(value: Any, secrets: re.Pattern[str]) -> Any:
+def _masked(value: Any, secrets: Scrubber) -> Any:
     if isinstance(value, str):
         return scrub(mask_text(value), secrets)
     if isinstance(value, dict):

@@ -6,18 +6,22 @@ the sample browser receives it as one JSON blob that its JS writes with `textCon
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pandas as pd
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader
+from jinja2.bccache import Bucket
 from markupsafe import Markup
 
 from evalkit.credentials import redact
 from evalkit.history.schema import ReleaseDecision
+from evalkit.home import evalkit_home
 from evalkit.jsonutil import WRITE_ERRORS, json_ready
 from evalkit.names import ARMS
 from evalkit.report.beyond import details, field_tables, memorisation_rows, own_section, style_views
@@ -232,12 +236,35 @@ def json_for_script(data: Any) -> Markup:
     return Markup(text.replace("<", "\\u003c"))
 
 
+class _CompiledTemplates(FileSystemBytecodeCache):
+    """The report's templates compiled once, not in every process (about 0.1 s of each run).
+
+    Jinja checks each entry against its template's source; its key ignores the environment's
+    options, so only this module's environment uses the folder, which is named for the Jinja
+    version. An entry that cannot be written (a read-only or full home) is simply not kept.
+    """
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _template_cache() -> FileSystemBytecodeCache | None:
+    folder = evalkit_home() / "templates" / f"jinja-{jinja2.__version__}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return _CompiledTemplates(str(folder))
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=_template_cache(),
     )
     env.filters.update(num=num, signed=signed, pct=pct, pvalue=pvalue, short=short_hash)
     return env

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from re import Pattern
 from typing import Any
 
-from evalkit.credentials import env_secrets, scrub, scrubber
+from evalkit.credentials import Scrubber, env_secrets, scrub, scrubber
 from evalkit.run.journal import Record
 from evalkit.run.plan import Plan, TaskPlan
 
@@ -31,7 +30,7 @@ def _messages(pairs: tuple[tuple[str, str], ...]) -> list[Any]:
     return [kinds[role](content=content) for role, content in pairs]
 
 
-def _sample(tp: TaskPlan, index: int, record: Record | None, secrets: Pattern[str]) -> Any:
+def _sample(tp: TaskPlan, index: int, record: Record | None, secrets: Scrubber) -> Any:
     from inspect_ai.log import EvalError, EvalSample
     from inspect_ai.model import ModelOutput, ModelUsage
 

@@ -25,8 +25,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,8 +37,6 @@ HOST = "127.0.0.1"
 POLL_S = 0.25
 HEALTH_TIMEOUT_S = 2.0
 LOG_TAIL_LINES = 5
-# the server is on loopback: an HTTP(S)_PROXY in the environment must not reroute the check
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def server_specs(plan: Plan, *models: ModelSpec | None) -> list[ServerSpec]:
@@ -212,6 +208,11 @@ class ServerPool:
         return running
 
     def _wait_healthy(self, running: Running, spec: ServerSpec) -> None:
+        import urllib.error  # only a suite with servers pays for urllib's imports
+        import urllib.request
+
+        # the server is on loopback: an HTTP(S)_PROXY in the environment must not reroute it
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         health = running.url.removesuffix("/v1") + "/health"
         deadline = time.monotonic() + spec.startup_timeout_s
         while True:
@@ -224,7 +225,7 @@ class ServerPool:
                 )
             with (
                 contextlib.suppress(urllib.error.URLError, OSError),
-                _OPENER.open(health, timeout=HEALTH_TIMEOUT_S) as response,
+                opener.open(health, timeout=HEALTH_TIMEOUT_S) as response,
             ):
                 if response.status == 200:
                     return

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-import jsonschema
-
 from evalkit.registry import Registry
 from evalkit.suite.schema import FormatChecks
 
@@ -72,6 +70,8 @@ def _json(answer: Answer) -> bool:
 @format_check("schema", enabled=lambda cfg, schema: schema is not None)
 def _schema(answer: Answer) -> bool:
     """The output is JSON and valid against the suite's JSON Schema."""
+    import jsonschema  # imported on use: most suites have no schema
+
     is_json, value = answer.parsed
     return is_json and jsonschema.Draft202012Validator(answer.json_schema).is_valid(value)
 

@@ -16,12 +16,13 @@ answer: 0.
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import TYPE_CHECKING
 
-from rapidfuzz.distance import LCSseq
-from sacrebleu.metrics import CHRF
+if TYPE_CHECKING:
+    from sacrebleu.metrics import CHRF
 
-_CHRF = CHRF()  # sacrebleu's defaults: character 6-grams, β = 2, no word n-grams
 _ROUGE_BREAK = re.compile(r"[^a-z0-9]+")
 
 
@@ -42,6 +43,8 @@ def rouge_l(answer: str, reference: str) -> float:
     >>> rouge_l("", "anything")
     0.0
     """
+    from rapidfuzz.distance import LCSseq  # imported on use: most suites score no references
+
     a, r = rouge_tokens(answer), rouge_tokens(reference)
     lcs = LCSseq.similarity(a, r) if a and r else 0
     if lcs == 0:
@@ -56,7 +59,15 @@ def chrf(answer: str, reference: str) -> float:
     >>> round(chrf("the refund takes five days", "a refund takes five working days"), 2)
     59.62
     """
-    return float(_CHRF.sentence_score(answer, [reference]).score)
+    return float(_chrf_metric().sentence_score(answer, [reference]).score)
+
+
+@functools.cache
+def _chrf_metric() -> CHRF:
+    """sacrebleu's defaults: character 6-grams, β = 2, no word n-grams (imported on use)."""
+    from sacrebleu.metrics import CHRF
+
+    return CHRF()
 
 
 def reference_scores(answer: str, reference: str) -> dict[str, float]:

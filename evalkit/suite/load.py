@@ -19,8 +19,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from evalkit.data.items import Item
 from evalkit.data.readers import items_sha256, read_items, read_rows, subset
 from evalkit.errors import InputError
@@ -505,6 +503,8 @@ def _json_schema(suite: Suite, folder: SuiteFolder) -> dict[str, Any] | None:
         raise InputError(
             f"JSON schema is not valid JSON ({msg})", path=schema_file, line=line
         ) from None
+    import jsonschema  # imported on use: most suites have no schema
+
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as e:
