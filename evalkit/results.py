@@ -89,6 +89,10 @@ class MetricResult(Interval):
     quantiles: dict[str, float] = Field(default_factory=dict)
     # failures of the metric's own scorer (a plug-in that raised), per arm; None: no scorer
     scorer_errors: ArmCounts | None = None
+    # each arm's own two-sided interval [low, high], from the same resamples as the difference's
+    # (None where unknown); a run's history reads them. None: not bootstrapped per item (a
+    # rubric's or the people's rows), or a run made before evalkit kept them
+    arm_ci: dict[ArmName, tuple[float | None, float | None]] | None = None
 
     @property
     def path(self) -> str:

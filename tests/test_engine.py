@@ -98,17 +98,18 @@ def test_retry_after_is_waited_for_before_the_next_attempt() -> None:
     async def limited(item: str, attempt: int) -> str:
         seen.append(time.monotonic())
         if attempt == 0:
-            raise AttemptFailed("HTTP 429: slow down", transient=True, retry_after=0.3)
+            raise AttemptFailed("HTTP 429: slow down", transient=True, retry_after=0.15)
         return "ok"
 
     assert _run(FakeClient(limited), ["a"], max_retries=1)["a"].output == "ok"
-    # the server asked for 0.3 s; the engine's own backoff would have waited 0.5–1 s
-    assert 0.3 <= seen[1] - seen[0] < 0.5
+    # the server asked for 0.15 s (plus at most 0.065 s of jitter); the engine's own backoff
+    # would have waited 0.375–0.5 s
+    assert 0.15 <= seen[1] - seen[0] < 0.35
 
 
 def test_a_server_error_after_told_waits_gets_the_first_backoff_step() -> None:
     """Two 429s with Retry-After were waited out as told; the 500 after them is the first
-    guessed wait (0.5–1 s), not the third step of the exponential backoff (2–4 s)."""
+    guessed wait (0.375–0.5 s), not the third step of the exponential backoff (1.5–2 s)."""
     seen: list[float] = []
 
     async def flaky(item: str, attempt: int) -> str:
@@ -120,7 +121,7 @@ def test_a_server_error_after_told_waits_gets_the_first_backoff_step() -> None:
         return "ok"
 
     assert _run(FakeClient(flaky), ["a"], max_retries=3)["a"].output == "ok"
-    assert 0.5 <= seen[3] - seen[2] < 1.1
+    assert 0.375 <= seen[3] - seen[2] < 0.9
 
 
 def test_a_hung_attempt_ends_at_the_per_attempt_timeout_and_is_retried() -> None:

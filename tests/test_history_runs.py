@@ -544,3 +544,20 @@ def test_importing_a_run_made_before_history_gives_it_its_intervals(
     for a in expected:
         if a["arm"] == "candidate" and a["ci_low"] is not None:
             assert got[(a["dataset"], a["metric"])] == pytest.approx((a["ci_low"], a["ci_high"]))
+
+
+def test_a_run_without_kept_arm_intervals_gets_the_same_numbers_from_its_samples(
+    work: Path,
+) -> None:
+    """The analysis keeps each arm's interval in its metric rows; a run made before it did is
+    bootstrapped again from its samples. Same resamples, so the very same numbers."""
+    from evalkit.history.intervals import arm_intervals
+    from evalkit.results import load_run
+
+    run = load_run(run_dir(work, "r2"))
+    kept = arm_intervals(run.results, run.samples)
+    older = run.results.model_copy(
+        update={"metrics": [m.model_copy(update={"arm_ci": None}) for m in run.results.metrics]}
+    )
+    assert kept and run.results.arm_intervals == kept
+    assert arm_intervals(older, run.samples) == kept

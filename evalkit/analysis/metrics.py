@@ -519,8 +519,10 @@ def metric_result(
     headline: bool = False,
     n: int | None = None,
     scorer_errors: ArmCounts | None = None,
+    arm_ci: bool = False,
 ) -> MetricResult:
-    """One row of results.json's `metrics`: both arms, the difference, its interval."""
+    """One row of results.json's `metrics`: both arms, the difference, its interval (and with
+    `arm_ci` each arm's own)."""
     return MetricResult(
         dataset=dataset,
         section=section,
@@ -538,6 +540,12 @@ def metric_result(
         resamples=r.resamples,
         quantiles={k: v for k, v in r.quantiles.items() if not math.isnan(v)},
         scorer_errors=scorer_errors,
+        arm_ci={
+            "baseline": (_value(r.baseline_ci[0]), _value(r.baseline_ci[1])),
+            "candidate": (_value(r.candidate_ci[0]), _value(r.candidate_ci[1])),
+        }
+        if arm_ci
+        else None,
     )
 
 
@@ -634,6 +642,7 @@ def dataset_analysis(
                 headline=spec.headline,
                 n=computed[name].n,
                 scorer_errors=ArmCounts(baseline=count(b), candidate=count(c)) if count else None,
+                arm_ci=True,
             )
         )
     classification = task_type == "classification"

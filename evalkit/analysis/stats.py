@@ -169,6 +169,10 @@ class PairedResult:
     n: int
     resamples: int
     quantiles: dict[str, float]
+    # each arm's own two-sided interval, (low, high), from the same resamples: what a run's
+    # history compares between runs
+    baseline_ci: tuple[float, float]
+    candidate_ci: tuple[float, float]
 
     def lower_bound(self, confidence: float) -> float:
         """One-sided lower bound of candidate − baseline at `confidence`.
@@ -290,6 +294,8 @@ def paired_bootstrap(
         d = draws[(name, 1)] - draws[(name, 0)]
         b_point, c_point = float(base(ones)[0]), float(cand(ones)[0])
         low, high, lower = quantiles(d, [alpha / 2, 1 - alpha / 2, alpha])
+        b_low, b_high = quantiles(draws[(name, 0)], [alpha / 2, 1 - alpha / 2])
+        c_low, c_high = quantiles(draws[(name, 1)], [alpha / 2, 1 - alpha / 2])
         results[name] = PairedResult(
             baseline=b_point,
             candidate=c_point,
@@ -304,6 +310,8 @@ def paired_bootstrap(
                 quantile_key(q): float(v)
                 for q, v in zip(QUANTILES, quantiles(d, QUANTILES), strict=True)
             },
+            baseline_ci=(float(b_low), float(b_high)),
+            candidate_ci=(float(c_low), float(c_high)),
         )
     return results
 

@@ -1,11 +1,12 @@
-"""Each arm's own interval for the metrics history watches, from the per-sample table.
+"""Each arm's own interval for the metrics history watches.
 
 A run's metric rows carry the interval of candidate − baseline; whether one arm moved between
-two runs needs that arm's own interval. It is the same paired bootstrap (same resamples, seed
-and confidence as the run's), with the arm in the candidate slot and zero in the baseline
-slot, so candidate − baseline is the arm's value itself. Only the watched metrics
-(`drift.watched`) get one: they are all that drift and roll-back decisions read, and a
-bootstrap of every metric would cost the run as much again as its own analysis.
+two runs needs that arm's own interval. The analysis keeps it in each metric row (`arm_ci`),
+from the same paired bootstrap as the difference's (same resamples, seed and confidence).
+A run made before evalkit kept them gets the same numbers from its per-sample table: that
+bootstrap again, with the arm in the candidate slot and zero in the baseline slot, so
+candidate − baseline is the arm's value itself. Only the watched metrics (`drift.watched`)
+are listed: they are all that drift and roll-back decisions read.
 """
 
 from __future__ import annotations
@@ -31,7 +32,37 @@ def _value(x: float) -> float | None:
 
 def arm_intervals(results: Results, table: pd.DataFrame) -> list[ArmInterval]:
     """Both arms' intervals for every watched metric with per-item rows (rubric scores have
-    none)."""
+    none): from the metric rows, or for an older run from its table."""
+    if any(m.arm_ci is not None for m in results.metrics):
+        return _kept(results)
+    return _bootstrapped(results, table)
+
+
+def _kept(results: Results) -> list[ArmInterval]:
+    out = []
+    for m in results.metrics:
+        detail = results.datasets.get(m.dataset)
+        if m.arm_ci is None or detail is None or detail.section != m.section:
+            continue
+        if not watched(m.section, detail.kind, m.metric, m.headline):
+            continue
+        for arm in ARMS:
+            low, high = m.arm_ci[arm]
+            out.append(
+                ArmInterval(
+                    dataset=m.dataset,
+                    section=m.section,
+                    metric=m.metric,
+                    arm=arm,
+                    value=m[arm],
+                    ci_low=low,
+                    ci_high=high,
+                )
+            )
+    return out
+
+
+def _bootstrapped(results: Results, table: pd.DataFrame) -> list[ArmInterval]:
     suite, stats = results.suite, results.stats
     out = []
     for dataset, detail in results.datasets.items():

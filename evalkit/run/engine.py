@@ -27,8 +27,11 @@ from evalkit.models.clients import AttemptFailed, Client, Completion, GenConfig
 from evalkit.run.journal import Record
 from evalkit.run.plan import ModelSpec
 
-BACKOFF_BASE_S = 1.0
-BACKOFF_CAP_S = 30.0
+# the OpenAI SDK's schedule (openai._base_client): 0.5 s doubling to at most 8 s, each step
+# jittered down by up to a quarter
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+BACKOFF_JITTER = 0.25
 HEDGE_MIN_S = 1.0  # never race an attempt younger than this
 HEDGE_FACTOR = 5.0  # ... or younger than this many times the endpoint's median answer
 HEDGE_WARMUP = 5  # answers an endpoint must have given before its median is trusted
@@ -73,9 +76,13 @@ class Policy:
 
 
 def backoff(retry: int, rng: random.Random) -> float:
-    """Seconds before retry number `retry` (0-based): exponential, capped, half of it jittered."""
+    """Seconds before retry number `retry` (0-based): exponential, capped, jittered down.
+
+    >>> [round(backoff(n, random.Random(0)), 3) for n in range(6)]
+    [0.394, 0.789, 1.578, 3.156, 6.311, 6.311]
+    """
     ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**retry)
-    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+    return ceiling * (1 - BACKOFF_JITTER * rng.random())
 
 
 def error_record(req: Request, message: str, attempts: int) -> Record:

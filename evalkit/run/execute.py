@@ -168,18 +168,19 @@ def _from_cache(
     hits = cache.get_many(req.key for req in pending)
     if not hits:
         return pending
+    rest, found = [], []
+    for req in pending:
+        answer = hits.get(req.key)
+        if answer is None:
+            rest.append(req)
+            continue
+        rec = cached_record(req.task, req.item, req.key, answer)
+        found.append(rec)
+        records[(req.task, req.item)] = rec
+        progress.add(rec)
     journal = Journal(run_dir / "journal.jsonl")
-    rest = []
     try:
-        for req in pending:
-            answer = hits.get(req.key)
-            if answer is None:
-                rest.append(req)
-                continue
-            rec = cached_record(req.task, req.item, req.key, answer)
-            journal.append(rec)
-            records[(req.task, req.item)] = rec
-            progress.add(rec)
+        journal.extend(found)
     finally:
         journal.close()
     return rest

@@ -53,17 +53,25 @@ class Journal:
         self._secrets = scrubber(env_secrets())
 
     def append(self, record: Record) -> None:
-        if record.error is not None:
-            record = replace(record, error=scrub(record.error, self._secrets))
-        # the fields by name, not dataclasses.asdict: it deep-copies every record, and a
-        # cached re-run journals thousands of them
-        line = {name: getattr(record, name) for name in _RECORD_FIELDS}
-        self._fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self.extend([record])
+
+    def extend(self, records: Iterable[Record]) -> None:
+        """Records in one write (a crash cuts at most the last line short, which reading
+        skips): the cache's answers are journalled so, thousands at a time."""
+        self._fh.write("".join(map(self._line, records)))
         self._fh.flush()
         now = time.monotonic()
         if now - self._synced >= FSYNC_EVERY_S:
             os.fsync(self._fh.fileno())
             self._synced = now
+
+    def _line(self, record: Record) -> str:
+        if record.error is not None:
+            record = replace(record, error=scrub(record.error, self._secrets))
+        # the fields by name, not dataclasses.asdict: it deep-copies every record, and a
+        # cached re-run journals thousands of them
+        line = {name: getattr(record, name) for name in _RECORD_FIELDS}
+        return json.dumps(line, ensure_ascii=False) + "\n"
 
     def close(self) -> None:
         if not self._fh.closed:
