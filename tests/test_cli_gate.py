@@ -264,3 +264,24 @@ def test_a_run_that_left_no_results_file_fails_closed(
     out = ["--out", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
     assert main(["run", str(make_suite()), "--gate", *out]) == EXIT_RUN_FAILED
     assert "without a results file" in capsys.readouterr().err
+
+
+def test_only_the_evalkit_command_freezes_the_imported_objects(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`evalkit run` in a process of its own leaves what the imports built out of the cyclic
+    collector's passes; main() called in a longer-lived process (these tests) must not."""
+    import gc
+
+    frozen: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    suite = write_suite(work / "freeze", "tiny")
+    assert run(work, suite, "--run-id", "in-process") == EXIT_OK
+    assert frozen == []
+    out, cache = str(work / "reports"), str(work / "cache")
+    argv = ["evalkit", "run", str(suite), "--out", out, "--cache-dir", cache, "--run-id", "own"]
+    monkeypatch.setattr("sys.argv", argv)
+    from evalkit.cli import entry
+
+    assert entry() == EXIT_OK
+    assert frozen == [1]

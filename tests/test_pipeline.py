@@ -222,3 +222,24 @@ def test_the_modules_warmed_during_the_requests_exist() -> None:
 
     for name in WARM_IMPORTS:
         assert importlib.import_module(name)
+
+
+def test_samples_lines_are_plain_json_whatever_the_row_holds(tmp_path: Path) -> None:
+    """NaN is null and numpy scalars are numbers in samples.jsonl, as json_ready makes them,
+    whether or not a row needed it."""
+    import numpy as np
+    import pandas as pd
+
+    from evalkit.jsonutil import json_ready
+    from evalkit.report.files import write_samples
+
+    rows = [
+        {"id": "a", "latency_s": float("nan"), "scores": {"x": np.float64(0.25)}, "t": (1, 2)},
+        {"id": "b", "latency_s": 0.5, "scores": {"x": np.int64(3)}, "t": (3,)},
+        {"id": "c", "latency_s": 1.0, "scores": {}, "t": ("é",)},
+    ]
+    write_samples(tmp_path / "s.jsonl", pd.DataFrame(rows))
+    lines = (tmp_path / "s.jsonl").read_text(encoding="utf-8").splitlines()
+    expected = [json_ready(r) for r in pd.DataFrame(rows).to_dict(orient="records")]
+    assert [json.loads(line) for line in lines] == expected
+    assert "NaN" not in lines[0] and json.loads(lines[0])["latency_s"] is None

@@ -15,8 +15,16 @@ from evalkit.jsonutil import WRITE_ERRORS, json_ready
 
 def write_samples(path: Path, table: pd.DataFrame) -> None:
     with path.open("w", encoding="utf-8", errors=WRITE_ERRORS) as fh:
-        for row in redact(table.to_dict(orient="records")):
-            fh.write(json.dumps(json_ready(row), ensure_ascii=False) + "\n")
+        fh.writelines(_line(row) + "\n" for row in redact(table.to_dict(orient="records")))
+
+
+def _line(row: dict) -> str:
+    """One row as JSON; a NaN (or a numpy scalar) is first made plain, a row without one is
+    written as it is (json_ready's copy of every row cost ~0.03 s per 4,000 rows)."""
+    try:
+        return json.dumps(row, ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError):
+        return json.dumps(json_ready(row), ensure_ascii=False)
 
 
 def point_latest(suite_dir: Path, run_id: str) -> None:
