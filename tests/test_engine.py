@@ -286,3 +286,67 @@ def test_progress_counts_each_task_and_reads_as_one_log_line() -> None:
     assert line.startswith("progress [") and "4/8 (50%)" in line and "1 errors" in line
     assert "baseline · heldout 2/4" in line and "candidate · heldout 2/4" in line
     assert "req/s" in line and "ETA" in line
+
+
+def test_waiting_for_a_connection_is_not_hedged() -> None:
+    """One connection, four answers of 0.15 s each, hedging after 0.25 s: the last request
+    waits 0.45 s for the connection, yet none of them hung; each is sent exactly once."""
+
+    async def steady(item: str, attempt: int) -> str:
+        await asyncio.sleep(0.15)
+        return item
+
+    client = FakeClient(steady)
+    items = ["a", "b", "c", "d"]
+    records = _run(client, items, max_connections=1, hedge_after=0.25, max_retries=0)
+    assert {r.output for r in records.values()} == set(items)
+    assert client.calls == dict.fromkeys(items, 1) and client.cancelled == 0
+
+
+def test_a_retry_gets_the_next_connection_before_requests_that_began_later() -> None:
+    """A retry coming back from its wait is not queued behind requests admitted meanwhile:
+    the slot goes to the request that began first."""
+    order: list[tuple[str, int]] = []
+
+    async def first_fails(item: str, attempt: int) -> str:
+        order.append((item, attempt))
+        if (item, attempt) == ("a", 0):
+            raise AttemptFailed("HTTP 429: slow down", transient=True, retry_after=0.05)
+        await asyncio.sleep(0.1)
+        return item
+
+    items = ["a", *(f"q{i}" for i in range(8))]
+    records = _run(FakeClient(first_fails), items, max_connections=1, max_retries=1)
+    assert records["a"].output == "a" and records["a"].attempts == 2
+    # while a waited out its 0.05 s, q0 took the connection; a's retry came next, before q1..q7
+    assert order[:4] == [("a", 0), ("q0", 0), ("a", 1), ("q1", 0)]
+
+
+def test_a_waiter_cancelled_in_the_queue_gives_up_no_connection() -> None:
+    """Hedges that lose the race are cancelled, some while still queued for a connection; the
+    connections they would have had stay usable (every request completes)."""
+    from evalkit.run.engine import _Slots
+
+    async def scenario() -> list[str]:
+        slots = _Slots(1)
+        done: list[str] = []
+
+        async def use(name: str, began: float, seconds: float) -> None:
+            async with slots.held(began):
+                await asyncio.sleep(seconds)
+                done.append(name)
+
+        holder = asyncio.create_task(use("holder", 0.0, 0.1))
+        await asyncio.sleep(0)
+        doomed = asyncio.create_task(use("doomed", 1.0, 0.0))
+        later = asyncio.create_task(use("later", 2.0, 0.0))
+        await asyncio.sleep(0.01)
+        doomed.cancel()
+        await asyncio.gather(holder, later)
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        async with asyncio.timeout(1):  # the slot is free again
+            await use("after", 3.0, 0.0)
+        return done
+
+    assert asyncio.run(scenario()) == ["holder", "later", "after"]

@@ -12,13 +12,16 @@ with its cause. Each record goes to the sink the moment it exists (journal, cach
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import heapq
+import itertools
 import json
 import random
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -102,11 +105,53 @@ def error_record(req: Request, message: str, attempts: int) -> Record:
     )
 
 
+class _Slots:
+    """Connection slots, handed to the waiting attempt whose request began first.
+
+    Up to ADMISSION_FACTOR requests per slot are alive, so a retry coming back from its wait
+    finds hundreds of fresh requests queued; first come, first served put it behind all of
+    them, and under faults each step of a retry chain paid that queue again (the run's tail).
+    Oldest request first is the order that keeps the slowest request, and so the run, short.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()  # ties: first come, first served
+
+    @contextlib.asynccontextmanager
+    async def held(self, began: float) -> AsyncIterator[None]:
+        """A slot for an attempt of a request that began at `began` (monotonic seconds)."""
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+        else:
+            turn = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (began, next(self._order), turn))
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():  # handed a slot as it was cancelled
+                    self._release()
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():  # a waiter cancelled meanwhile is skipped
+                turn.set_result(None)
+                return
+        self._free += 1
+
+
 class _Endpoint:
     """One server's connection slots and recent answer times (for the hedging delay)."""
 
     def __init__(self, limit: int) -> None:
-        self.slots = asyncio.Semaphore(limit)
+        self.slots = _Slots(limit)
         self.admission = asyncio.Semaphore(limit * ADMISSION_FACTOR)
         self.seconds: deque[float] = deque(maxlen=200)
 
@@ -156,11 +201,11 @@ class Engine:
         client = self._clients[req.model.identity]
         policy = self._policy
         started = time.monotonic()
-        tries = [0]
+        sent: list[float] = []  # when each attempt got its connection (monotonic)
         guessed = 0  # failures whose wait was guessed: only they grow the backoff
         for retry in range(policy.max_retries + 1):
             try:
-                completion, seconds = await self._hedged(client, endpoint, req, tries)
+                completion, seconds = await self._hedged(client, endpoint, req, sent, started)
             except AttemptFailed as e:
                 # a 429 that said when to come back was waited out as told; it is no sign
                 # that the server is down, so a 500 after two of them waits 0.5-1 s, not 2-4 s
@@ -171,11 +216,11 @@ class Engine:
                 if e.retry_after is not None:  # spread a burst of 429s over a little time
                     wait += self._rng.uniform(0, 0.1 * wait + 0.05)
                 if not e.transient or retry == policy.max_retries:
-                    self._sink(error_record(req, str(e), tries[0]))
+                    self._sink(error_record(req, str(e), len(sent)))
                     return
                 budget = policy.total_timeout
                 if budget is not None and time.monotonic() - started + wait > budget:
-                    self._sink(error_record(req, f"{e}; run.total_timeout reached", tries[0]))
+                    self._sink(error_record(req, f"{e}; run.total_timeout reached", len(sent)))
                     return
                 await asyncio.sleep(wait)
                 continue
@@ -189,7 +234,7 @@ class Engine:
                     input_tokens=completion.input_tokens,
                     output_tokens=completion.output_tokens,
                     latency_s=completion.seconds if completion.seconds is not None else seconds,
-                    attempts=tries[0],
+                    attempts=len(sent),
                     cached=False,
                     stop_reason=completion.stop_reason,
                     logliks=completion.logliks,
@@ -198,13 +243,13 @@ class Engine:
             return
 
     async def _attempt(
-        self, client: Client, endpoint: _Endpoint, req: Request, tries: list[int]
+        self, client: Client, endpoint: _Endpoint, req: Request, sent: list[float], began: float
     ) -> tuple[Completion, float]:
         # A model in this process has no connection to hang: its time is queueing for and
         # computing a batch, which a timeout would only throw away and start again.
         limit = None if client.in_process else self._policy.timeout
-        async with endpoint.slots:
-            tries[0] += 1
+        async with endpoint.slots.held(began):
+            sent.append(time.monotonic())
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(limit):
@@ -226,25 +271,30 @@ class Engine:
             return completion, seconds
 
     async def _hedged(
-        self, client: Client, endpoint: _Endpoint, req: Request, tries: list[int]
+        self, client: Client, endpoint: _Endpoint, req: Request, sent: list[float], began: float
     ) -> tuple[Completion, float]:
         """One attempt, raced by another each time the endpoint's hedging delay passes
         unanswered (at most MAX_HEDGES more); the first to finish decides."""
         if client.in_process or self._policy.hedge_after == 0:
-            return await self._attempt(client, endpoint, req, tries)
-        racing = {asyncio.ensure_future(self._attempt(client, endpoint, req, tries))}
-        started = time.monotonic()
+            return await self._attempt(client, endpoint, req, sent, began)
+        racing = {asyncio.ensure_future(self._attempt(client, endpoint, req, sent, began))}
+        first = len(sent)  # this race's attempts are sent[first:]
         try:
             while True:
                 # read again while waiting: the endpoint's first answers may arrive only
                 # after this request began, and a hedge that hangs too is raced in turn
                 delay = endpoint.hedge_delay(self._policy)
-                if delay is None:
-                    step = HEDGE_MIN_S
-                elif len(racing) > MAX_HEDGES:
+                # the clock runs from the first attempt's connection, not from the queue for
+                # one: waiting behind other requests is no sign of a hung connection
+                mine = sent[first:]
+                due = None
+                if delay is not None and mine and len(racing) <= MAX_HEDGES:
+                    due = mine[0] + delay * len(racing)
+                    step: float | None = max(0.0, due - time.monotonic())
+                elif delay is not None and len(racing) > MAX_HEDGES:
                     step = None  # enough attempts in the race: wait for one of them
-                else:
-                    step = max(0.0, started + delay * len(racing) - time.monotonic())
+                else:  # no median yet, or still queued for a connection: look again soon
+                    step = HEDGE_MIN_S if delay is None else min(HEDGE_MIN_S, delay)
                 done, _ = await asyncio.wait(
                     racing, timeout=step, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -253,8 +303,10 @@ class Engine:
                     # retry loop waits out a 429 better than a hung connection would
                     answered = [t for t in done if t.exception() is None]
                     return (answered or list(done))[0].result()
-                if delay is not None and len(racing) <= MAX_HEDGES:
-                    racing.add(asyncio.ensure_future(self._attempt(client, endpoint, req, tries)))
+                if due is not None:
+                    racing.add(
+                        asyncio.ensure_future(self._attempt(client, endpoint, req, sent, began))
+                    )
         finally:
             for task in racing:  # the losers of the race: close their connections now
                 task.cancel()
