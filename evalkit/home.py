@@ -1,7 +1,7 @@
 """Where evalkit keeps its own files: `$EVALKIT_HOME`, else `~/.cache/evalkit`.
 
-It holds the response cache (`responses/`) and the converted local models (`models/`); CI
-saves and restores this one folder between jobs.
+It holds the response cache (`responses/`), the converted local models (`models/`) and the
+report's compiled templates (`templates/`); CI saves and restores this one folder between jobs.
 """
 
 from __future__ import annotations

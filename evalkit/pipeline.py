@@ -164,7 +164,9 @@ def new_run_id() -> str:
 # of scipy or scikit-learn is among them: a run without a judge, raters or long answers needs
 # neither, and importing them took a second of a cached re-run.
 WARM_IMPORTS = ("evalkit.analysis.analyse", "evalkit.analysis.table", "evalkit.gate",
-                "evalkit.report.html")  # fmt: skip
+                "evalkit.history.intervals", "evalkit.history.release", "evalkit.report.html",
+                "evalkit.report.card", "evalkit.report.junit", "evalkit.report.markdown",
+                "evalkit.report.terminal")  # fmt: skip
 
 
 def _warm_imports() -> None:

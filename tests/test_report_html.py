@@ -438,3 +438,22 @@ def test_gate_metric_names_cover_every_metric_a_run_reports(run: RunOutcome) -> 
     assert {s for s, _ in reported} == {"task", "probe"}
     for section, metric in reported:
         assert metric in metric_names(loaded, section), (section, metric)
+
+
+def test_compiled_templates_are_kept_and_a_broken_cache_changes_nothing(
+    run: RunOutcome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report's compiled templates are kept under $EVALKIT_HOME/templates; a corrupt
+    entry, or a home where nothing can be written, gives the very same page."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("EVALKIT_HOME", str(home))
+    first = render_report(run.results, run.table)
+    kept = list((home / "templates").rglob("*.cache"))
+    assert kept, "no compiled template was kept"
+    for entry in kept:
+        entry.write_bytes(b"not bytecode")
+    assert render_report(run.results, run.table) == first
+    blocked = tmp_path / "a-file"
+    blocked.write_text("a file where the home folder should be", encoding="utf-8")
+    monkeypatch.setenv("EVALKIT_HOME", str(blocked))
+    assert render_report(run.results, run.table) == first
