@@ -93,11 +93,11 @@ def scrubber(secrets: Iterable[str]) -> Scrubber:
     return Scrubber(re.compile(pattern), (*_CLUES, *known))
 
 
-def scrub(text: str, scrubber: Scrubber) -> str:
+def scrub(text: str, scrubbing: Scrubber) -> str:
     """`text` with each credential replaced by <redacted> (a URL keeps its scheme and host)."""
-    if not scrubber.may_match(text):
+    if not scrubbing.may_match(text):
         return text
-    return scrubber.pattern.sub(
+    return scrubbing.pattern.sub(
         lambda m: f"{m['scheme']}{REDACTED}@" if m["scheme"] else REDACTED,
         text,
     )
