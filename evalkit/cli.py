@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -906,8 +907,14 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
 
 
 def entry() -> int:
-    """The `evalkit` command."""
-    return main(own_process=True)
+    """The `evalkit` command. A bug (an exception no command expects) prints its traceback and
+    exits 3, the run-failed code: Python's own exit code, 1, would read as a failed gate."""
+    try:
+        return main(own_process=True)
+    except Exception:
+        trace = scrub(traceback.format_exc(), scrubber(env_secrets()))
+        sys.stderr.write(f"{trace}error: evalkit failed unexpectedly (a bug: please report it)\n")
+        return EXIT_RUN_FAILED
 
 
 if __name__ == "__main__":

@@ -285,3 +285,21 @@ def test_only_the_evalkit_command_freezes_the_imported_objects(
 
     assert entry() == EXIT_OK
     assert frozen == [1]
+
+
+def test_a_bug_exits_3_with_its_traceback_never_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An exception no command expects is a bug: the `evalkit` command shows its traceback and
+    exits 3 (run failed), never Python's 1, which CI would read as a failed gate."""
+    import evalkit.cli
+
+    def broken(args: object, console: object) -> int:
+        raise RuntimeError("an internal mistake sk-plantedsecret0123456789")
+
+    monkeypatch.setitem(evalkit.cli.COMMANDS, "validate", broken)
+    monkeypatch.setattr("sys.argv", ["evalkit", "validate", "suite.yaml"])
+    assert evalkit.cli.entry() == EXIT_RUN_FAILED
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: an internal mistake" in err
+    assert "evalkit failed unexpectedly" in err and "plantedsecret" not in err
