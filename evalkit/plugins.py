@@ -24,6 +24,7 @@ of evalkit's own: two suites in one process never see each other's functions.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import inspect
 import math
@@ -230,6 +231,22 @@ def _from_file(ref: str, folder: SuiteFolder, where: str) -> tuple[Any, str, str
     return getattr(module, function), function, ref
 
 
+class _Abandoned(BaseException):
+    """Raised inside a plug-in's import that ran past its time (not an Exception: a plug-in's
+    `except Exception` does not keep it looping)."""
+
+
+def _stop(worker: threading.Thread) -> None:
+    """Ask a runaway import thread to stop: a daemon thread ends with the process, but in one
+    that goes on (a notebook, a test session) a loop at import would hold the GIL for good and
+    slow everything after it. CPython raises the exception at the thread's next bytecode; a
+    plug-in that catches BaseException and loops on is left to the process's end."""
+    if worker.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(worker.ident), ctypes.py_object(_Abandoned)
+        )
+
+
 def _import_file(path: Path, suite_path: Path, where: str) -> ModuleType:
     """A fresh module for every load: no two suites, or two loads, share module state."""
     resolved = path.resolve()
@@ -256,6 +273,7 @@ def _import_file(path: Path, suite_path: Path, where: str) -> ModuleType:
         worker.start()
         worker.join(IMPORT_TIMEOUT_S)
         if worker.is_alive():
+            _stop(worker)
             raise InputError(
                 f"importing {path.name} did not finish within {IMPORT_TIMEOUT_S:g} s",
                 path=suite_path,

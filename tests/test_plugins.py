@@ -9,6 +9,8 @@ import re
 import shutil
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -257,6 +259,12 @@ def test_a_plugin_that_hangs_at_import_is_a_located_error_in_time(
     assert err.endswith(
         "[scorers.custom.0.python]: importing checks.py did not finish within 0.5 s"
     ), err
+    # and the loop is stopped: left running, it held the GIL for the rest of this process
+    # and slowed every later test about eightfold
+    deadline = time.monotonic() + 5
+    while any(t.name == "import checks.py" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the plug-in's import loop is still running"
+        time.sleep(0.05)
 
 
 def test_the_documented_error_line_is_the_real_one(tmp_path: Path, capsys) -> None:
