@@ -208,7 +208,7 @@ class Engine:
                 completion, seconds = await self._hedged(client, endpoint, req, sent, started)
             except AttemptFailed as e:
                 # a 429 that said when to come back was waited out as told; it is no sign
-                # that the server is down, so a 500 after two of them waits 0.5-1 s, not 2-4 s
+                # that the server is down, so a 500 after two of them waits 0.375-0.5 s, not 1.5-2 s
                 if e.retry_after is None:
                     wait, guessed = backoff(guessed, self._rng), guessed + 1
                 else:
