@@ -579,6 +579,14 @@ def merge_runs(
         results = Results(**dict(info), **dict(analyse(table, loaded)), selection=first.selection)
         if (first_dir / SELECTION_SAMPLES).is_file():
             shutil.copyfile(first_dir / SELECTION_SAMPLES, run_dir / SELECTION_SAMPLES)
+        if first.audit is not None:
+            # every shard audited the same files before it ran: the first's audit is the run's,
+            # and its `fail_on` findings fail the merged run's gates as they would the whole run's
+            from evalkit.report.audit import AUDIT_DATA
+
+            for name in (first.audit.page, AUDIT_DATA):
+                shutil.copyfile(first_dir / name, run_dir / name)
+            results = results.model_copy(update={"audit": first.audit})
         earlier = load_run(options.baseline_run) if options.baseline_run else None
         gates = _gate_report(loaded, results, table, earlier)
         if isinstance(gates, Gates):

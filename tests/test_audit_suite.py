@@ -65,3 +65,27 @@ def test_a_bad_audited_file_stops_the_run_first(tmp_path: Path, capsys) -> None:
 def test_audit_needs_a_file() -> None:
     with pytest.raises(ValueError, match="audit: give its 'path', or a 'training_data'"):
         Suite.model_validate({**yaml.safe_load(SUITE), "audit": {"fail_on": ["pii"]}})
+
+
+def test_merged_shards_keep_the_audit_and_its_gates(tmp_path: Path) -> None:
+    """A run made in shards and merged fails on an audit finding as the unsharded run does:
+    the merged folder has the audit, results.json links it, and the gates judge it."""
+    (tmp_path / "suite.yaml").write_text(AUDITED, encoding="utf-8")
+    write_jsonl(tmp_path / "items.jsonl", ITEMS)
+    write_jsonl(tmp_path / "train.jsonl", TRAIN)
+    common = ["--out", str(tmp_path / "reports"), "--cache-dir", str(tmp_path / "cache")]
+    for i in (1, 2):
+        code = main(["run", str(tmp_path / "suite.yaml"), *common, "--shard", f"{i}/2",
+                     "--run-id", f"s{i}"])  # fmt: skip
+        assert code == 0
+    shards = [str(tmp_path / "reports" / "tiny" / f"s{i}") for i in (1, 2)]
+    code = main(
+        ["merge", *shards, "--out", str(tmp_path / "reports"), "--run-id", "merged", "--gate"]
+    )
+    assert code == 1  # the leak fails the merged run's gates, as it fails the unsharded run's
+    merged = tmp_path / "reports" / "tiny" / "merged"
+    results = json.loads((merged / "results.json").read_text(encoding="utf-8"))
+    assert results["audit"]["found"]["leakage"] == 1 and results["audit"]["page"] == "audit.html"
+    assert (merged / "audit.html").is_file() and (merged / "audit.json").is_file()
+    gate = next(g for g in results["gates"]["results"] if g["rule"] == "audit.leakage")
+    assert gate["passed"] is False

@@ -25,6 +25,7 @@ from evalkit.report.escape import plain
 from evalkit.report.html import _environment
 
 SHOWN = 200  # rows listed per section on the page; audit.json has them all
+AUDIT_PAGE, AUDIT_DATA = "audit.html", "audit.json"  # in a run folder, or `evalkit audit --out`
 KINDS = (
     ("duplicates", "groups of exact duplicates and pairs of near duplicates"),
     ("conflicts", "duplicates (exact or near) that carry different labels"),
@@ -83,7 +84,7 @@ def _write(path: Path, text: str) -> None:
 def write_audit(out: Path, audit: Audit) -> tuple[Path, Path]:
     """audit.html and audit.json in `out`, created if needed."""
     out.mkdir(parents=True, exist_ok=True)
-    html, data = out / "audit.html", out / "audit.json"
+    html, data = out / AUDIT_PAGE, out / AUDIT_DATA
     _write(html, render_audit(audit))
     dumped = masked(audit).model_dump(mode="json")
     _write(data, json.dumps(dumped, indent=2, ensure_ascii=False) + "\n")
