@@ -28,6 +28,7 @@ from evalkit.analysis.stats import (
     mcnemar_exact,
     mean_stat,
     paired_bootstrap,
+    ratio_or_zero,
 )
 from evalkit.names import PROBE, REFUSAL_ENTRY, REFUSAL_PREFIX, TASK
 from evalkit.registry import Registry
@@ -589,15 +590,6 @@ def class_detail(rows: pd.DataFrame, labels: Sequence[str]) -> ClassDetail:
             rows=targets_seen, columns=answers, matrix=cm[: len(targets_seen)].tolist()
         ),
     )
-
-
-def ratio_or_zero(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den, 0 where den is 0 (scikit-learn's zero_division=0).
-
-    >>> ratio_or_zero(np.array([1.0, 2.0]), np.array([4, 0]))
-    array([0.25, 0.  ])
-    """
-    return np.divide(num, den, out=np.zeros(np.shape(num)), where=den > 0)
 
 
 def dataset_analysis(

@@ -71,6 +71,15 @@ def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.full(np.shape(num), np.nan), where=den > 0)
 
 
+def ratio_or_zero(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, 0 where den is 0 (scikit-learn's zero_division=0).
+
+    >>> ratio_or_zero(np.array([1.0, 2.0]), np.array([4, 0]))
+    array([0.25, 0.  ])
+    """
+    return np.divide(num, den, out=np.zeros(np.shape(num)), where=den > 0)
+
+
 def class_sums(w: np.ndarray, classes: np.ndarray, k: int) -> np.ndarray:
     """Each resample's total weight of the items of each class: (B, k), = w @ one-hot(classes).
 
@@ -133,26 +142,22 @@ def f1_stats(
     def per_class(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tp, pred, actual = counts(w)
         denom = pred + actual  # = 2tp + fp + fn
-        f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-        return f1, actual, denom > 0
+        return ratio_or_zero(2 * tp, denom), actual, denom > 0
 
     def macro(w: np.ndarray) -> np.ndarray:
         f1, _, occurs = per_class(w)
         classes = occurs.sum(axis=1)
         total = (f1 * occurs).sum(axis=1)
-        return np.divide(total, classes, out=np.full_like(total, np.nan), where=classes > 0)
+        return ratio(total, classes)
 
     def weighted(w: np.ndarray) -> np.ndarray:
         f1, actual, _ = per_class(w)
         total = actual.sum(axis=1)
-        return np.divide(
-            (f1 * actual).sum(axis=1), total, out=np.zeros_like(total), where=total > 0
-        )
+        return ratio_or_zero((f1 * actual).sum(axis=1), total)
 
     def micro(w: np.ndarray) -> np.ndarray:
         tp, pred, actual = (c.sum(axis=1) for c in counts(w))
-        denom = pred + actual
-        return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+        return ratio_or_zero(2 * tp, pred + actual)
 
     return {"macro_f1": macro, "micro_f1": micro, "weighted_f1": weighted}
 
