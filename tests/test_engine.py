@@ -350,3 +350,29 @@ def test_a_waiter_cancelled_in_the_queue_gives_up_no_connection() -> None:
         return done
 
     assert asyncio.run(scenario()) == ["holder", "later", "after"]
+
+
+@pytest.mark.parametrize("draw", [0.0, 0.37, 0.999])
+def test_guessed_waits_are_the_openai_sdks_own(
+    draw: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a Retry-After, the wait before each retry is what the OpenAI SDK itself
+    computes (openai._base_client), for the same random draw."""
+    import random
+
+    import openai
+    from openai import _base_client
+    from openai._models import FinalRequestOptions
+
+    from evalkit.run.engine import backoff
+
+    class Fixed(random.Random):
+        def random(self) -> float:
+            return draw
+
+    monkeypatch.setattr(_base_client, "random", lambda: draw)
+    client = openai.OpenAI(api_key="not-used", base_url="http://127.0.0.1:9/v1", max_retries=10)
+    options = FinalRequestOptions(method="post", url="/chat/completions")
+    for retry in range(8):
+        sdk = client._calculate_retry_timeout(10 - retry, options, None)
+        assert backoff(retry, Fixed()) == pytest.approx(sdk, rel=1e-12)
