@@ -102,7 +102,7 @@ def test_retry_after_is_waited_for_before_the_next_attempt() -> None:
         return "ok"
 
     assert _run(FakeClient(limited), ["a"], max_retries=1)["a"].output == "ok"
-    # the server asked for 0.15 s (plus at most 0.065 s of jitter); the engine's own backoff
+    # the server asked for 0.15 s (plus at most 5 % of jitter); the engine's own backoff
     # would have waited 0.375–0.5 s
     assert 0.15 <= seen[1] - seen[0] < 0.35
 
@@ -204,7 +204,60 @@ def test_an_attempt_started_before_the_endpoint_answered_is_still_hedged() -> No
     started = time.monotonic()
     records = _run(client, [f"i{n}" for n in range(30)], timeout=20, max_connections=4)
     assert records["i0"].output == "i0" and records["i0"].attempts == 2
-    assert time.monotonic() - started < 10  # hedged after about a second, not timed out at 20
+    assert time.monotonic() - started < 10  # hedged within a second, not timed out at 20
+
+
+def test_the_hedging_delay_is_twice_the_endpoints_95th_percentile_answer() -> None:
+    """Steady fast answers: the 0.25 s floor. A tail of long answers (one in ten takes 0.4 s)
+    moves the delay past them, where five times the median (0.1 s) would race each of them."""
+    from evalkit.run.engine import _Endpoint
+
+    endpoint = _Endpoint(4)
+    endpoint.seconds.extend([0.02] * 19)
+    assert endpoint.hedge_delay(Policy()) is None  # fewer than 20 answers: no tail known yet
+    endpoint.seconds.append(0.02)
+    assert endpoint.hedge_delay(Policy()) == pytest.approx(0.25)
+    endpoint.seconds.extend(([0.02] * 9 + [0.4]) * 20)
+    assert endpoint.hedge_delay(Policy()) == pytest.approx(0.8)
+    assert endpoint.hedge_delay(Policy(hedge_after=3)) == 3
+    assert endpoint.hedge_delay(Policy(hedge_after=0)) is None
+
+
+def test_a_hung_connection_at_a_fast_endpoint_is_raced_within_a_second() -> None:
+    """Answers of 10 ms: the hung first attempt of i0 is raced after about 0.25 s (the delay
+    once was never under 1 s, a long wait at a server that answers in milliseconds)."""
+    began: dict[tuple[str, int], float] = {}
+
+    async def first_hangs(item: str, attempt: int) -> str:
+        began[item, attempt] = time.monotonic()
+        if item == "i0" and attempt == 0:
+            await asyncio.sleep(30)
+        await asyncio.sleep(0.01)
+        return item
+
+    items = ["warm", "w1", "w2", "w3", "w4", *(f"i{n}" for n in range(20))]
+    client = FakeClient(first_hangs)
+    records = _run(client, items, timeout=20, max_connections=2, max_retries=0)
+    assert records["i0"].output == "i0" and records["i0"].attempts == 2
+    assert began["i0", 1] - began["i0", 0] < 0.9
+
+
+def test_answers_in_the_endpoints_own_tail_are_not_raced() -> None:
+    """Every tenth answer takes 0.3 s, the rest 10 ms: long answers, not hung ones. Five times
+    the median (50 ms, so the 0.25 s floor) would race all 20 long ones. Here the first few
+    are raced, while the long answers still in flight are missing from the endpoint's recent
+    times; once those times show the tail, no long answer is sent twice."""
+
+    async def some_long(item: str, attempt: int) -> str:
+        await asyncio.sleep(0.3 if int(item) % 10 == 9 else 0.01)
+        return item
+
+    client = FakeClient(some_long)
+    items = [str(n) for n in range(200)]
+    records = _run(client, items, timeout=20, max_connections=4, max_retries=0)
+    assert {r.output for r in records.values()} == set(items)
+    assert all(client.calls[item] == 1 for item in items[100:])
+    assert sum(client.calls.values()) - len(items) <= 10
 
 
 def test_hedging_off_waits_for_the_attempt() -> None:
