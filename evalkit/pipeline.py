@@ -236,21 +236,27 @@ def run_suite(suite_path: str | Path, options: RunOptions = RunOptions()) -> Run
 
     Raises InputError (bad input, exit 2), RunFailed (exit 3) or Interrupted (exit 130).
     """
-    from evalkit.gate import check_gate_targets
     from evalkit.history.recording import record
-    from evalkit.selection import check_selection
 
     started = time.time()
     loaded = load_suite(suite_path)
-    # gate typos and a missing --baseline fail here, before any model is called
-    check_gate_targets(loaded)
+    # gate typos and a missing --baseline fail here, before any model is called; the gate
+    # module (pandas, the metric registry) is imported before the requests only if needed,
+    # and otherwise while they are in flight (WARM_IMPORTS)
+    if loaded.suite.gates:
+        from evalkit.gate import check_gate_targets
+
+        check_gate_targets(loaded)
     # a bad audited file is exit 2 now, before any model is called
     audit = _audit(loaded)
     earlier = load_run(options.baseline_run) if options.baseline_run else None
     history = _prepare_history(loaded, options)
     run_dir, shard, fresh = _open_run_dir(loaded, options)
     plan = plan_suite(loaded, shard)
-    check_selection(loaded, shard)
+    if loaded.prompt_options:
+        from evalkit.selection import check_selection
+
+        check_selection(loaded, shard)
     resume = _resume_command(loaded, run_dir)
     with contextlib.ExitStack() as held:
         try:
@@ -330,14 +336,12 @@ def _finish(
 ) -> RunOutcome:
     """Select prompts, execute the plan, then every stage after it, and mark the run folder
     complete."""
-    from evalkit.analysis.analyse import analyse
-    from evalkit.analysis.table import build_table
-    from evalkit.history.recording import annotate
-    from evalkit.report.files import point_latest, write_samples
-    from evalkit.run.judge import apply_judgments, run_judge, wants_judge
-    from evalkit.selection import select_prompts
+    selected = None
+    if loaded.prompt_options:  # the selection pass scores its answers before the reported run
+        from evalkit.report.files import write_samples
+        from evalkit.selection import select_prompts
 
-    selected = select_prompts(loaded, settings)
+        selected = select_prompts(loaded, settings)
     if selected is not None:
         # the leaderboard's evidence is on disk before anything can fail
         write_samples(run_dir / SELECTION_SAMPLES, selected.table)
@@ -345,6 +349,14 @@ def _finish(
         loaded = selected.loaded
         plan = plan_suite(loaded, shard)  # the reported tasks, with the chosen prompts
     records = execute(plan, settings)
+    # the stages after the requests, imported only now: importing them first would make the
+    # requests wait for pandas, which _warm_imports loads while they are in flight
+    from evalkit.analysis.analyse import analyse
+    from evalkit.analysis.table import build_table
+    from evalkit.history.recording import annotate
+    from evalkit.report.files import point_latest
+    from evalkit.run.judge import apply_judgments, run_judge, wants_judge
+
     table = build_table(plan, records, loaded)
     if wants_judge(loaded):
         # the judge pass: a second pass over the arms' answers, with the judge model

@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +31,9 @@ from evalkit.names import (
 )
 from evalkit.runfolder import MANIFEST, require_finished
 from evalkit.suite.schema import Price, Stats
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 2
 
@@ -752,6 +754,8 @@ def load_run(path: Path) -> StoredRun:
 
 def read_samples(path: Path) -> pd.DataFrame:
     """samples.jsonl back as the per-sample table (one row per item × arm)."""
+    import pandas as pd  # here, not at import: a run needs pandas only after its requests
+
     rows = [
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]

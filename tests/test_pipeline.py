@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -243,3 +246,34 @@ def test_samples_lines_are_plain_json_whatever_the_row_holds(tmp_path: Path) -> 
     expected = [json_ready(r) for r in pd.DataFrame(rows).to_dict(orient="records")]
     assert [json.loads(line) for line in lines] == expected
     assert "NaN" not in lines[0] and json.loads(lines[0])["latency_s"] is None
+
+
+def test_the_requests_do_not_wait_for_pandas(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Before the first request only what sending needs is imported: pandas and the analysis
+    load while the requests are in flight (here turned off, so the check is exact). A fresh
+    process, since this one has long imported both."""
+    suite = make_suite()
+    probe = """
+import sys
+from pathlib import Path
+import evalkit.pipeline as pipeline
+from evalkit.run.engine import Engine
+assert "pandas" not in sys.modules, "importing the pipeline imports pandas"
+seen = []
+send = Engine.run
+async def run(self, requests):
+    seen.append("pandas" in sys.modules)
+    await send(self, requests)
+Engine.run = run
+pipeline._warm_imports = lambda: None
+pipeline.run_suite(sys.argv[1], pipeline.RunOptions(out_dir=Path(sys.argv[2]), no_cache=True))
+print(seen)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(suite), str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[False]"

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from evalkit.data.readers import items_sha256
 from evalkit.errors import InputError, RunFailed
@@ -23,6 +22,9 @@ from evalkit.history.store import RunFilter, default_db, find_runs, open_store, 
 from evalkit.history.tracking import MlflowTarget, check_target, log_run, mlflow_target
 from evalkit.results import Results, StoredRun, load_run, resolve_run
 from evalkit.suite.load import LoadedSuite
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LAST, LAST_PASSED = "last", "last-passed"
 
