@@ -279,6 +279,32 @@ def test_every_credential_shape_is_cut_even_among_clean_strings_of_a_row(shape: 
     assert out[0]["input"] == "a clean question" and out[1] == {"output": "clean"}
 
 
+@pytest.mark.parametrize("shape", CREDENTIAL_SHAPES)
+def test_samples_jsonl_is_redacted_by_column_exactly_as_its_rows_would_be(
+    shape: str, tmp_path: Path
+) -> None:
+    """write_samples redacts column by column (a clean column is one clue test); each line is
+    what redacting that row alone gives: shapes in a text column, a secret-named column, a
+    nested mapping, missing values."""
+    import pandas as pd
+
+    from evalkit.credentials import redact
+    from evalkit.report.files import write_samples
+
+    rows = [
+        {"id": "a", "output": f"said {shape}", "api_key": "plain", "n": 1,
+         "checks": {"json": True, "token": "xyz"}, "note": None},
+        {"id": "b", "output": "clean", "api_key": None, "n": 2,
+         "checks": {"json": False, "token": 5}, "note": f"at {shape}"},
+        {"id": "c", "output": "known plainword42", "api_key": 7, "n": 3,
+         "checks": {"json": True, "token": None}, "note": "fine"},
+    ]  # fmt: skip
+    write_samples(tmp_path / "samples.jsonl", pd.DataFrame(rows))
+    lines = (tmp_path / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [redact(row) for row in rows]
+    assert shape not in "".join(lines) and '"n": 2' in lines[1]
+
+
 def test_a_known_secret_is_cut_however_plain_it_looks() -> None:
     from evalkit.credentials import redact
 
