@@ -145,6 +145,8 @@ def redact_columns(
 
 
 class _Redactor:
+    """One redaction pass: its scrubber, and which keys it has found to name secrets."""
+
     def __init__(self, scrubbing: Scrubber) -> None:
         self.scrubbing = scrubbing
         # rows repeat the same few keys thousands of times: test each key once
@@ -155,12 +157,15 @@ class _Redactor:
             self._secret_keys[k] = secret_key(k)
         return self._secret_keys[k]
 
+    def any_clue(self, values: Iterable[Any]) -> bool:
+        """Whether any string among `values` may hold a credential: one clue test of them
+        joined (a clue in any one of them is a clue in the join), not one per string."""
+        strings = [x for x in values if isinstance(x, str)]
+        return bool(strings) and self.scrubbing.may_match("\0".join(strings))
+
     def walk(self, v: Any) -> Any:
         if isinstance(v, dict):
-            # a row has a few dozen short strings: one clue test of them joined clears them all
-            # (a clue in any one of them is a clue in the join)
-            strings = [x for x in v.values() if isinstance(x, str)]
-            dirty = bool(strings) and self.scrubbing.may_match("\0".join(strings))
+            dirty = self.any_clue(v.values())  # a row's few dozen short strings, tested once
             return {
                 k: self._under(k, x) if not isinstance(x, str) or dirty or self.is_secret(k) else x
                 for k, x in v.items()
@@ -176,10 +181,10 @@ class _Redactor:
         return self.walk(v)
 
     def column(self, name: str, values: list[Any]) -> list[Any]:
-        strings = [x for x in values if isinstance(x, str)]
+        """A column's values as `walk` would leave them in each row."""
         plain = all(x is None or isinstance(x, str | int | float) for x in values)
         if plain and not self.is_secret(name):
-            if strings and self.scrubbing.may_match("\0".join(strings)):
+            if self.any_clue(values):
                 return [scrub(x, self.scrubbing) if isinstance(x, str) else x for x in values]
             return values
         return [self._under(name, x) for x in values]
