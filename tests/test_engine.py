@@ -107,6 +107,27 @@ def test_retry_after_is_waited_for_before_the_next_attempt() -> None:
     assert 0.15 <= seen[1] - seen[0] < 0.35
 
 
+def test_a_told_wait_gets_at_most_five_percent_of_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each 429 says 0.2 s: every wait the engine sleeps is 0.2-0.21 s (it once added up to
+    10 % + 50 ms, paid again at each step of a chain of 429s)."""
+    waits: list[float] = []
+    sleep = asyncio.sleep
+
+    def recorded(delay: float, *args: object) -> object:
+        waits.append(delay)
+        return sleep(delay, *args)
+
+    async def limited(item: str, attempt: int) -> str:
+        if attempt == 0:
+            raise AttemptFailed("HTTP 429: slow down", transient=True, retry_after=0.2)
+        return "ok"
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    records = _run(FakeClient(limited), [f"i{n}" for n in range(20)], max_retries=1)
+    assert all(r.output == "ok" for r in records.values())
+    assert len(waits) == 20 and all(0.2 <= w <= 0.21 for w in waits)
+
+
 def test_a_server_error_after_told_waits_gets_the_first_backoff_step() -> None:
     """Two 429s with Retry-After were waited out as told; the 500 after them is the first
     guessed wait (0.375–0.5 s), not the third step of the exponential backoff (1.5–2 s)."""
