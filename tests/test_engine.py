@@ -228,17 +228,39 @@ def test_an_attempt_started_before_the_endpoint_answered_is_still_hedged() -> No
     assert time.monotonic() - started < 10  # hedged within a second, not timed out at 20
 
 
+def test_a_request_queued_for_a_connection_sleeps_until_it_has_one(monkeypatch) -> None:
+    """32 requests on 2 connections queue for up to 1.6 s: each looks at the hedging clock
+    about twice (on getting its connection, then on its answer), where polling every 0.25 s
+    while queued looked five times on average, and hundreds of times in a large run."""
+    from evalkit.run.engine import _Endpoint
+
+    looks = []
+    delay = _Endpoint.hedge_delay
+    monkeypatch.setattr(_Endpoint, "hedge_delay", lambda self, p: looks.append(1) or delay(self, p))
+
+    async def answer(item: str, attempt: int) -> str:
+        await asyncio.sleep(0.1)
+        return item
+
+    items = [f"i{n}" for n in range(32)]
+    records = _run(FakeClient(answer), items, max_connections=2)
+    assert [records[i].output for i in items] == items
+    assert len(looks) <= 3 * len(items)
+
+
 def test_the_hedging_delay_is_twice_the_endpoints_95th_percentile_answer() -> None:
     """Steady fast answers: the 0.25 s floor. A tail of long answers (one in ten takes 0.4 s)
     moves the delay past them, where five times the median (0.1 s) would race each of them."""
     from evalkit.run.engine import _Endpoint
 
     endpoint = _Endpoint(4)
-    endpoint.seconds.extend([0.02] * 19)
+    for seconds in [0.02] * 19:
+        endpoint.answered(seconds)
     assert endpoint.hedge_delay(Policy()) is None  # fewer than 20 answers: no tail known yet
-    endpoint.seconds.append(0.02)
+    endpoint.answered(0.02)
     assert endpoint.hedge_delay(Policy()) == pytest.approx(0.25)
-    endpoint.seconds.extend(([0.02] * 9 + [0.4]) * 20)
+    for seconds in ([0.02] * 9 + [0.4]) * 20:
+        endpoint.answered(seconds)
     assert endpoint.hedge_delay(Policy()) == pytest.approx(0.8)
     assert endpoint.hedge_delay(Policy(hedge_after=3)) == 3
     assert endpoint.hedge_delay(Policy(hedge_after=0)) is None

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from evalkit.errors import InputError
 from evalkit.models.clients import AttemptFailed, Client, Completion, GenConfig
@@ -159,16 +160,26 @@ class _Endpoint:
     def __init__(self, limit: int) -> None:
         self.slots = _Slots(limit)
         self.admission = asyncio.Semaphore(limit * ADMISSION_FACTOR)
-        self.seconds: deque[float] = deque(maxlen=200)
+        self._seconds: deque[float] = deque(maxlen=200)
+        self._answers = 0
+        self._tail: tuple[int, float] | None = None  # (answers, delay) when last worked out
+
+    def answered(self, seconds: float) -> None:
+        """An attempt's answer time, one of the recent answers the hedging delay is read from."""
+        self._seconds.append(seconds)
+        self._answers += 1
 
     def hedge_delay(self, policy: Policy) -> float | None:
         if policy.hedge_after is not None:
             return policy.hedge_after or None
-        if len(self.seconds) < HEDGE_WARMUP:
+        if len(self._seconds) < HEDGE_WARMUP:
             return None
-        recent = sorted(self.seconds)
-        tail = recent[int(HEDGE_QUANTILE * (len(recent) - 1))]
-        return max(HEDGE_MIN_S, HEDGE_FACTOR * tail)
+        # sorted again only after a new answer: each request reads it several times
+        if self._tail is None or self._tail[0] != self._answers:
+            recent = sorted(self._seconds)
+            tail = recent[int(HEDGE_QUANTILE * (len(recent) - 1))]
+            self._tail = (self._answers, max(HEDGE_MIN_S, HEDGE_FACTOR * tail))
+        return self._tail[1]
 
 
 class Engine:
@@ -253,13 +264,22 @@ class Engine:
             return
 
     async def _attempt(
-        self, client: Client, endpoint: _Endpoint, req: Request, sent: list[float], began: float
+        self,
+        client: Client,
+        endpoint: _Endpoint,
+        req: Request,
+        sent: list[float],
+        began: float,
+        connected: asyncio.Future[None] | None = None,
     ) -> tuple[Completion, float]:
+        """One try of `req`; `connected` is set once it has its connection."""
         # A model in this process has no connection to hang: its time is queueing for and
         # computing a batch, which a timeout would only throw away and start again.
         limit = None if client.in_process else self._policy.timeout
         async with endpoint.slots.held(began):
             sent.append(time.monotonic())
+            if connected is not None:
+                connected.set_result(None)
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(limit):
@@ -277,7 +297,7 @@ class Engine:
             except Exception as e:  # a client bug must cost one sample, not the run
                 raise AttemptFailed(f"{type(e).__name__}: {e}", transient=False) from None
             seconds = time.perf_counter() - started
-            endpoint.seconds.append(seconds)
+            endpoint.answered(seconds)
             return completion, seconds
 
     async def _hedged(
@@ -287,27 +307,35 @@ class Engine:
         unanswered (at most MAX_HEDGES more); the first to finish decides."""
         if client.in_process or self._policy.hedge_after == 0:
             return await self._attempt(client, endpoint, req, sent, began)
-        racing = {asyncio.ensure_future(self._attempt(client, endpoint, req, sent, began))}
+        connected = asyncio.get_running_loop().create_future()
+        racing = {
+            asyncio.ensure_future(self._attempt(client, endpoint, req, sent, began, connected))
+        }
         first = len(sent)  # this race's attempts are sent[first:]
         try:
             while True:
                 # read again while waiting: the endpoint's first answers may arrive only
                 # after this request began, and a hedge that hangs too is raced in turn
                 delay = endpoint.hedge_delay(self._policy)
-                # the clock runs from the first attempt's connection, not from the queue for
-                # one: waiting behind other requests is no sign of a hung connection
-                mine = sent[first:]
+                wake: set[asyncio.Future[Any]] = set(racing)
                 due = None
-                if delay is not None and mine and len(racing) <= MAX_HEDGES:
-                    due = mine[0] + delay * len(racing)
-                    step: float | None = max(0.0, due - time.monotonic())
-                elif delay is not None and len(racing) > MAX_HEDGES:
+                if not connected.done():
+                    # queued for a connection: the clock runs from getting one, not from the
+                    # queue (waiting behind other requests is no sign of a hung connection),
+                    # so sleep until then; polling here cost hundreds of wake-ups a second
+                    wake.add(connected)
+                    step: float | None = None
+                elif delay is None:  # no tail known yet: look again soon
+                    step = HEDGE_MIN_S
+                elif len(racing) <= MAX_HEDGES:
+                    due = sent[first] + delay * len(racing)
+                    step = max(0.0, due - time.monotonic())
+                else:
                     step = None  # enough attempts in the race: wait for one of them
-                else:  # no median yet, or still queued for a connection: look again soon
-                    step = HEDGE_MIN_S if delay is None else min(HEDGE_MIN_S, delay)
                 done, _ = await asyncio.wait(
-                    racing, timeout=step, return_when=asyncio.FIRST_COMPLETED
+                    wake, timeout=step, return_when=asyncio.FIRST_COMPLETED
                 )
+                done -= {connected}
                 if done:
                     # a fast failure decides too: the others are already slow, and the
                     # retry loop waits out a 429 better than a hung connection would
