@@ -69,8 +69,9 @@ def env_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
 # Every shape of _USERINFO and _CREDENTIAL contains one of these literals ("earer" for
 # `[Bb]earer`; tests/test_secrets.py tries every shape): text with none of them, and none of
 # the known secrets, cannot match, and a substring test is far cheaper than the pattern
-_CLUES = ("://", "earer", "asic", "oken", "sk-", "rk-", "pk-", "gh", "github_pat", "glpat",
-          "hf", "xox", "AKIA", "AIza")  # fmt: skip
+# (`ghp`, not `gh`, and `hf_`, not `hf`: "right" and "shelf" are in every other answer)
+_CLUES = ("://", "earer", "asic", "oken", "sk-", "rk-", "pk-", "ghp", "gho", "ghs", "ghu",
+          "github_pat", "glpat", "hf-", "hf_", "xox", "AKIA", "AIza")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,14 @@ class _Redactor:
                 for k, x in v.items()
             }
         if isinstance(v, list | tuple):
-            return [self.walk(x) for x in v]
+            # the same one test for a list's strings (a report's rows are lists): only its
+            # containers, and its strings if the test finds a clue, are walked
+            dirty = self.any_clue(v)
+            return [
+                self.walk(x) if isinstance(x, dict | list | tuple) or (dirty and isinstance(x, str))
+                else x
+                for x in v
+            ]  # fmt: skip
         return scrub(v, self.scrubbing) if isinstance(v, str) else v
 
     def _under(self, key: object, v: Any) -> Any:

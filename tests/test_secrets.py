@@ -279,6 +279,18 @@ def test_every_credential_shape_is_cut_even_among_clean_strings_of_a_row(shape: 
     assert out[0]["input"] == "a clean question" and out[1] == {"output": "clean"}
 
 
+def test_a_list_is_cleared_by_one_test_of_its_strings_and_its_containers_are_walked() -> None:
+    """The report's rows are lists: a clean one costs one clue test, and what it holds is
+    still walked (a mapping with a secret-named key, a nested list with a token)."""
+    from evalkit.credentials import REDACTED, redact
+
+    rows = [[0, "right", "shelf", True, None, {"api_key": 5}, ["sk-abcdef1234567890"]]]
+    assert redact(rows, secrets=[]) == [
+        [0, "right", "shelf", True, None, {"api_key": REDACTED}, [REDACTED]]
+    ]
+    assert redact([["a", "Bearer abc123def456ghi789"]], secrets=[]) == [["a", REDACTED]]
+
+
 @pytest.mark.parametrize("shape", CREDENTIAL_SHAPES)
 def test_samples_jsonl_is_redacted_by_column_exactly_as_its_rows_would_be(
     shape: str, tmp_path: Path
