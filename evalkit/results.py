@@ -600,6 +600,8 @@ class Analysis(Model):
     generalisation: Generalisation | None = None
     contamination: list[ContaminationMatch] | None = None  # None: no training data to check
     economics: dict[ArmName, ArmEconomics] = Field(default_factory=dict)
+    # every call the judge made: rubrics, pairwise, refusal classes; None without a judge
+    judge_cost: JudgeCost | None = None
     style: list[StyleResult] = Field(default_factory=list)  # one per task dataset
     overfitting: list[OverfitSignal] = Field(default_factory=list)
     decision: DecisionReading | None = None  # with `decision:` in the suite or prompt selection

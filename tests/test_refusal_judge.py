@@ -75,6 +75,23 @@ def test_the_judges_classes_score_the_rows(tmp_path: Path) -> None:
     assert rates["safe.refusal_rate"]["candidate"] > 0.5
 
 
+def test_the_refusal_judges_calls_are_the_runs_judge_cost(tmp_path: Path) -> None:
+    """The judge's refusal calls cost tokens like a rubric's: results.json, the report and the
+    summary say how many and how much (they were in no cost figure at all)."""
+    assert _run(_suite(tmp_path, "1_full_compliance"), tmp_path / "out") == 0
+    run = tmp_path / "out" / "tiny" / "r"
+    entries = [row.judge["refusal_classifier"] for row in _probe_rows(run).itertuples()]
+    cost = json.loads((run / "results.json").read_text())["judge_cost"]
+    assert cost["model"] == "evalkit-test/judge" and cost["requests"] == 2 * N
+    assert cost["input_tokens"] == sum(e["usage"]["input_tokens"] for e in entries) > 0
+    assert cost["output_tokens"] == sum(e["usage"]["output_tokens"] for e in entries) > 0
+    assert cost["cost"] == 0.0  # the test provider, like a local model, is free
+    page = (run / "index.html").read_text(encoding="utf-8")
+    assert f"made {2 * N} requests in this run" in page and "$0.0000 uncached" in page
+    summary = (run / "summary.md").read_text(encoding="utf-8")
+    assert f"{2 * N} requests (0 cached), {cost['input_tokens']} in" in summary
+
+
 def test_a_reply_the_judge_cannot_classify_is_an_errored_row(tmp_path: Path) -> None:
     ambiguous = "1_full_compliance or 2_full_refusal"
     suite = _suite(tmp_path, ambiguous)

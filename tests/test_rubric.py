@@ -511,6 +511,8 @@ def test_judge_cost_is_counted_apart_from_the_arms(run: RunOutcome, result: dict
     tokens_out = sum(e["usage"]["output_tokens"] for e in entries)
     assert (cost["input_tokens"], cost["output_tokens"]) == (tokens_in, tokens_out)
     assert cost["cost"] == pytest.approx((tokens_in * 1.0 + tokens_out * 2.0) / 1e6)
+    # the run's judge cost: this rubric is all the judge did, its pairwise pairs counted once
+    assert _saved(run)["judge_cost"] == cost
     # the arms' own tokens are the answers' only: judge prompts are hundreds of words each
     arms = _saved(run)["economics"]
     assert (

@@ -14,7 +14,7 @@ from evalkit.analysis.decision import decision_reading
 from evalkit.analysis.economics import arm_economics
 from evalkit.analysis.metrics import dataset_analysis, readable
 from evalkit.analysis.overfitting import overfitting_signals
-from evalkit.analysis.rubric import rubric_analysis
+from evalkit.analysis.rubric import judge_cost, rubric_analysis
 from evalkit.analysis.stats import non_inferior, quantile_key
 from evalkit.names import ARMS, PROBE, TASK, TRAINING_SAMPLE
 from evalkit.results import (
@@ -243,6 +243,7 @@ def analyse(table: pd.DataFrame, loaded: LoadedSuite) -> Analysis:
         rubrics=rubrics,
         contamination=contamination(loaded),
         economics=arm_economics(table, suite),
+        judge_cost=judge_cost(table, loaded),
     )
     metric = primary_metric(loaded)
     # each step reads what the ones before it found

@@ -30,7 +30,7 @@ from evalkit.results import (
     RubricResult,
     Scale,
 )
-from evalkit.run.judge import NOT_JUDGED
+from evalkit.run.judge import NOT_JUDGED, wants_judge
 from evalkit.scoring.rubric import LoadedRubricUse
 from evalkit.suite.load import LoadedSuite
 
@@ -207,6 +207,22 @@ def _cost(entries: list[Any], loaded: LoadedSuite) -> JudgeCost:
         if price
         else None,
     )
+
+
+def judge_cost(table: pd.DataFrame, loaded: LoadedSuite) -> JudgeCost | None:
+    """What the judge cost over the whole run (every rubric, pairwise and refusal call), or
+    None where the suite asks it nothing; a pairwise entry, on both arms' rows, counts once."""
+    if not wants_judge(loaded) or "judge" not in table.columns:
+        return None
+    entries = [
+        entry
+        for arm, judged in zip(table["arm"], table["judge"], strict=True)
+        if isinstance(judged, dict)
+        for key, entry in judged.items()
+        if isinstance(entry, dict) and "usage" in entry
+        and (arm == "candidate" or not key.endswith(".pairwise"))
+    ]  # fmt: skip
+    return _cost(entries, loaded)
 
 
 def rubric_analysis(

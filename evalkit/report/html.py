@@ -137,7 +137,11 @@ def _economics(results: Results) -> dict[str, Any] | None:
     c_in = econ["candidate"].mean_input_tokens if "candidate" in econ else None
     # a provider may report 0 input tokens (or an empty prompt sends none): no ratio either way
     known = not missing(b_in) and not missing(c_in) and float(b_in) > 0 and float(c_in) > 0
-    return {"arms": econ, "input_ratio": float(b_in) / float(c_in) if known else None}
+    return {
+        "arms": econ,
+        "input_ratio": float(b_in) / float(c_in) if known else None,
+        "judge": results.judge_cost,
+    }
 
 
 def _column(rows: pd.DataFrame, name: str) -> list[Any]:

@@ -159,7 +159,13 @@ def _economics_lines(results: Results) -> list[str]:
             )
         )
     header = ("arm", "model", "requests", "in tokens", "out tokens", "p50 s", "p95 s", "$ / 1k")
-    return ["### Economics (per request, task datasets)", "", *_table(header, rows)]
+    lines = ["### Economics (per request, task datasets)", "", *_table(header, rows)]
+    if (j := results.judge_cost) is not None:
+        cost = "unknown price" if j.cost is None else f"${j.cost:.4f} uncached"
+        model = f" ({md_code(j.model)})" if j.model else ""
+        lines += [f"The judge{model}: {j.requests} requests ({j.cached} cached), "
+                  f"{j.input_tokens} in / {j.output_tokens} out tokens, {cost}.", ""]  # fmt: skip
+    return lines
 
 
 def release_lines(decision: ReleaseDecision | None) -> list[str]:
