@@ -43,6 +43,9 @@ def first_json_object(text: str) -> object | None:
 WRITE_ERRORS = "backslashreplace"
 
 
+_PLAIN = frozenset({str, bool, int, type(None)})
+
+
 def json_ready(value: Any) -> Any:
     """A copy fit for `json.dumps`: NaN → None, numpy scalars → Python, tuples → lists, keys → str.
 
@@ -50,6 +53,8 @@ def json_ready(value: Any) -> Any:
     >>> json_ready({"n": np.int64(3), 1: (float("nan"), np.float64(0.5))})
     {'n': 3, '1': [None, 0.5]}
     """
+    if type(value) in _PLAIN:  # most values: a report's tens of thousands of strings
+        return value
     if isinstance(value, dict):
         return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

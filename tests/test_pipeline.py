@@ -241,11 +241,72 @@ def test_samples_lines_are_plain_json_whatever_the_row_holds(tmp_path: Path) -> 
         {"id": "b", "latency_s": 0.5, "scores": {"x": np.int64(3)}, "t": (3,)},
         {"id": "c", "latency_s": 1.0, "scores": {}, "t": ("é",)},
     ]
-    write_samples(tmp_path / "s.jsonl", pd.DataFrame(rows))
+    frame = pd.DataFrame(rows)
+    frame["attempts"] = pd.array([1, None, 2], dtype="Int64")  # a missing count is null too
+    write_samples(tmp_path / "s.jsonl", frame)
     lines = (tmp_path / "s.jsonl").read_text(encoding="utf-8").splitlines()
-    expected = [json_ready(r) for r in pd.DataFrame(rows).to_dict(orient="records")]
+    expected = [json_ready(r) for r in frame.to_dict(orient="records")]
     assert [json.loads(line) for line in lines] == expected
     assert "NaN" not in lines[0] and json.loads(lines[0])["latency_s"] is None
+    assert [json.loads(line)["attempts"] for line in lines] == [1, None, 2]
+
+
+def test_each_distinct_answer_is_read_once_and_each_row_scored_as_its_own(
+    make_suite: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A label task's answers repeat: the table reads each distinct one once (it read every
+    row's), and rows that share an answer share no dict a later stage could change."""
+    from evalkit.analysis import table as table_module
+    from evalkit.run.journal import Record
+    from evalkit.run.plan import plan_suite
+    from evalkit.suite.load import load_suite
+
+    loaded = load_suite(make_suite())
+    plan = plan_suite(loaded, None)
+    read: list[str] = []
+    extract = table_module.extract_label
+
+    def counted(output: str, *args: object) -> object:
+        read.append(output)
+        return extract(output, *args)
+
+    monkeypatch.setattr(table_module, "extract_label", counted)
+    answers = ['{"intent": "card_arrival"}', '{"intent": "exchange_rate"}', "no idea"]
+    answered = {"error": None, "input_tokens": 1, "output_tokens": 1, "latency_s": 0.1,
+                "attempts": 1, "cached": False}  # fmt: skip
+    records = {
+        (tp.name, s.id): Record(task=tp.name, item=s.id, key="k", output=answers[i % 3], **answered)
+        for tp in plan.tasks
+        for i, s in enumerate(tp.samples)
+    }
+    table = table_module.build_table(plan, records, loaded)
+    assert len(table) == 12 and sorted(read) == sorted(answers)
+    assert len({id(checks) for checks in table["checks"]}) == len(table)
+    by_answer = {answers[0]: "card_arrival", answers[1]: "exchange_rate", answers[2]: None}
+    labels = [lab if isinstance(lab, str) else None for lab in table["label"]]  # NaN: none
+    assert labels == [by_answer[o] for o in table["output"]]
+    expected = zip(table["output"], table["target"], strict=True)
+    assert table["correct"].tolist() == [by_answer[o] == t for o, t in expected]
+    assert table["format_ok"].tolist() == [o != answers[2] for o in table["output"]]
+
+
+def test_a_run_reads_its_journal_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal is read for what an earlier attempt answered, not read back after the
+    requests: each record is kept as it is made (reading 4,000 back cost about 0.05 s)."""
+    from evalkit.run import execute
+
+    reads = []
+    latest = execute.latest_records
+
+    def counted(paths: object) -> object:
+        reads.append(1)
+        return latest(paths)
+
+    monkeypatch.setattr(execute, "latest_records", counted)
+    code, run_dir = _run(tmp_path, FAILING)
+    assert code == 0 and len(reads) == 1
+    rows = _samples(run_dir)
+    assert len(rows) == 12 and rows["error"].notna().sum() == 1  # q5's failure is kept too
 
 
 def test_the_requests_do_not_wait_for_pandas(

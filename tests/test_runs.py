@@ -194,6 +194,19 @@ def test_worker_processes_give_the_same_results_as_one(tmp_path) -> None:
     assert r1["metrics"] == r2["metrics"]
 
 
+def test_a_run_ends_when_its_workers_do_not_at_the_next_poll(tmp_path, monkeypatch) -> None:
+    """The parent wakes the moment a worker process ends: it slept POLL_S between looks (0.5 s,
+    here 60 s, so a run that waits for the next look cannot pass)."""
+    monkeypatch.setattr("evalkit.run.execute.POLL_S", 60.0)
+    with loopback_endpoint("--latency", "0", **SCRIPT) as ep:
+        suite = _api_suite(tmp_path / "s", ep.url, 40)
+        started = time.monotonic()
+        assert _run(suite, tmp_path / "out", "--run-id", "w", "--workers", "2") == 0
+        took = time.monotonic() - started
+    assert took < 45, f"{took:.1f} s"
+    assert len(_samples(tmp_path / "out" / "api" / "w")) == 80
+
+
 def _scripted(tmp_path: Path) -> Path:
     write_jsonl(tmp_path / "items.jsonl", ITEMS)
     suite = tmp_path / "suite.yaml"

@@ -191,8 +191,14 @@ def flag(rows: pd.DataFrame, column: str) -> np.ndarray:
 
     >>> flag(pd.DataFrame({"correct": [True, False, None]}), "correct")
     array([1., 0., 0.])
+    >>> flag(pd.DataFrame({"correct": pd.array([True, None], dtype="boolean")}), "correct")
+    array([1., 0.])
     """
-    return np.array([0.0 if pd.isna(v) else float(bool(v)) for v in rows[column]])
+    values = rows[column]  # read as lists: iterating the column boxes each value
+    missing = values.isna().tolist()
+    return np.array(
+        [0.0 if m else float(bool(v)) for v, m in zip(values.tolist(), missing, strict=True)]
+    )
 
 
 def errored(rows: pd.DataFrame) -> np.ndarray:
@@ -202,10 +208,8 @@ def errored(rows: pd.DataFrame) -> np.ndarray:
 def predictions(rows: pd.DataFrame) -> list[str | None]:
     """Each row's label, None where the request failed or no label was read."""
     # pandas turns missing values into NaN or None depending on the column; treat both as missing
-    return [
-        None if not pd.isna(err) or pd.isna(lab) else lab
-        for lab, err in zip(rows["label"], rows["error"], strict=True)
-    ]
+    missing = (rows["label"].isna() | rows["error"].notna()).tolist()
+    return [None if m else lab for lab, m in zip(rows["label"].tolist(), missing, strict=True)]
 
 
 @metric("accuracy", sections=(TASK, PROBE), task_types=("classification",), headline=True)
@@ -276,7 +280,7 @@ def _score_entries_all(rows: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _f1(rows: pd.DataFrame, ctx: MetricContext) -> dict[str, Statistic]:
     # over the task's declared labels: see f1_stats for which of them count
-    return ctx.once("f1", lambda: f1_stats(list(rows["target"]), predictions(rows), ctx.labels))
+    return ctx.once("f1", lambda: f1_stats(rows["target"].tolist(), predictions(rows), ctx.labels))
 
 
 @metric("macro_f1", task_types=("classification",), headline=True, readable="macro F1", corpus=True)
@@ -499,7 +503,7 @@ def paired_rows(table: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, pd.Dat
     rows = table[table["dataset"] == dataset]
     b = rows[rows["arm"] == "baseline"].set_index("id")
     c = rows[rows["arm"] == "candidate"].set_index("id")
-    if set(b.index) != set(c.index):
+    if set(b.index.tolist()) != set(c.index.tolist()):
         raise ValueError(f"dataset {dataset!r}: the arms did not see the same items")
     return b, c.loc[b.index]
 

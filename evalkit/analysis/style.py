@@ -227,7 +227,7 @@ class ArmText:
 def arm_text(rows: pd.DataFrame) -> ArmText:
     """The rows' answers, split into words; a failed request has none."""
     failed = errored(rows)
-    column = rows["output"] if "output" in rows else [""] * len(rows)  # a table built by hand
+    column = rows["output"].tolist() if "output" in rows else [""] * len(rows)  # built by hand
     outputs = [
         "" if f or not isinstance(o, str) else o for o, f in zip(column, failed, strict=True)
     ]

@@ -7,7 +7,9 @@ recomputable from this table (written as `samples.jsonl`).
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -16,7 +18,7 @@ from evalkit.names import PROBE, SELECTION, TRAINING_KIND
 from evalkit.plugins import score_row
 from evalkit.run.journal import Record
 from evalkit.run.plan import Plan, TaskPlan
-from evalkit.scoring.extract import extract_label, same_label
+from evalkit.scoring.extract import Extraction, extract_label, same_label
 from evalkit.scoring.fields import FieldScores, score_extraction
 from evalkit.scoring.format import default_checks, run_checks
 from evalkit.scoring.memorisation import TrainingAnswers, copies_training, training_answers
@@ -63,9 +65,32 @@ def _answer_scores(
     return extracted
 
 
+AnswerReader = Callable[[str], tuple[Extraction | None, dict[str, bool]]]
+
+
+def _answer_reader(loaded: LoadedSuite) -> AnswerReader:
+    """The label (classification) and format checks of an answer, read once per distinct
+    answer: a label task's thousands of answers are a few dozen strings (often the labels
+    themselves), and reading each again was most of the table's cost."""
+    suite = loaded.suite
+    classification = suite.task.type == "classification"
+    spec = suite.scorers.format or default_checks(suite.task.answer_format, classification)
+
+    @functools.cache
+    def read(output: str) -> tuple[Extraction | None, dict[str, bool]]:
+        ext = None
+        if classification:
+            ext = extract_label(output, loaded.labels, suite.task.output.format,
+                                suite.task.output.field)  # fmt: skip
+        in_set = ext.in_set if ext else False
+        return ext, run_checks(output, spec, json_schema=loaded.json_schema, label_in_set=in_set)
+
+    return read
+
+
 def _score(
     row: dict[str, Any], tp: TaskPlan, loaded: LoadedSuite, known: TrainingAnswers | None,
-    probe: LoadedProbe | None, value: float | None,
+    probe: LoadedProbe | None, value: float | None, read: AnswerReader,
 ) -> None:  # fmt: skip
     """Add label, parsed, correct, checks, format_ok, custom, fields and scores to a row, in
     place; `value` is an inspect task's score of the answer."""
@@ -76,23 +101,15 @@ def _score(
     if row["error"] is not None:
         row.update(label=None, parsed=False, correct=False, checks={}, format_ok=False, custom={})
         return
-    output = row["output"]
-    suite = loaded.suite
-    classification = suite.task.type == "classification"
-    in_set = False
-    if classification:
-        ext = extract_label(
-            output, loaded.labels, suite.task.output.format, suite.task.output.field
-        )
+    ext, checks = read(row["output"])
+    if ext is not None:
         row.update(label=ext.label, parsed=ext.parsed, correct=same_label(ext.label, row["target"]))
-        in_set = ext.in_set
     elif extracted is not None:  # an extraction answer is right when its object is the target
         row.update(label=None, parsed=extracted.parsed, correct=extracted.exact)
     else:
         row.update(label=None, parsed=None, correct=None)
-    checks_spec = suite.scorers.format or default_checks(suite.task.answer_format, classification)
-    checks = run_checks(output, checks_spec, json_schema=loaded.json_schema, label_in_set=in_set)
-    row.update(checks=checks, format_ok=all(checks.values()) if checks else None)
+    # each row its own dict: the same answer's rows must not share one a later stage changes
+    row.update(checks=dict(checks), format_ok=all(checks.values()) if checks else None)
     # the suite's plug-ins see the row as scored so far, and never the failed requests
     row["custom"] = score_row(loaded.scorers, row) if loaded.scorers else {}
 
@@ -124,6 +141,7 @@ def build_table(
         else None
     )
     probes = {p.name: p for p in loaded.probes}
+    read = _answer_reader(loaded)
     for tp in plan.tasks:
         for ps in tp.samples:
             rec = records.get((tp.name, ps.id))
@@ -149,7 +167,7 @@ def build_table(
                            cached=rec.cached, attempts=rec.attempts,
                            choice_logliks=list(rec.logliks) if rec.logliks else None)  # fmt: skip
             probe = probes.get(tp.dataset) if tp.section == PROBE else None
-            _score(row, tp, loaded, known, probe, rec.score if rec else None)
+            _score(row, tp, loaded, known, probe, rec.score if rec else None, read)
             rows.append(row)
     return table_of(rows)
 

@@ -16,9 +16,9 @@ import contextlib
 import json
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -122,7 +122,7 @@ def execute(plan: Plan, settings: ExecSettings) -> Records:
             pending = _from_cache(pending, cache, settings.run_dir, records, progress)
         if pending:
             with isolated_inspect_env():
-                _send(pending, settings, cache, progress)
+                _send(pending, settings, cache, progress, records)
         inspect_tasks = [tp for tp in plan.tasks if tp.method == INSPECT]
         if inspect_tasks:
             with isolated_inspect_env():
@@ -132,13 +132,10 @@ def execute(plan: Plan, settings: ExecSettings) -> Records:
     finally:
         if cache is not None:
             cache.close()
-    found = latest_records(journal_files(settings.run_dir))
     for req in requests:
         key = (req.task, req.item)
-        rec = found.get(key)
-        if rec is not None and rec.key == req.key:
-            records[key] = rec
-        elif key not in records:
+        rec = records.get(key)
+        if rec is None or rec.key != req.key:
             records[key] = error_record(req, "no result recorded for this request", 0)
     records.update(recorded_records(plan))
     return records
@@ -219,8 +216,10 @@ def _worker_count(
 
 def _send(
     pending: list[Request], settings: ExecSettings, cache: ResponseCache | None,
-    progress: Progress,
+    progress: Progress, records: Records,
 ) -> None:  # fmt: skip
+    """Send `pending`; each record is journalled, cached, counted and added to `records` as it
+    is made (in a worker: read from its journal), so the journal is never read back whole."""
     with contextlib.ExitStack() as stack:
         servers = settings.servers or stack.enter_context(
             ServerPool(
@@ -234,12 +233,12 @@ def _send(
                 bound[r.model.identity] = servers.bind(r.model)
         pending = [replace(r, model=bound[r.model.identity]) if r.model.server else r
                    for r in pending]  # fmt: skip
-        _send_bound(pending, settings, cache, progress)
+        _send_bound(pending, settings, cache, progress, records)
 
 
 def _send_bound(
     pending: list[Request], settings: ExecSettings, cache: ResponseCache | None,
-    progress: Progress,
+    progress: Progress, records: Records,
 ) -> None:  # fmt: skip
     # clients are made here first, so a bad model or a missing key stops the run before
     # any request is sent, with the suite key that names it
@@ -247,14 +246,14 @@ def _send_bound(
     workers = _worker_count(pending, clients, settings.workers)
     progress.start()
     try:
-        _dispatch(pending, settings, cache, progress, clients, workers)
+        _dispatch(pending, settings, cache, progress, records, clients, workers)
     finally:
         progress.stop()
 
 
 def _dispatch(
     pending: list[Request], settings: ExecSettings, cache: ResponseCache | None,
-    progress: Progress, clients: dict[str, Client], workers: int,
+    progress: Progress, records: Records, clients: dict[str, Client], workers: int,
 ) -> None:  # fmt: skip
     if workers == 1:
         journal = Journal(settings.run_dir / "journal.jsonl")
@@ -263,14 +262,20 @@ def _dispatch(
             journal.append(rec)
             if cache is not None:
                 cache.put(rec)
-            progress.add(rec)
+            _made(rec, progress, records)
 
         try:
             _run_async(_engine_run(clients, settings.policy, sink, pending))
         finally:
             journal.close()
         return
-    _run_workers(pending, settings, workers, progress)
+    _run_workers(pending, settings, workers, progress, records)
+
+
+def _made(rec: Record, progress: Progress, records: Records) -> None:
+    """A record this run just made (each request gets one): counted and kept."""
+    records[(rec.task, rec.item)] = rec
+    progress.add(rec)
 
 
 async def _engine_run(
@@ -363,8 +368,9 @@ class _Tail:
 
 
 def _run_workers(
-    requests: list[Request], settings: ExecSettings, workers: int, progress: Progress
-) -> None:
+    requests: list[Request], settings: ExecSettings, workers: int, progress: Progress,
+    records: Records,
+) -> None:  # fmt: skip
     ctx = multiprocessing.get_context("spawn")
     procs = []
     tails = []
@@ -392,14 +398,15 @@ def _run_workers(
         tails[-1].offset = journal_path.stat().st_size if journal_path.exists() else 0
         fatal_paths.append(fatal_path)
     try:
-        while any(p.is_alive() for p in procs):
-            time.sleep(POLL_S)
+        while alive := [p.sentinel for p in procs if p.is_alive()]:
+            # woken the moment a worker ends: a plain sleep kept the run up to POLL_S longer
+            multiprocessing.connection.wait(alive, timeout=POLL_S)
             for tail in tails:
                 for rec in tail.new_records():
-                    progress.add(rec)
+                    _made(rec, progress, records)
         for tail in tails:
             for rec in tail.new_records():
-                progress.add(rec)
+                _made(rec, progress, records)
     finally:
         for p in procs:
             p.join(timeout=5)
