@@ -289,6 +289,11 @@ def test_a_list_is_cleared_by_one_test_of_its_strings_and_its_containers_are_wal
         [0, "right", "shelf", True, None, {"api_key": REDACTED}, [REDACTED]]
     ]
     assert redact([["a", "Bearer abc123def456ghi789"]], secrets=[]) == [["a", REDACTED]]
+    # a list of numbers (a confusion matrix's rows) is copied without a test per value, and
+    # one string among numbers is still tested
+    matrix = [[3, 0, 1.5], (0, 2, None)]
+    assert redact(matrix, secrets=[]) == [[3, 0, 1.5], [0, 2, None]]
+    assert redact([1, 2, "sk-abcdef1234567890"], secrets=[]) == [1, 2, REDACTED]
 
 
 @pytest.mark.parametrize("shape", CREDENTIAL_SHAPES)

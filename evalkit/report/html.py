@@ -202,7 +202,7 @@ def browser_rows(table: pd.DataFrame) -> dict[str, Any]:
     shared: dict[tuple[str, str], tuple[Any, Any]] = {}  # (dataset, id) → (input, target)
     for arm in ARMS:
         rows = table[table["arm"] == arm]
-        keys = list(zip(rows["dataset"], rows["id"].astype(str), strict=True))
+        keys = list(zip(rows["dataset"].tolist(), rows["id"].astype(str).tolist(), strict=True))
         values = zip(*(_column(rows, c) for c in [*cols, "parsed"]), strict=True)
         judge = [judge_text(j) for j in rows["judge"]] if judged else [None] * len(rows)
         extra = zip(judge, details(rows), strict=True)
