@@ -909,8 +909,14 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
 def entry() -> int:
     """The `evalkit` command. A bug (an exception no command expects) prints its traceback and
     exits 3, the run-failed code: Python's own exit code, 1, would read as a failed gate."""
+    # CI cancels a job with SIGTERM: from the process's first moments, not only once a run
+    # has begun (_cmd_run), it stops the command as Ctrl-C does instead of killing it mid-step
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return main(own_process=True)
+    except KeyboardInterrupt:  # before main could catch it (while the arguments were parsed)
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
     except Exception:
         trace = scrub(traceback.format_exc(), scrubber(env_secrets()))
         sys.stderr.write(f"{trace}error: evalkit failed unexpectedly (a bug: please report it)\n")

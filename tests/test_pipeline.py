@@ -109,6 +109,9 @@ def test_numbers_are_recomputable_from_samples(run) -> None:
         assert results["economics"][arm]["mean_input_tokens"] == pytest.approx(
             ok["input_tokens"].mean()
         )
+        # a mean token count reads to one decimal everywhere, as in the report (not "83.000")
+        mean_in = f"{ok['input_tokens'].mean():.1f}"
+        assert f"| {mean_in} |" in (run[1] / "summary.md").read_text(encoding="utf-8")
     # baseline: q1 right, q2/q4/q6 exchange right, q3/q5 "not sure" → 4/6; candidate 5/6 with q5 errored
     assert _metric(results, "heldout", "accuracy")["baseline"] == pytest.approx(4 / 6)
     assert _metric(results, "heldout", "accuracy")["candidate"] == pytest.approx(5 / 6)

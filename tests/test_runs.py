@@ -176,6 +176,25 @@ def test_a_stopped_run_resumes_sending_only_what_has_no_answer(tmp_path, sig) ->
     assert _stable(resumed) == _stable(straight)
 
 
+def test_sigterm_before_any_command_runs_is_an_interrupt_not_a_kill() -> None:
+    """SIGTERM while the command is still starting (here from main itself, before a command
+    ran) exits 130 with one line, as Ctrl-C does: only a running run used to catch it, and
+    earlier the process died of the signal."""
+    probe = textwrap.dedent("""
+        import os, signal, sys, time
+        import evalkit.cli as cli
+        def main(**_):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+        cli.main = main
+        sys.exit(cli.entry())
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 130, (done.returncode, done.stderr[-2000:])
+    assert done.stderr.strip() == "interrupted"
+
+
 def test_worker_processes_give_the_same_results_as_one(tmp_path) -> None:
     n = 300
     with loopback_endpoint("--latency", "0", **SCRIPT) as ep:

@@ -56,8 +56,8 @@ def print_summary(results: Results, console: Console) -> None:
     for arm, e in results.economics.items():
         cost = e.cost_per_1k_requests
         console.print(
-            f"{arm:>9}: {plain(e.model)} · {num(e.mean_input_tokens)} in / "
-            f"{num(e.mean_output_tokens)} out tokens per request · p50 {num(e.latency_p50_s)} s"
+            f"{arm:>9}: {plain(e.model)} · {num(e.mean_input_tokens, 1)} in / "
+            f"{num(e.mean_output_tokens, 1)} out tokens per request · p50 {num(e.latency_p50_s)} s"
             f" · {'$' + format(cost, '.4f') if cost is not None else 'price unknown'} per 1k requests"
         )
     for sentence in selection_sentences(results):
