@@ -917,7 +917,7 @@ def entry() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     # Young objects are collected after 50,000 allocations, not 700: a command's objects
     # (imported models; a run's records, rows, responses) are freed by reference counting
-    # or live to the end, and the ~450 passes of a run of 4,000 requests took 0.3-0.4 s
+    # or live to the end, and the ~450 passes of a run of 4,000 requests took 0.3-0.5 s
     # (gc.callbacks), each one stalling the event loop and every connection's next request
     gc.set_threshold(*GC_THRESHOLDS)
     try:

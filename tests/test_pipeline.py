@@ -347,7 +347,7 @@ def test_only_the_evalkit_command_changes_the_collector(
     make_suite: Callable[..., Path], tmp_path: Path
 ) -> None:
     """The `evalkit` command (a process of its own) collects young objects after
-    GC_THRESHOLDS allocations, not Python's 700: the collector's ~450 passes took 0.3-0.4 s
+    GC_THRESHOLDS allocations, not Python's 700: the collector's ~450 passes took 0.3-0.5 s
     of a run of 4,000 requests. A process that calls main() itself (a notebook, these tests)
     keeps its own."""
     from evalkit.cli import GC_THRESHOLDS
