@@ -352,9 +352,6 @@ def _display(choice: str | None) -> str:
     return "live" if sys.stderr.isatty() else "log"
 
 
-GC_THRESHOLDS = (50_000, 20, 100)  # Python's default: (700, 10, 10)
-
-
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -915,11 +912,6 @@ def entry() -> int:
     # CI cancels a job with SIGTERM: from the process's first moments, not only once a run
     # has begun (_cmd_run), it stops the command as Ctrl-C does instead of killing it mid-step
     signal.signal(signal.SIGTERM, _interrupt)
-    # Young objects are collected after 50,000 allocations, not 700: a command's objects
-    # (imported models; a run's records, rows, responses) are freed by reference counting
-    # or live to the end, and the ~450 passes of a run of 4,000 requests took 0.3-0.5 s
-    # (gc.callbacks), each one stalling the event loop and every connection's next request
-    gc.set_threshold(*GC_THRESHOLDS)
     try:
         return main(own_process=True)
     except KeyboardInterrupt:  # before main could catch it (while the arguments were parsed)

@@ -341,37 +341,3 @@ print(seen)
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[False]"
-
-
-def test_only_the_evalkit_command_changes_the_collector(
-    make_suite: Callable[..., Path], tmp_path: Path
-) -> None:
-    """The `evalkit` command (a process of its own) collects young objects after
-    GC_THRESHOLDS allocations, not Python's 700: the collector's ~450 passes took 0.3-0.5 s
-    of a run of 4,000 requests. A process that calls main() itself (a notebook, these tests)
-    keeps its own."""
-    from evalkit.cli import GC_THRESHOLDS
-
-    suite = make_suite()
-    probe = """
-import gc, sys
-import evalkit.cli as cli
-suite, out, how = sys.argv[1:4]
-before = gc.get_threshold()
-args = ["run", suite, "--out", out, "--no-cache"]
-sys.argv = ["evalkit", *args]
-code = cli.entry() if how == "entry" else cli.main(args)
-print(code, before == gc.get_threshold(), list(gc.get_threshold()))
-"""
-    for how in ("entry", "main"):
-        done = subprocess.run(
-            [sys.executable, "-c", probe, str(suite), str(tmp_path / how), how],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-2000:]
-        code, unchanged, thresholds = done.stdout.strip().splitlines()[-1].split(" ", 2)
-        assert code == "0"
-        # Python's own thresholds before, as a fresh process has them
-        assert (unchanged == "True") == (how == "main") and list(GC_THRESHOLDS) != [700, 10, 10]
-        if how == "entry":
-            assert json.loads(thresholds) == list(GC_THRESHOLDS)
