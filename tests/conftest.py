@@ -7,7 +7,6 @@ process and the expensive runs are module-scoped.
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import signal
 import textwrap
@@ -55,13 +54,11 @@ run: {max_retries: 0}
 
 
 @pytest.fixture(autouse=True)
-def _process_settings() -> Iterator[None]:
+def _sigterm_handler() -> Iterator[None]:
     """A test that runs the `evalkit` command's entry() (or a run) in this shared process
-    leaves the command's process-wide settings here, the collector's thresholds and the
-    SIGTERM handler: every later test gets this process's own back."""
-    thresholds, handler = gc.get_threshold(), signal.getsignal(signal.SIGTERM)
+    leaves the command's SIGTERM handler here: every later test gets this process's own."""
+    handler = signal.getsignal(signal.SIGTERM)
     yield
-    gc.set_threshold(*thresholds)
     signal.signal(signal.SIGTERM, handler)
 
 
