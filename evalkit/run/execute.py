@@ -398,15 +398,16 @@ def _run_workers(
         tails[-1].offset = journal_path.stat().st_size if journal_path.exists() else 0
         fatal_paths.append(fatal_path)
     try:
-        while alive := [p.sentinel for p in procs if p.is_alive()]:
-            # woken the moment a worker ends: a plain sleep kept the run up to POLL_S longer
-            multiprocessing.connection.wait(alive, timeout=POLL_S)
+        while True:
+            alive = [p.sentinel for p in procs if p.is_alive()]
+            # read after the look: once none is alive, every line they wrote is read here
             for tail in tails:
                 for rec in tail.new_records():
                     _made(rec, progress, records)
-        for tail in tails:
-            for rec in tail.new_records():
-                _made(rec, progress, records)
+            if not alive:
+                break
+            # woken the moment a worker ends: a plain sleep kept the run up to POLL_S longer
+            multiprocessing.connection.wait(alive, timeout=POLL_S)
     finally:
         for p in procs:
             p.join(timeout=5)
