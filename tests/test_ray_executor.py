@@ -80,6 +80,40 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=10)
 
 
+# a driver that returns once the cluster's live nodes have argv[2] CPUs between them
+JOINED = """
+import sys, time, ray
+ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
+while sum(n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]) < int(sys.argv[2]):
+    time.sleep(0.2)
+"""
+JOIN_TRIES = 3
+
+
+def _join(address: str, cpus: int) -> subprocess.Popen:
+    """A worker node of one CPU, counted by the cluster (which then has `cpus` CPUs).
+
+    A raylet picks its ports free and binds them a moment later; in a busy test run another
+    process can take one meanwhile ("bind: Address already in use"), the raylet aborts and
+    `ray start --block` exits. Such a node never joined, so it is started again; a cluster
+    short of its CPUs would leave the shards unscheduled until the tests time out."""
+    for _ in range(JOIN_TRIES):
+        node = _ray_start("--address", address, "--num-cpus", "1")
+        check = subprocess.Popen(
+            [sys.executable, "-c", JOINED, address, str(cpus)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=RAY_ENV,
+        )  # fmt: skip
+        deadline = time.monotonic() + CLUSTER_START_S
+        while check.poll() is None and node.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        check.kill()
+        check.wait()
+        if check.returncode == 0 and node.poll() is None:
+            return node
+        _stop(node)
+    raise RuntimeError(f"a Ray worker node did not join in {JOIN_TRIES} tries")
+
+
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
     """A head node without CPUs and two worker nodes of one CPU each, in a temp folder."""
@@ -94,8 +128,8 @@ def ray_address() -> Iterator[str]:
         )  # fmt: skip
         procs.append(head)
         _wait_for_port(port, head)
-        for _ in range(2):
-            procs.append(_ray_start("--address", address, "--num-cpus", "1"))
+        for cpus in (1, 2):  # one at a time: two nodes starting together raced for ports
+            procs.append(_join(address, cpus))
         yield address
     finally:
         for proc in reversed(procs):
